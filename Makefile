@@ -1,0 +1,39 @@
+# synthmark: `make run` sets up and runs the main job; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch 2.14.1 + torchvision 0.29.1 install from this machine's disk; elsewhere from PyPI.
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+EXTRAS ?= dev,serve,rivagan
+PYTEST_ARGS ?=
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: run test test-all lint venv system-deps bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+system-deps:
+	scripts/system-deps.sh
+
+run: venv
+	$(VENV)/bin/synthmark probe src/synthmark
+
+lint: venv
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+
+test: venv system-deps lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-all: venv system-deps
+	$(PY) -m pytest -m '' $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

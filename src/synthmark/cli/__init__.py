@@ -1,0 +1,1 @@
+"""The ``synthmark`` command line: thin Typer faces over the library."""

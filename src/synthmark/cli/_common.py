@@ -1,0 +1,59 @@
+"""What every command shares: the state object, the stderr console and JSON output.
+
+stdout is data, stderr is for people: progress and messages go to :func:`console`, machine
+output goes through :func:`emit_json`.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from synthmark.settings import Settings
+
+
+@dataclass
+class CliState:
+    """Options of the root command, handed to every sub-command through the context."""
+
+    settings: Settings = field(default_factory=Settings.from_env)
+    quiet: bool = False
+
+    @property
+    def console(self) -> Console:
+        """A Rich console on stderr, silent under ``--quiet``."""
+        return Console(stderr=True, quiet=self.quiet, highlight=False)
+
+
+def state(ctx: typer.Context) -> CliState:
+    """The :class:`CliState` of this invocation (a default one outside the root app)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState()
+    return root.obj
+
+
+def emit_json(obj: Any) -> None:
+    """Write one JSON object on its own line to stdout."""
+    from synthmark.jsonutil import dumps
+
+    sys.stdout.write(dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def plain(text: str) -> str:
+    """Escape Rich markup in text that comes from users or files."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def input_args(paths: list[str]) -> list[str]:
+    """Command-line inputs, where a lone ``-`` means "read paths from stdin, one per line"."""
+    if paths == ["-"]:
+        return [line.strip() for line in sys.stdin if line.strip()]
+    return paths

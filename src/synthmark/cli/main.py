@@ -1,0 +1,102 @@
+"""The root ``synthmark`` command: global options, error handling and the sub-apps.
+
+Every sub-app module imports only Typer and the standard library at import time, so that
+``synthmark --help`` answers fast; heavy libraries are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from synthmark import __version__
+from synthmark.cli import detect as detect_cli
+from synthmark.cli import eval as eval_cli
+from synthmark.cli import keys as keys_cli
+from synthmark.cli import probe as probe_cli
+from synthmark.cli import registry as registry_cli
+from synthmark.cli import watermark as watermark_cli
+from synthmark.cli._common import CliState
+from synthmark.errors import SynthmarkError
+from synthmark.settings import HOME_ENV, Settings
+
+
+class SynthmarkGroup(TyperGroup):
+    """Turns synthmark's own errors into ``Error: ...`` on stderr and exit status 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SynthmarkError as exc:
+            message = str(exc)
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            message = f"{exc.strerror or exc}{where}"
+        sys.stderr.write(f"Error: {message}\n")
+        raise typer.Exit(1)
+
+
+app = typer.Typer(
+    name="synthmark",
+    cls=SynthmarkGroup,
+    help=(
+        "Mark, label, register and screen AI-generated images.\n\n"
+        "Exit status: 0 success, 1 runtime error (Error: ... on stderr), 2 usage error."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"synthmark {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            envvar=HOME_ENV,
+            show_envvar=True,
+            help="Folder for keys, registry and models (default: the platform's app folder).",
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress or messages on stderr.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Mark, label, register and screen AI-generated images."""
+    ctx.obj = CliState(settings=Settings.from_env(home), quiet=quiet)
+
+
+app.add_typer(watermark_cli.app, name="watermark")
+app.add_typer(keys_cli.app, name="keys")
+app.add_typer(registry_cli.app, name="registry")
+app.add_typer(detect_cli.app, name="detect")
+app.add_typer(eval_cli.app, name="eval")
+app.command("probe")(probe_cli.probe)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,62 @@
+"""Where runtime state lives: one home folder, passed around as a :class:`Settings` object.
+
+``SYNTHMARK_HOME`` overrides the platform's application folder. Nothing here is global:
+callers build a :class:`Settings` (usually with :meth:`Settings.from_env`) and hand it on.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HOME_ENV = "SYNTHMARK_HOME"
+
+
+def default_home() -> Path:
+    """The platform's per-user application folder for synthmark."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+        return base / "synthmark"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "synthmark"
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "synthmark"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths of synthmark's runtime state, all under one home folder."""
+
+    home: Path = field(default_factory=default_home)
+
+    @classmethod
+    def from_env(cls, home: str | os.PathLike[str] | None = None) -> Settings:
+        """Settings from an explicit ``home``, else ``$SYNTHMARK_HOME``, else the default."""
+        chosen = home or os.environ.get(HOME_ENV)
+        return cls(home=Path(chosen).expanduser() if chosen else default_home())
+
+    @property
+    def keys_dir(self) -> Path:
+        """Secret material: watermark keys and C2PA signing credentials (mode 0700)."""
+        return self.home / "keys"
+
+    @property
+    def models_dir(self) -> Path:
+        """Detector models trained or installed by the user."""
+        return self.home / "models"
+
+    @property
+    def registry_path(self) -> Path:
+        """The embedded SQLite registry."""
+        return self.home / "registry.sqlite3"
+
+    def ensure_private_dir(self, path: Path) -> Path:
+        """Create ``path`` (and the home folder) with owner-only permissions."""
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(path, 0o700)
+        return path
+
+
+__all__ = ["HOME_ENV", "Settings", "default_home"]

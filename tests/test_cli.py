@@ -1,0 +1,70 @@
+"""The command line's conventions: help, version, exit codes, JSON on stdout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from synthmark import __version__
+from synthmark.cli.main import app
+from tests import hostile
+
+runner = CliRunner()
+
+
+def test_help_lists_the_sub_apps() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for name in ("watermark", "detect", "eval", "keys", "registry", "probe"):
+        assert name in result.output
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"synthmark {__version__}"
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    assert runner.invoke(app, ["no-such-command"]).exit_code == 2
+
+
+def test_probe_json_and_per_file_errors(tmp_path: Path) -> None:
+    good = hostile.write(tmp_path / "good.png", hostile.png_bytes(hostile.photo_like()))
+    bad = hostile.write(
+        tmp_path / "bad.jpg", hostile.truncated(hostile.jpeg_bytes(hostile.photo_like((200, 200))))
+    )
+    result = runner.invoke(app, ["probe", str(good), str(bad), "--json"])
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["path"] for line in lines] == [str(good), str(bad)]
+    assert lines[0]["format"] == "PNG" and "error" not in lines[0]
+    assert "cannot decode" in lines[1]["error"]
+
+
+def test_cli_start_up_does_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys, synthmark.cli.main;"
+        "names = ('torch', 'diffusers', 'timm', 'transformers', 'numpy');"
+        "heavy = [m for m in names if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_python_dash_m_runs() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "synthmark", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == f"synthmark {__version__}"
+
+
+def test_runtime_error_prints_error_and_exits_1(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["probe", str(tmp_path / "missing.png")])
+    assert result.exit_code == 1
+    assert "no such file or folder" in result.output
