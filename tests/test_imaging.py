@@ -186,3 +186,15 @@ def test_rgba_opaque_alpha_is_dropped() -> None:
     im = Image.new("RGBA", (8, 8), (10, 20, 30, 255))
     loaded = load_image(hostile.png_bytes(im))
     assert tuple(np.asarray(loaded.image)[0, 0]) == (10, 20, 30)
+
+
+def test_hostile_corpus_gives_images_or_typed_errors(tmp_path: Path) -> None:
+    corpus = hostile.build_corpus(tmp_path / "corpus")
+    assert len(corpus) >= 30
+    for name, (path, readable) in corpus.items():
+        if readable:
+            loaded = load_image(path)
+            assert loaded.image.mode == "RGB", name
+        else:
+            with pytest.raises(UnsupportedImage):
+                load_image(path)

@@ -209,7 +209,8 @@ def load_image(
     _register_heif()
     notes: list[str] = []
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data), formats=FORMATS)
             width, height = im.size
@@ -235,6 +236,7 @@ def load_image(
             rgb = _to_rgb(oriented, notes)
             if rgb is im:
                 rgb = im.copy()
+        notes.extend(f"decoder warning: {w.message}" for w in caught)
     except (ImageTooLarge, CorruptImage):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
