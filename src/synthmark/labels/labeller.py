@@ -1,0 +1,240 @@
+"""Label a finished (already watermarked) image: XMP and text metadata, then C2PA, last.
+
+The order matters: the C2PA manifest hashes the final bytes, so it is signed after
+everything else is written. :meth:`Labeller.apply` reads its own output back and raises
+:class:`~synthmark.errors.LabelError` unless the manifest validates and the XMP and
+parameters are there: it never returns an unlabelled file.
+
+>>> creds = load_credentials(Settings.from_env())            # doctest: +SKIP
+>>> with Labeller(creds) as labeller:                        # doctest: +SKIP
+...     out = labeller.apply(image, "PNG", LabelRequest(model_id="tiny", watermark_serial=7))
+>>> out.manifest_id, out.validation_state                     # doctest: +SKIP
+('urn:c2pa:...', 'Trusted')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image, PngImagePlugin
+
+from synthmark import __version__
+from synthmark.errors import LabelError, UsageError
+from synthmark.labels.a1111 import format_parameters
+from synthmark.labels.c2pa_manifest import (
+    C2paReport,
+    make_signer,
+    manifest_definition,
+    offline_settings,
+    read_c2pa,
+    sign_bytes,
+)
+from synthmark.labels.containers import extract_blocks, mime_type
+from synthmark.labels.credentials import SigningCredentials
+from synthmark.labels.exif import build_exif, read_exif
+from synthmark.labels.request import LabelledImage, LabelRequest
+from synthmark.labels.xmp import XmpFields, build_xmp, parse_xmp
+
+if TYPE_CHECKING:
+    import c2pa
+
+#: Formats the labeller writes, with the aliases it accepts.
+LABEL_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "JPG": "JPEG", "WEBP": "WEBP"}
+
+
+#: c2pa's thumbnail settings: its defaults (1024 px, same format as the asset) made a
+#: 1 MB lossless WebP thumbnail for a 100 KB 512x512 WebP, and took 40 ms.
+THUMBNAIL = {"long_edge": 256, "format": "jpeg", "quality": "medium"}
+
+
+def label_format(fmt: str) -> str:
+    """``PNG``, ``JPEG`` or ``WEBP`` from any case or alias; ``UsageError`` otherwise."""
+    name = LABEL_FORMATS.get(fmt.strip().upper().lstrip("."))
+    if name is None:
+        raise UsageError(f"cannot label format {fmt!r}; known: PNG, JPEG, WEBP")
+    return name
+
+
+def a1111_text(req: LabelRequest) -> str:
+    """The AUTOMATIC1111 ``parameters`` text of a request (prompt only on opt-in)."""
+    params: dict[str, Any] = dict(req.parameters)
+    params.setdefault("model", req.model_id)
+    if req.model_hash:
+        params.setdefault("model_hash", req.model_hash)
+    return format_parameters(params, include_prompt=req.include_prompt)
+
+
+def xmp_packet(req: LabelRequest) -> bytes:
+    """The XMP packet of a request."""
+    prompt = req.parameters.get("prompt") if req.include_prompt else None
+    return build_xmp(
+        XmpFields(
+            digital_source_type=req.digital_source_type,
+            credit=req.credit_line(),
+            creator_tool=f"synthmark {__version__}",
+            created=req.timestamp(),
+            ai_system=req.model_id,
+            ai_system_version=req.model_hash,
+            prompt=str(prompt) if prompt else None,
+        )
+    )
+
+
+def encode_with_metadata(
+    image: Image.Image,
+    fmt: str,
+    req: LabelRequest,
+    quality: int = 95,
+    png_compress_level: int = 3,
+) -> bytes:
+    """Encode ``image`` with XMP, the ``parameters`` text and EXIF, not yet signed.
+
+    PNG: ``iTXt XML:com.adobe.xmp``, ``parameters`` and ``Software`` text chunks.
+    JPEG and WebP: XMP (APP1 / ``XMP `` chunk) and EXIF with ``Software`` and the
+    parameters in ``UserComment``, as AUTOMATIC1111 writes them. ``quality`` applies to
+    JPEG and WebP; PNG's zlib level 3 is as small as level 6 (within 1%) at half the time.
+    """
+    fmt = label_format(fmt)
+    software = f"synthmark {__version__}"
+    text = a1111_text(req)
+    xmp = xmp_packet(req)
+    keep = ("RGB", "RGBA", "L") if fmt != "JPEG" else ("RGB", "L")
+    if image.mode not in keep:
+        image = image.convert("RGB")
+    buf = io.BytesIO()
+    try:
+        if fmt == "PNG":
+            info = PngImagePlugin.PngInfo()
+            info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8"), zip=False)
+            info.add_text("parameters", text)
+            info.add_text("Software", software)
+            image.save(buf, format="PNG", pnginfo=info, compress_level=png_compress_level)
+        else:
+            exif = build_exif(software, text)
+            image.save(buf, format=fmt, quality=quality, xmp=xmp, exif=exif)
+    except (ValueError, OSError, TypeError) as exc:
+        raise LabelError(f"cannot encode the {fmt} with its metadata: {exc}") from exc
+    return buf.getvalue()
+
+
+class Labeller:
+    """Writes XMP, generator parameters and a signed C2PA manifest into images.
+
+    ``thumbnail`` embeds a JPEG thumbnail (256 px on the long edge, what Content
+    Credentials viewers show; about 20 KB and 5-10 ms per image). ``verify`` reads each
+    output back and raises unless every label is there and the manifest validates; leave
+    it on.
+    """
+
+    def __init__(
+        self,
+        credentials: SigningCredentials,
+        *,
+        thumbnail: bool = True,
+        verify: bool = True,
+        quality: int = 95,
+    ) -> None:
+        if not 1 <= quality <= 100:
+            raise UsageError(f"quality must be 1..100, got {quality}")
+        self.credentials = credentials
+        self.thumbnail = thumbnail
+        self.verify = verify
+        self.quality = quality
+        self._signer: c2pa.Signer | None = None
+        self._context: c2pa.Context | None = None
+
+    def _native(self) -> tuple[c2pa.Signer, c2pa.Context]:
+        import c2pa
+
+        if self._signer is None or self._context is None:
+            creds = self.credentials
+            try:
+                self._signer = make_signer(
+                    creds.cert_chain_pem, creds.private_key_pem, creds.alg, creds.tsa_url
+                )
+                self._context = c2pa.Context.from_dict(
+                    offline_settings(
+                        creds.trust_anchor_pem,
+                        builder={"thumbnail": {**THUMBNAIL, "enabled": self.thumbnail}},
+                    )
+                )
+            except c2pa.C2paError as exc:
+                self.close()
+                raise LabelError(
+                    f"c2pa refused the signing credentials ({creds.source}): {exc}"
+                ) from None
+        return self._signer, self._context
+
+    def apply(
+        self, image: Image.Image, fmt: str, req: LabelRequest, *, quality: int | None = None
+    ) -> LabelledImage:
+        """Encode ``image`` as ``fmt`` with every label of ``req``; the manifest is signed last.
+
+        Raises:
+            UsageError: an unknown format.
+            LabelError: any label could not be written, or did not read back.
+        """
+        import c2pa
+
+        fmt = label_format(fmt)
+        mime = mime_type(fmt)
+        unsigned = encode_with_metadata(image, fmt, req, quality or self.quality)
+        signer, context = self._native()
+        try:
+            signed = sign_bytes(unsigned, mime, manifest_definition(req, mime), signer, context)
+        except c2pa.C2paError as exc:
+            raise LabelError(f"C2PA signing failed: {exc}") from exc
+        c2pa_report = read_c2pa(signed, mime, self.credentials.trust_anchor_pem)
+        if self.verify:
+            self._check(signed, req, c2pa_report)
+        if not c2pa_report.manifest_id:
+            raise LabelError("the signed file has no active C2PA manifest id")
+        return LabelledImage(
+            data=signed,
+            format=fmt,
+            mime_type=mime,
+            manifest_id=c2pa_report.manifest_id,
+            sha256=hashlib.sha256(signed).hexdigest(),
+            validation_state=c2pa_report.validation_state or "",
+        )
+
+    def _check(self, signed: bytes, req: LabelRequest, report: C2paReport) -> None:
+        problems: list[str] = []
+        state = report.validation_state
+        if state not in ("Valid", "Trusted"):
+            codes = ", ".join(report.failure_codes + report.errors) or "no reason given"
+            problems.append(f"the C2PA manifest reads back as {state} ({codes})")
+        if req.digital_source_type not in report.digital_source_types:
+            problems.append("the C2PA manifest lacks the digital source type")
+        if req.watermark_serial is not None and (
+            not report.watermark or report.watermark.get("serial") != req.watermark_serial
+        ):
+            problems.append("the C2PA manifest lacks the watermark serial")
+        blocks = extract_blocks(signed)
+        xmp = parse_xmp(blocks.xmp) if blocks.xmp else None
+        if xmp is None or xmp.digital_source_type != req.digital_source_type:
+            problems.append("the XMP DigitalSourceType did not survive signing")
+        params = blocks.text("parameters") or read_exif(blocks.exif).user_comment
+        if not params:
+            problems.append("the generation parameters did not survive signing")
+        if problems:
+            raise LabelError("labelling failed: " + "; ".join(problems))
+
+    def close(self) -> None:
+        """Free the native signer and context."""
+        for handle in (self._signer, self._context):
+            if handle is not None:
+                handle.close()
+        self._signer = None
+        self._context = None
+
+    def __enter__(self) -> Labeller:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["LABEL_FORMATS", "Labeller", "a1111_text", "encode_with_metadata", "label_format"]

@@ -1,0 +1,99 @@
+"""The registry: a record of every generated image, keyed by serial, SHA-256 and pHash.
+
+Labels are stripped by any re-save; the registry keeps the link from a picture (by its
+watermark serial, its exact bytes or its perceptual hash) to its generation record.
+
+>>> reg = open_registry(Settings.from_env())             # doctest: +SKIP
+>>> serial = reg.reserve(model_id="tiny")                 # doctest: +SKIP
+>>> reg.commit(serial, data=png_bytes, manifest_id="urn:c2pa:...")   # doctest: +SKIP
+>>> reg.lookup_image(resized_copy)[0].record.serial == serial        # doctest: +SKIP
+True
+
+Backends register by URL scheme in :data:`BACKENDS`: ``sqlite:///path`` (the default, a
+file in the home folder). A PostgreSQL backend will add ``postgresql://``. The schema and
+its migrations live in :mod:`synthmark.registry.schema`, shared by all backends.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from synthmark.errors import UsageError
+from synthmark.registry.base import Registry, record_to_dict
+from synthmark.registry.phash import DEFAULT_RADIUS, MAX_RADIUS, phash_hex, phash_image
+from synthmark.registry.record import (
+    GenerationRecord,
+    PhashMatch,
+    RecordStatus,
+    RegistryLookup,
+)
+from synthmark.settings import Settings
+
+#: URL scheme -> "module:factory", imported only when used. A factory takes the URL.
+BACKENDS: dict[str, str] = {
+    "sqlite": "synthmark.registry.sqlite:SqliteRegistry",
+}
+
+
+def _sqlite_path(url: str) -> Path:
+    """SQLAlchemy's spelling: ``sqlite:///relative.db``, ``sqlite:////absolute.db``."""
+    prefix = "sqlite:///"
+    if not url.lower().startswith(prefix) or len(url) == len(prefix):
+        raise UsageError(f"a SQLite registry URL is sqlite:///PATH, got {url!r}")
+    return Path(url[len(prefix) :])
+
+
+def backend_for(url: str) -> Callable[[str], Registry]:
+    """The factory registered for ``url``'s scheme; ``UsageError`` lists the known ones."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    spec = BACKENDS.get(scheme) or BACKENDS.get(scheme.split("+", 1)[0])
+    if spec is None:
+        known = ", ".join(f"{s}://" for s in BACKENDS)
+        raise UsageError(f"unknown registry URL scheme in {url!r}; known: {known}")
+    module_name, _, attr = spec.partition(":")
+    factory = getattr(importlib.import_module(module_name), attr)
+    if scheme == "sqlite":
+        return lambda u: factory(_sqlite_path(u))
+    return factory
+
+
+def open_registry(target: Settings | str | os.PathLike[str] | None = None) -> Registry:
+    """Open (creating if needed) a registry.
+
+    ``target`` is a :class:`Settings` (its ``registry_path``, the default), a URL such as
+    ``sqlite:////abs/path.sqlite3``, or a plain file path (SQLite). None means
+    ``Settings.from_env()``.
+    """
+    if target is None:
+        target = Settings.from_env()
+    if isinstance(target, Settings):
+        target.ensure_private_dir(target.home)
+        from synthmark.registry.sqlite import SqliteRegistry
+
+        return SqliteRegistry(target.registry_path)
+    text = os.fspath(target)
+    if "://" not in text:
+        from synthmark.registry.sqlite import SqliteRegistry
+
+        return SqliteRegistry(Path(text))
+    return backend_for(text)(text)
+
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_RADIUS",
+    "MAX_RADIUS",
+    "GenerationRecord",
+    "PhashMatch",
+    "RecordStatus",
+    "Registry",
+    "RegistryLookup",
+    "backend_for",
+    "open_registry",
+    "phash_hex",
+    "phash_image",
+    "record_to_dict",
+]

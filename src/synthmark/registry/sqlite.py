@@ -1,0 +1,375 @@
+"""The embedded SQLite registry: one file in the home folder, safe for concurrent writers.
+
+* WAL journal: readers never block the writer, and the writer never blocks readers.
+* Every write is ``BEGIN IMMEDIATE``: a writer takes the write lock up front, so two
+  processes never both read and then collide on upgrade; a busy database is waited for
+  (``timeout``, 30 s by default) instead of failing.
+* ``synchronous=FULL`` by default: a committed record survives a power cut.
+* Serials come from ``INTEGER PRIMARY KEY AUTOINCREMENT``: never reused, even after an
+  abandoned or rolled-back reservation.
+* The file is created with mode 0600 (it may hold prompts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from synthmark.errors import RegistryError, UsageError
+from synthmark.registry.base import (
+    CommitFields,
+    Registry,
+    format_time,
+    parse_time,
+    utc_now,
+)
+from synthmark.registry.phash import (
+    band_neighbours,
+    bands,
+    from_signed,
+    parse_phash,
+    phash_hex,
+    to_signed,
+)
+from synthmark.registry.record import GenerationRecord, RecordStatus
+from synthmark.registry.schema import (
+    COLUMNS,
+    MIGRATIONS,
+    MIGRATIONS_TABLE,
+    SCHEMA_VERSION,
+    create_migrations_table,
+)
+
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM generations"  # noqa: S608 - constant columns
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_MAX_VERSION = f"SELECT MAX(version) FROM {MIGRATIONS_TABLE}"  # noqa: S608 - constant
+_RECORD_MIGRATION = (
+    f"INSERT INTO {MIGRATIONS_TABLE} (version, description, applied_at) "  # noqa: S608
+    "VALUES (?, ?, ?)"
+)
+
+
+def _row_to_record(row: tuple[Any, ...]) -> GenerationRecord:
+    values = dict(zip(COLUMNS, row, strict=True))
+    try:
+        parameters = json.loads(values["parameters"] or "{}")
+    except json.JSONDecodeError:
+        parameters = {"unreadable": values["parameters"]}
+    reserved_at = parse_time(values["reserved_at"])
+    if reserved_at is None:
+        raise RegistryError(f"record {values['serial']} has no reservation time")
+    return GenerationRecord(
+        serial=values["serial"],
+        status=RecordStatus(values["status"]),
+        reserved_at=reserved_at,
+        created_at=parse_time(values["created_at"]),
+        watermark_scheme=values["watermark_scheme"],
+        model_id=values["model_id"],
+        model_hash=values["model_hash"],
+        pipeline=values["pipeline"],
+        parameters=parameters if isinstance(parameters, dict) else {"value": parameters},
+        prompt_hash=values["prompt_hash"],
+        prompt=values["prompt"],
+        sha256=values["sha256"],
+        phash=phash_hex(from_signed(values["phash"])) if values["phash"] is not None else None,
+        manifest_id=values["manifest_id"],
+        image_format=values["image_format"],
+        width=values["width"],
+        height=values["height"],
+        note=values["note"],
+    )
+
+
+class SqliteRegistry(Registry):
+    """A registry in one SQLite file. One instance per process (or thread group)."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, timeout: float = 30.0, synchronous: str = "FULL"
+    ) -> None:
+        if synchronous.upper() not in _SYNCHRONOUS:
+            raise UsageError(
+                f"synchronous must be one of {', '.join(_SYNCHRONOUS)}, got {synchronous!r}"
+            )
+        self.path = Path(path).expanduser()
+        self.url = f"sqlite:///{self.path}"
+        self.timeout = timeout
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+            self._conn = sqlite3.connect(
+                self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise RegistryError(f"cannot open the registry {self.path}: {exc}") from None
+        try:
+            mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise RegistryError(f"{self.path}: cannot switch to WAL (journal mode {mode})")
+            self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._migrate()
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise RegistryError(f"cannot open the registry {self.path}: {exc}") from None
+        except RegistryError:
+            self._conn.close()
+            raise
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, lock taken up front; errors become RegistryError."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise RegistryError(f"registry {self.path} is unavailable: {exc}") from None
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                with suppress(sqlite3.Error):  # already gone: report the first error
+                    self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise RegistryError(f"registry {self.path}: {exc}") from None
+                raise
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as exc:
+                raise RegistryError(f"registry {self.path}: {exc}") from None
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            conn.execute(create_migrations_table("sqlite"))
+            current = conn.execute(_MAX_VERSION).fetchone()[0] or 0
+            if current > SCHEMA_VERSION:
+                raise RegistryError(
+                    f"registry {self.path} has schema version {current}, newer than this "
+                    f"synthmark understands ({SCHEMA_VERSION}); upgrade synthmark"
+                )
+            for migration in MIGRATIONS:
+                if migration.version <= current:
+                    continue
+                for statement in migration.statements("sqlite"):
+                    conn.execute(statement)
+                conn.execute(
+                    _RECORD_MIGRATION,
+                    (migration.version, migration.description, format_time(utc_now())),
+                )
+
+    @property
+    def schema_version(self) -> int:
+        rows = self._read(_MAX_VERSION)
+        return int(rows[0][0] or 0)
+
+    # --- writing -------------------------------------------------------------------------
+
+    def reserve(
+        self,
+        *,
+        watermark_scheme: str | None = "synthmark",
+        model_id: str | None = None,
+        pipeline: str | None = None,
+    ) -> int:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO generations (status, reserved_at, watermark_scheme, model_id, "
+                "pipeline) VALUES ('reserved', ?, ?, ?, ?)",
+                (format_time(utc_now()), watermark_scheme, model_id, pipeline),
+            )
+            serial = cursor.lastrowid
+        if serial is None:
+            raise RegistryError("the database allocated no serial")
+        return serial
+
+    def _state(self, conn: sqlite3.Connection, serial: int) -> str | None:
+        row = conn.execute("SELECT status FROM generations WHERE serial = ?", (serial,)).fetchone()
+        return row[0] if row else None
+
+    def _commit(self, serial: int, fields: CommitFields) -> GenerationRecord:
+        value = fields.phash
+        b0, b1, b2, b3 = bands(value)
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE generations SET status = 'committed', created_at = ?, sha256 = ?, "
+                "phash = ?, ph0 = ?, ph1 = ?, ph2 = ?, ph3 = ?, manifest_id = ?, "
+                "model_id = COALESCE(?, model_id), model_hash = ?, "
+                "pipeline = COALESCE(?, pipeline), parameters = ?, prompt_hash = ?, "
+                "prompt = ?, image_format = ?, width = ?, height = ? "
+                "WHERE serial = ? AND status = 'reserved'",
+                (
+                    format_time(fields.created_at),
+                    fields.sha256,
+                    to_signed(value),
+                    b0,
+                    b1,
+                    b2,
+                    b3,
+                    fields.manifest_id,
+                    fields.model_id,
+                    fields.model_hash,
+                    fields.pipeline,
+                    fields.parameters_json,
+                    fields.prompt_hash,
+                    fields.prompt,
+                    fields.image_format,
+                    fields.width,
+                    fields.height,
+                    serial,
+                ),
+            )
+            if cursor.rowcount != 1:
+                raise self._missing(serial, self._state(conn, serial))
+            row = conn.execute(f"{_SELECT} WHERE serial = ?", (serial,)).fetchone()
+        return _row_to_record(row)
+
+    def abandon(self, serial: int, reason: str | None = None) -> None:
+        with self._write() as conn:
+            state = self._state(conn, serial)
+            if state == RecordStatus.ABANDONED.value:
+                return
+            if state != RecordStatus.RESERVED.value:
+                raise self._missing(serial, state)
+            conn.execute(
+                "UPDATE generations SET status = 'abandoned', note = ? WHERE serial = ?",
+                (reason, serial),
+            )
+
+    def import_records(self, records: Iterable[GenerationRecord]) -> int:
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for r in records:
+                value = parse_phash(r.phash) if r.phash is not None else None
+                b = bands(value) if value is not None else (None, None, None, None)
+                yield (
+                    r.serial,
+                    RecordStatus(r.status).value,
+                    format_time(r.reserved_at),
+                    format_time(r.created_at) if r.created_at else None,
+                    r.watermark_scheme,
+                    r.model_id,
+                    r.model_hash,
+                    r.pipeline,
+                    json.dumps(r.parameters, sort_keys=True, ensure_ascii=False, default=str),
+                    r.prompt_hash,
+                    r.prompt,
+                    r.sha256,
+                    to_signed(value) if value is not None else None,
+                    *b,
+                    r.manifest_id,
+                    r.image_format,
+                    r.width,
+                    r.height,
+                    r.note,
+                )
+
+        columns = (*COLUMNS[:13], "ph0", "ph1", "ph2", "ph3", *COLUMNS[13:])
+        sql = (
+            f"INSERT INTO generations ({', '.join(columns)}) "  # noqa: S608 - constant columns
+            f"VALUES ({', '.join('?' * len(columns))})"
+        )
+        with self._write() as conn:
+            before = conn.total_changes
+            conn.executemany(sql, rows())
+            return conn.total_changes - before
+
+    # --- reading -------------------------------------------------------------------------
+
+    def get(self, serial: int) -> GenerationRecord | None:
+        rows = self._read(f"{_SELECT} WHERE serial = ?", (serial,))
+        return _row_to_record(rows[0]) if rows else None
+
+    def by_sha256(self, sha256: str) -> list[GenerationRecord]:
+        rows = self._read(
+            f"{_SELECT} WHERE sha256 = ? ORDER BY serial DESC", (sha256.strip().lower(),)
+        )
+        return [_row_to_record(r) for r in rows]
+
+    def by_manifest_id(self, manifest_id: str) -> GenerationRecord | None:
+        rows = self._read(
+            f"{_SELECT} WHERE manifest_id = ? ORDER BY serial DESC LIMIT 1", (manifest_id,)
+        )
+        return _row_to_record(rows[0]) if rows else None
+
+    def _phash_candidates(self, phash: int, radius: int) -> list[tuple[int, int]]:
+        per_band = radius // 4
+        parts, params = [], []
+        for i, band in enumerate(bands(phash)):
+            values = band_neighbours(band, per_band)
+            parts.append(
+                f"SELECT serial, phash FROM generations "  # noqa: S608 - i is 0..3
+                f"WHERE ph{i} IN ({', '.join('?' * len(values))})"
+            )
+            params.extend(values)
+        rows = self._read(" UNION ".join(parts), params)
+        return [(serial, from_signed(value)) for serial, value in rows if value is not None]
+
+    def _get_many(self, serials: list[int]) -> list[GenerationRecord]:
+        if not serials:
+            return []
+        marks = ", ".join("?" * len(serials))
+        rows = self._read(f"{_SELECT} WHERE serial IN ({marks})", serials)
+        return [_row_to_record(r) for r in rows]
+
+    def iter_records(
+        self, status: RecordStatus | str | None = None, *, batch: int = 1000
+    ) -> Iterator[GenerationRecord]:
+        wanted = self._status(status)
+        last = -1
+        while True:
+            if wanted is None:
+                rows = self._read(
+                    f"{_SELECT} WHERE serial > ? ORDER BY serial LIMIT ?", (last, batch)
+                )
+            else:
+                rows = self._read(
+                    f"{_SELECT} WHERE status = ? AND serial > ? ORDER BY serial LIMIT ?",
+                    (wanted.value, last, batch),
+                )
+            if not rows:
+                return
+            for row in rows:
+                yield _row_to_record(row)
+            last = rows[-1][0]
+
+    def list_records(
+        self,
+        status: RecordStatus | str | None = None,
+        limit: int | None = 50,
+        newest_first: bool = True,
+    ) -> list[GenerationRecord]:
+        wanted = self._status(status)
+        order = "DESC" if newest_first else "ASC"
+        where, params = ("WHERE status = ?", [wanted.value]) if wanted else ("", [])
+        params_any: list[Any] = list(params)
+        sql = f"{_SELECT} {where} ORDER BY serial {order}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params_any.append(max(limit, 0))
+        return [_row_to_record(r) for r in self._read(sql, params_any)]
+
+    def count(self, status: RecordStatus | str | None = None) -> int:
+        wanted = self._status(status)
+        if wanted is None:
+            rows = self._read("SELECT COUNT(*) FROM generations")
+        else:
+            rows = self._read("SELECT COUNT(*) FROM generations WHERE status = ?", (wanted.value,))
+        return int(rows[0][0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+__all__ = ["SqliteRegistry"]
