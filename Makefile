@@ -4,13 +4,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # torch 2.14.1 + torchvision 0.29.1 install from this machine's disk; elsewhere from PyPI.
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
-EXTRAS ?= dev,serve,rivagan
+EXTRAS ?= dev,serve,rivagan,postgres
 PYTEST_ARGS ?=
 export HF_HUB_OFFLINE ?= 1
 
 .PHONY: run test test-all lint venv system-deps bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
@@ -23,7 +23,7 @@ system-deps:
 	scripts/system-deps.sh
 
 run: venv
-	$(VENV)/bin/synthmark probe src/synthmark
+	$(VENV)/bin/synthmark --home demo/home demo -o demo
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks

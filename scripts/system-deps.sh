@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian packages the test suite needs: exiftool (XMP checks), Chromium (the upload page's
+# Debian packages the test suite needs: exiftool (XMP checks), Chromium + ChromeDriver (the upload page's
 # browser test) and PostgreSQL (the shared-registry tests). Installs what is missing when
 # run as root with apt-get; otherwise says what to install and fails.
 set -euo pipefail
@@ -7,6 +7,7 @@ set -euo pipefail
 missing=()
 command -v exiftool >/dev/null 2>&1 || missing+=(libimage-exiftool-perl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 
 if [ ${#missing[@]} -eq 0 ]; then

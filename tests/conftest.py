@@ -13,6 +13,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+# pg_server / pg_url: a throwaway PostgreSQL server for the registry tests.
+pytest_plugins = ("tests.pg_server",)
+
 
 @pytest.fixture(autouse=True)
 def synthmark_home(
@@ -22,6 +25,7 @@ def synthmark_home(
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("SYNTHMARK_HOME", str(home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("SYNTHMARK_REGISTRY", raising=False)
     return home
 
 

@@ -19,6 +19,7 @@ from synthmark.errors import RegistryError, UsageError
 from synthmark.registry import (
     GenerationRecord,
     RecordStatus,
+    Registry,
     open_registry,
     phash_hex,
     phash_image,
@@ -30,9 +31,17 @@ from synthmark.settings import Settings
 from tests import hostile
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty registry of each backend: a SQLite file, a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+    return request.getfixturevalue("pg_url")
+
+
 @pytest.fixture
-def reg(tmp_path: Path) -> SqliteRegistry:
-    registry = SqliteRegistry(tmp_path / "registry.sqlite3")
+def reg(registry_url: str) -> Registry:
+    registry = open_registry(registry_url)
     yield registry
     registry.close()
 
@@ -55,7 +64,7 @@ def _jpeg70_half(data: bytes) -> bytes:
 # --- life cycle --------------------------------------------------------------------------
 
 
-def test_reserve_commit_and_get(reg: SqliteRegistry) -> None:
+def test_reserve_commit_and_get(reg: Registry) -> None:
     first, second = reg.reserve(model_id="tiny"), reg.reserve()
     assert second > first >= 1
     reserved = reg.get(first)
@@ -84,7 +93,7 @@ def test_reserve_commit_and_get(reg: SqliteRegistry) -> None:
     assert reg.get(10_000) is None and reg.by_manifest_id("nope") is None
 
 
-def test_prompt_text_only_on_opt_in(reg: SqliteRegistry) -> None:
+def test_prompt_text_only_on_opt_in(reg: Registry) -> None:
     serial = reg.reserve()
     record = reg.commit(
         serial,
@@ -98,7 +107,7 @@ def test_prompt_text_only_on_opt_in(reg: SqliteRegistry) -> None:
     assert record.parameters == {"prompt": "a cat", "negative_prompt": "dog", "seed": 1}
 
 
-def test_state_changes_that_cannot_happen(reg: SqliteRegistry) -> None:
+def test_state_changes_that_cannot_happen(reg: Registry) -> None:
     serial = reg.reserve()
     reg.commit(serial, sha256="00" * 32, phash="0123456789abcdef")
     with pytest.raises(RegistryError, match=f"serial {serial} is committed"):
@@ -126,7 +135,7 @@ def test_state_changes_that_cannot_happen(reg: SqliteRegistry) -> None:
         ({"sha256": "00" * 32, "phash": 1, "parameters": {"x": {1, 2}}}, None),
     ],
 )
-def test_bad_commit_values(reg: SqliteRegistry, kwargs: dict, message: str | None) -> None:
+def test_bad_commit_values(reg: Registry, kwargs: dict, message: str | None) -> None:
     serial = reg.reserve()
     if message is None:  # sets are written as text, not refused
         assert reg.commit(serial, **kwargs).parameters == {"x": "{1, 2}"}
@@ -191,7 +200,7 @@ def test_band_search_covers_the_radius() -> None:
     assert parse_phash("0x0123456789ABCDEF") == value
 
 
-def test_lookup_phash_nearest_first_within_radius(reg: SqliteRegistry) -> None:
+def test_lookup_phash_nearest_first_within_radius(reg: Registry) -> None:
     base = 0xF0F0_F0F0_0F0F_0F0F
     for flips in (0, 3, 8, 9, 20):
         serial = reg.reserve()
@@ -206,7 +215,7 @@ def test_lookup_phash_nearest_first_within_radius(reg: SqliteRegistry) -> None:
 
 
 def test_perceptual_lookup_survives_jpeg70_and_half_size(
-    reg: SqliteRegistry, shared_data: Path
+    reg: Registry, shared_data: Path
 ) -> None:
     folders = ["sd21_faces", "real_unsplash_men", "real_cbsd68", "sd15_sd21base_classimages"]
     originals = {}
@@ -230,8 +239,8 @@ def test_perceptual_lookup_survives_jpeg70_and_half_size(
 # --- concurrent writers -------------------------------------------------------------------
 
 
-def _writer(path: str, worker: int, count: int, queue: multiprocessing.Queue) -> None:
-    reg = SqliteRegistry(path)
+def _writer(url: str, worker: int, count: int, queue: multiprocessing.Queue) -> None:
+    reg = open_registry(url)
     serials = []
     for i in range(count):
         serial = reg.reserve(model_id=f"worker-{worker}")
@@ -242,13 +251,15 @@ def _writer(path: str, worker: int, count: int, queue: multiprocessing.Queue) ->
     queue.put(serials)
 
 
-def test_concurrent_writers_from_several_processes_lose_no_record(tmp_path: Path) -> None:
-    path = str(tmp_path / "shared.sqlite3")
-    SqliteRegistry(path).close()
+def test_concurrent_writers_from_several_processes_lose_no_record(registry_url: str) -> None:
+    open_registry(registry_url).close()
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     workers, per_worker = 4, 40
-    procs = [ctx.Process(target=_writer, args=(path, w, per_worker, queue)) for w in range(workers)]
+    procs = [
+        ctx.Process(target=_writer, args=(registry_url, w, per_worker, queue))
+        for w in range(workers)
+    ]
     for p in procs:
         p.start()
     results = [queue.get(timeout=120) for _ in procs]
@@ -258,7 +269,7 @@ def test_concurrent_writers_from_several_processes_lose_no_record(tmp_path: Path
     written = [item for chunk in results for item in chunk]
     assert len(written) == workers * per_worker
     assert len({serial for serial, _ in written}) == workers * per_worker
-    with SqliteRegistry(path) as reg:
+    with open_registry(registry_url) as reg:
         assert reg.count(RecordStatus.COMMITTED) == workers * per_worker
         assert reg.count() == workers * per_worker
         for serial, digest in written:
@@ -269,7 +280,7 @@ def test_concurrent_writers_from_several_processes_lose_no_record(tmp_path: Path
 # --- bulk import, export and the command line -------------------------------------------
 
 
-def test_import_records_keeps_serials(reg: SqliteRegistry) -> None:
+def test_import_records_keeps_serials(reg: Registry) -> None:
     import datetime as dt
 
     now = dt.datetime.now(dt.timezone.utc)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HOME_ENV = "SYNTHMARK_HOME"
+REGISTRY_ENV = "SYNTHMARK_REGISTRY"
 
 
 def default_home() -> Path:
@@ -30,12 +31,19 @@ class Settings:
     """Paths of synthmark's runtime state, all under one home folder."""
 
     home: Path = field(default_factory=default_home)
+    #: A registry URL (``postgresql://...``) used instead of :attr:`registry_path`.
+    #: Not in ``repr``: it may hold a password.
+    registry_url: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, home: str | os.PathLike[str] | None = None) -> Settings:
-        """Settings from an explicit ``home``, else ``$SYNTHMARK_HOME``, else the default."""
+        """Settings from an explicit ``home``, else ``$SYNTHMARK_HOME``, else the default;
+        the registry URL from ``$SYNTHMARK_REGISTRY``, if set."""
         chosen = home or os.environ.get(HOME_ENV)
-        return cls(home=Path(chosen).expanduser() if chosen else default_home())
+        return cls(
+            home=Path(chosen).expanduser() if chosen else default_home(),
+            registry_url=os.environ.get(REGISTRY_ENV) or None,
+        )
 
     @property
     def keys_dir(self) -> Path:
@@ -59,4 +67,4 @@ class Settings:
         return path
 
 
-__all__ = ["HOME_ENV", "Settings", "default_home"]
+__all__ = ["HOME_ENV", "REGISTRY_ENV", "Settings", "default_home"]

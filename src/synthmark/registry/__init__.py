@@ -10,8 +10,10 @@ watermark serial, its exact bytes or its perceptual hash) to its generation reco
 True
 
 Backends register by URL scheme in :data:`BACKENDS`: ``sqlite:///path`` (the default, a
-file in the home folder). A PostgreSQL backend will add ``postgresql://``. The schema and
-its migrations live in :mod:`synthmark.registry.schema`, shared by all backends.
+file in the home folder) and ``postgresql://user@host:port/db`` (also ``postgres://``; one
+database shared by many workers and hosts, needs the ``postgres`` extra). The URL comes
+from the caller, else from :attr:`Settings.registry_url` (``$SYNTHMARK_REGISTRY``). The
+schema and its migrations live in :mod:`synthmark.registry.schema`, shared by all backends.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from synthmark.settings import Settings
 #: URL scheme -> "module:factory", imported only when used. A factory takes the URL.
 BACKENDS: dict[str, str] = {
     "sqlite": "synthmark.registry.sqlite:SqliteRegistry",
+    "postgresql": "synthmark.registry.postgres:PostgresRegistry",
+    "postgres": "synthmark.registry.postgres:PostgresRegistry",
 }
 
 
@@ -63,12 +67,15 @@ def backend_for(url: str) -> Callable[[str], Registry]:
 def open_registry(target: Settings | str | os.PathLike[str] | None = None) -> Registry:
     """Open (creating if needed) a registry.
 
-    ``target`` is a :class:`Settings` (its ``registry_path``, the default), a URL such as
-    ``sqlite:////abs/path.sqlite3``, or a plain file path (SQLite). None means
-    ``Settings.from_env()``.
+    ``target`` is a :class:`Settings` (its ``registry_url`` if set, else its
+    ``registry_path``), a URL such as ``sqlite:////abs/path.sqlite3`` or
+    ``postgresql://user@host/db``, or a plain file path (SQLite). None means
+    ``Settings.from_env()`` (which reads ``$SYNTHMARK_REGISTRY``).
     """
     if target is None:
         target = Settings.from_env()
+    if isinstance(target, Settings) and target.registry_url:
+        target = target.registry_url
     if isinstance(target, Settings):
         target.ensure_private_dir(target.home)
         from synthmark.registry.sqlite import SqliteRegistry

@@ -95,7 +95,8 @@ def record_to_dict(record: GenerationRecord) -> dict[str, Any]:
 
 
 class Registry(abc.ABC):
-    """The record of everything generated. Backends: :mod:`synthmark.registry.sqlite`."""
+    """The record of everything generated. Backends: :mod:`~synthmark.registry.sqlite`,
+    :mod:`~synthmark.registry.postgres`."""
 
     url: str
 

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -26,64 +25,22 @@ from synthmark.registry.base import (
     CommitFields,
     Registry,
     format_time,
-    parse_time,
     utc_now,
 )
-from synthmark.registry.phash import (
-    band_neighbours,
-    bands,
-    from_signed,
-    parse_phash,
-    phash_hex,
-    to_signed,
-)
+from synthmark.registry.phash import band_neighbours, bands, from_signed, to_signed
 from synthmark.registry.record import GenerationRecord, RecordStatus
 from synthmark.registry.schema import (
     COLUMNS,
-    MIGRATIONS,
+    IMPORT_COLUMNS,
     MIGRATIONS_TABLE,
-    SCHEMA_VERSION,
-    create_migrations_table,
+    apply_migrations,
+    record_row,
+    row_to_record,
 )
 
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM generations"  # noqa: S608 - constant columns
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _MAX_VERSION = f"SELECT MAX(version) FROM {MIGRATIONS_TABLE}"  # noqa: S608 - constant
-_RECORD_MIGRATION = (
-    f"INSERT INTO {MIGRATIONS_TABLE} (version, description, applied_at) "  # noqa: S608
-    "VALUES (?, ?, ?)"
-)
-
-
-def _row_to_record(row: tuple[Any, ...]) -> GenerationRecord:
-    values = dict(zip(COLUMNS, row, strict=True))
-    try:
-        parameters = json.loads(values["parameters"] or "{}")
-    except json.JSONDecodeError:
-        parameters = {"unreadable": values["parameters"]}
-    reserved_at = parse_time(values["reserved_at"])
-    if reserved_at is None:
-        raise RegistryError(f"record {values['serial']} has no reservation time")
-    return GenerationRecord(
-        serial=values["serial"],
-        status=RecordStatus(values["status"]),
-        reserved_at=reserved_at,
-        created_at=parse_time(values["created_at"]),
-        watermark_scheme=values["watermark_scheme"],
-        model_id=values["model_id"],
-        model_hash=values["model_hash"],
-        pipeline=values["pipeline"],
-        parameters=parameters if isinstance(parameters, dict) else {"value": parameters},
-        prompt_hash=values["prompt_hash"],
-        prompt=values["prompt"],
-        sha256=values["sha256"],
-        phash=phash_hex(from_signed(values["phash"])) if values["phash"] is not None else None,
-        manifest_id=values["manifest_id"],
-        image_format=values["image_format"],
-        width=values["width"],
-        height=values["height"],
-        note=values["note"],
-    )
 
 
 class SqliteRegistry(Registry):
@@ -152,22 +109,11 @@ class SqliteRegistry(Registry):
 
     def _migrate(self) -> None:
         with self._write() as conn:
-            conn.execute(create_migrations_table("sqlite"))
-            current = conn.execute(_MAX_VERSION).fetchone()[0] or 0
-            if current > SCHEMA_VERSION:
-                raise RegistryError(
-                    f"registry {self.path} has schema version {current}, newer than this "
-                    f"synthmark understands ({SCHEMA_VERSION}); upgrade synthmark"
-                )
-            for migration in MIGRATIONS:
-                if migration.version <= current:
-                    continue
-                for statement in migration.statements("sqlite"):
-                    conn.execute(statement)
-                conn.execute(
-                    _RECORD_MIGRATION,
-                    (migration.version, migration.description, format_time(utc_now())),
-                )
+
+            def run(sql: str, params: Any) -> list[tuple[Any, ...]]:
+                return conn.execute(sql, tuple(params)).fetchall()
+
+            apply_migrations(run, "sqlite", str(self.path), format_time(utc_now()))
 
     @property
     def schema_version(self) -> int:
@@ -233,7 +179,7 @@ class SqliteRegistry(Registry):
             if cursor.rowcount != 1:
                 raise self._missing(serial, self._state(conn, serial))
             row = conn.execute(f"{_SELECT} WHERE serial = ?", (serial,)).fetchone()
-        return _row_to_record(row)
+        return row_to_record(row)
 
     def abandon(self, serial: int, reason: str | None = None) -> None:
         with self._write() as conn:
@@ -248,59 +194,32 @@ class SqliteRegistry(Registry):
             )
 
     def import_records(self, records: Iterable[GenerationRecord]) -> int:
-        def rows() -> Iterator[tuple[Any, ...]]:
-            for r in records:
-                value = parse_phash(r.phash) if r.phash is not None else None
-                b = bands(value) if value is not None else (None, None, None, None)
-                yield (
-                    r.serial,
-                    RecordStatus(r.status).value,
-                    format_time(r.reserved_at),
-                    format_time(r.created_at) if r.created_at else None,
-                    r.watermark_scheme,
-                    r.model_id,
-                    r.model_hash,
-                    r.pipeline,
-                    json.dumps(r.parameters, sort_keys=True, ensure_ascii=False, default=str),
-                    r.prompt_hash,
-                    r.prompt,
-                    r.sha256,
-                    to_signed(value) if value is not None else None,
-                    *b,
-                    r.manifest_id,
-                    r.image_format,
-                    r.width,
-                    r.height,
-                    r.note,
-                )
-
-        columns = (*COLUMNS[:13], "ph0", "ph1", "ph2", "ph3", *COLUMNS[13:])
         sql = (
-            f"INSERT INTO generations ({', '.join(columns)}) "  # noqa: S608 - constant columns
-            f"VALUES ({', '.join('?' * len(columns))})"
+            f"INSERT INTO generations ({', '.join(IMPORT_COLUMNS)}) "  # noqa: S608 - constant
+            f"VALUES ({', '.join('?' * len(IMPORT_COLUMNS))})"
         )
         with self._write() as conn:
             before = conn.total_changes
-            conn.executemany(sql, rows())
+            conn.executemany(sql, (record_row(r) for r in records))
             return conn.total_changes - before
 
     # --- reading -------------------------------------------------------------------------
 
     def get(self, serial: int) -> GenerationRecord | None:
         rows = self._read(f"{_SELECT} WHERE serial = ?", (serial,))
-        return _row_to_record(rows[0]) if rows else None
+        return row_to_record(rows[0]) if rows else None
 
     def by_sha256(self, sha256: str) -> list[GenerationRecord]:
         rows = self._read(
             f"{_SELECT} WHERE sha256 = ? ORDER BY serial DESC", (sha256.strip().lower(),)
         )
-        return [_row_to_record(r) for r in rows]
+        return [row_to_record(r) for r in rows]
 
     def by_manifest_id(self, manifest_id: str) -> GenerationRecord | None:
         rows = self._read(
             f"{_SELECT} WHERE manifest_id = ? ORDER BY serial DESC LIMIT 1", (manifest_id,)
         )
-        return _row_to_record(rows[0]) if rows else None
+        return row_to_record(rows[0]) if rows else None
 
     def _phash_candidates(self, phash: int, radius: int) -> list[tuple[int, int]]:
         per_band = radius // 4
@@ -320,7 +239,7 @@ class SqliteRegistry(Registry):
             return []
         marks = ", ".join("?" * len(serials))
         rows = self._read(f"{_SELECT} WHERE serial IN ({marks})", serials)
-        return [_row_to_record(r) for r in rows]
+        return [row_to_record(r) for r in rows]
 
     def iter_records(
         self, status: RecordStatus | str | None = None, *, batch: int = 1000
@@ -340,7 +259,7 @@ class SqliteRegistry(Registry):
             if not rows:
                 return
             for row in rows:
-                yield _row_to_record(row)
+                yield row_to_record(row)
             last = rows[-1][0]
 
     def list_records(
@@ -357,7 +276,7 @@ class SqliteRegistry(Registry):
         if limit is not None:
             sql += " LIMIT ?"
             params_any.append(max(limit, 0))
-        return [_row_to_record(r) for r in self._read(sql, params_any)]
+        return [row_to_record(r) for r in self._read(sql, params_any)]
 
     def count(self, status: RecordStatus | str | None = None) -> int:
         wanted = self._status(status)
