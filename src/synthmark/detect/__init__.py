@@ -1,0 +1,41 @@
+"""Learn real vs generated from pixels, ship a default model, and say honestly how good it is.
+
+>>> from synthmark.detect import load_detector
+>>> det = load_detector()                        # the default model shipped in the package
+>>> det.classes_                                 # doctest: +SKIP
+array(['real', 'generated'], dtype='<U9')
+>>> det.predict_proba([image])[:, 1]             # P(generated)   # doctest: +SKIP
+>>> det.threshold_, det.card.target_fpr          # fixed on validation data  # doctest: +SKIP
+
+* :class:`Detector` (``detector.py``): scikit-learn-style ``fit``/``predict_proba``/``predict``;
+* feature extractors by name (``extractors/``), heads by name (``heads.py``);
+* training data without shortcuts (``data.py``), preprocessing (``preprocess.py``);
+* safe persistence, JSON + safetensors (``storage.py``), and the model card (``card.py``).
+"""
+
+from synthmark.detect.card import DataSource, ModelCard
+from synthmark.detect.data import Augment, Sample, TrainingImages, collect
+from synthmark.detect.detector import Detector, ImageFeatures
+from synthmark.detect.extractors import create_extractor, list_extractors
+from synthmark.detect.heads import create_head, list_heads
+from synthmark.detect.predict import FilePrediction, predict_paths
+from synthmark.detect.storage import default_model_path, load_detector
+
+__all__ = [
+    "Augment",
+    "DataSource",
+    "Detector",
+    "FilePrediction",
+    "ImageFeatures",
+    "ModelCard",
+    "Sample",
+    "TrainingImages",
+    "collect",
+    "create_extractor",
+    "create_head",
+    "default_model_path",
+    "list_extractors",
+    "list_heads",
+    "load_detector",
+    "predict_paths",
+]

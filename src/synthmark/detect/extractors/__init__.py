@@ -1,0 +1,43 @@
+"""Feature extractors, registered by name.
+
+=============== ==========================================================================
+name            what it computes
+=============== ==========================================================================
+``grid``        residual statistics at each phase of the 8x8 up-sampling grid (default)
+``spectrum``    grid peaks of the averaged power spectrum of the Laplacian residual
+``cooccurrence`` SPAM-style joint histograms of truncated residuals
+``cnn``         a small CNN on residual patches, trained from scratch on CPU
+``timm``        pooled embedding of a frozen, pretrained timm backbone
+=============== ==========================================================================
+
+None of them reads the container: quantisation tables, file size and metadata never reach
+a feature. ``a+b`` concatenates extractors.
+"""
+
+# Imported for their side effect: each module registers its extractor.
+from synthmark.detect.extractors import (  # noqa: F401
+    cooccurrence,
+    grid,
+    small_cnn,
+    spectrum,
+    timm_backbone,
+)
+from synthmark.detect.extractors.base import (
+    ConcatExtractor,
+    FeatureExtractor,
+    Features,
+    create_extractor,
+    extractor_spec,
+    list_extractors,
+    register_extractor,
+)
+
+__all__ = [
+    "ConcatExtractor",
+    "FeatureExtractor",
+    "Features",
+    "create_extractor",
+    "extractor_spec",
+    "list_extractors",
+    "register_extractor",
+]

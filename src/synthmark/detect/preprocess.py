@@ -1,0 +1,86 @@
+"""What the detector does to every image before a feature is computed, in training and use alike.
+
+Two steps, both chosen to remove the container from what the detector can see:
+
+1. **Grid-aligned crop, never a resize.** Images larger than ``max_side`` are cropped to a
+   centred window whose offset is a multiple of 8, so the 8x8 grid of JPEG blocks and of the
+   latent decoder stays where it was. Resizing would erase the traces the detector looks
+   for and invent new ones.
+2. **Canonical re-encoding.** The crop is JPEG-encoded at ``quality`` (default 75, 4:2:0) and
+   decoded again. A photo saved at q92, a PNG and a JPEG q75 all come out with the same
+   last compression, so the detector cannot tell them apart by their container. The
+   generated images this package was built with were published as JPEG q75 or WebP: without
+   this step, "compressed at q75" would be the easiest thing to learn.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image
+
+from synthmark.errors import ImageTooSmall, UsageError
+
+GRID = 8
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Crop to at most ``max_side`` (grid-aligned) and re-encode as JPEG ``quality``.
+
+    ``quality=None`` skips the re-encoding (only for experiments: it lets compression
+    history through). ``min_side`` is the smallest side the features are defined for.
+    """
+
+    quality: int | None = 75
+    max_side: int = 1024
+    min_side: int = 64
+
+    def __post_init__(self) -> None:
+        if self.quality is not None and not 1 <= self.quality <= 100:
+            raise UsageError(
+                f"canonical JPEG quality must be in 1..100 or None, got {self.quality}"
+            )
+        if self.max_side < self.min_side or self.min_side < 2 * GRID:
+            raise UsageError(
+                f"need {2 * GRID} <= min_side <= max_side, got min_side={self.min_side}, "
+                f"max_side={self.max_side}"
+            )
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        """The canonical RGB image the features see."""
+        rgb = image.convert("RGB") if image.mode != "RGB" else image
+        w, h = rgb.size
+        if min(w, h) < self.min_side:
+            raise ImageTooSmall(
+                f"image is {w}x{h}; the detector needs at least {self.min_side} px on each side"
+            )
+        rgb = grid_crop(rgb, self.max_side)
+        if self.quality is None:
+            return rgb
+        return jpeg_roundtrip(rgb, self.quality)
+
+
+def grid_crop(image: Image.Image, max_side: int) -> Image.Image:
+    """Centre crop to at most ``max_side`` per side, with offsets that are multiples of 8."""
+    w, h = image.size
+    cw, ch = min(w, max_side), min(h, max_side)
+    if (cw, ch) == (w, h):
+        return image
+    left = ((w - cw) // 2) // GRID * GRID
+    top = ((h - ch) // 2) // GRID * GRID
+    return image.crop((left, top, left + cw, top + ch))
+
+
+def jpeg_roundtrip(image: Image.Image, quality: int) -> Image.Image:
+    """Encode as JPEG (Pillow defaults: 4:2:0, standard tables) and decode again."""
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=int(quality))
+    buf.seek(0)
+    out = Image.open(buf)
+    out.load()
+    return out.convert("RGB")
+
+
+__all__ = ["GRID", "Preprocess", "grid_crop", "jpeg_roundtrip"]

@@ -1,0 +1,278 @@
+"""The detector: fit/predict on tiny data, persistence, pickle refusal, threshold, hostile files."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synthmark.detect import Detector, load_detector, predict_paths
+from synthmark.detect.data import Augment, TrainingImages, assign_groups, balanced_weights, collect
+from synthmark.detect.preprocess import Preprocess, grid_crop
+from synthmark.errors import ImageTooSmall, ModelNotFound, UnsafeFile, UsageError
+from synthmark.metrics import roc_auc, threshold_at_fpr
+from tests import hostile
+
+SIDE = 96
+
+
+def _pattern() -> np.ndarray:
+    """A fixed 8x8 additive pattern, the kind a latent decoder leaves."""
+    rng = np.random.default_rng(1234)
+    tile = rng.choice([-1.0, 1.0], size=(8, 8)) * 7.0
+    return np.tile(tile, (SIDE // 8, SIDE // 8))[..., None]
+
+
+def tiny_image(label: int, seed: int) -> Image.Image:
+    """A smooth noisy picture; label 1 adds the grid pattern."""
+    base = np.asarray(hostile.photo_like((SIDE, SIDE), seed=seed), dtype=np.float64)
+    if label:
+        base = base + _pattern()
+    return Image.fromarray(np.clip(np.rint(base), 0, 255).astype(np.uint8), "RGB")
+
+
+def tiny_set(n_per_class: int, offset: int = 0) -> tuple[list[Image.Image], list[str]]:
+    images, labels = [], []
+    for i in range(n_per_class):
+        for label in (0, 1):
+            images.append(tiny_image(label, seed=offset + 2 * i + label))
+            labels.append("generated" if label else "real")
+    return images, labels
+
+
+def tiny_detector(**params: object) -> Detector:
+    defaults: dict[str, object] = {"tile": 64, "max_tiles": 1, "cv": 3, "target_fpr": 0.1}
+    defaults.update(params)
+    return Detector(**defaults)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def fitted() -> Detector:
+    images, labels = tiny_set(12)
+    return tiny_detector().fit(images, labels)
+
+
+def test_init_only_stores_parameters() -> None:
+    det = Detector(extractor="spectrum", tile=128, target_fpr=0.01)
+    assert det.get_params()["extractor"] == "spectrum" and det.tile == 128
+    assert not [k for k in vars(det) if k.endswith("_")]
+    det.set_params(tile=64)
+    assert det.tile == 64
+    with pytest.raises(UsageError, match="unknown parameter 'nope'"):
+        det.set_params(nope=1)
+
+
+def test_fit_and_predict_proba_on_tiny_data(fitted: Detector) -> None:
+    assert list(fitted.classes_) == ["real", "generated"]
+    assert fitted.n_features_in_ > 0
+    images, labels = tiny_set(6, offset=1000)  # unseen pictures
+    proba = fitted.predict_proba(images)
+    assert proba.shape == (len(images), 2)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert np.all((proba >= 0) & (proba <= 1))
+    y = np.array([1 if lab == "generated" else 0 for lab in labels])
+    assert roc_auc(y, proba[:, 1]) > 0.9
+    assert set(fitted.predict(images)) <= {"real", "generated"}
+
+
+def test_labels_as_strings_or_integers_give_the_same_model() -> None:
+    images, labels = tiny_set(8)
+    as_int = [1 if lab == "generated" else 0 for lab in labels]
+    a = tiny_detector().fit(images, labels)
+    b = tiny_detector().fit(images, as_int)
+    assert a.threshold_ == b.threshold_
+    assert np.array_equal(a.predict_proba(images[:4]), b.predict_proba(images[:4]))
+    with pytest.raises(UsageError, match="unknown labels"):
+        tiny_detector().fit(images, ["cat"] * len(images))
+
+
+def test_save_load_round_trip_gives_identical_scores(fitted: Detector, tmp_path: Path) -> None:
+    images, _ = tiny_set(4, offset=500)
+    fitted.save(tmp_path / "model")
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
+        "MODEL_CARD.md",
+        "detector.json",
+        "detector.safetensors",
+    ]
+    loaded = load_detector(tmp_path / "model")
+    assert np.array_equal(loaded.predict_proba(images), fitted.predict_proba(images))
+    assert loaded.threshold_ == fitted.threshold_
+    assert loaded.get_params() == fitted.get_params()
+    assert loaded.card.threshold == pytest.approx(fitted.threshold_)
+    # Either file of the folder names the model too.
+    again = Detector.load(tmp_path / "model" / "detector.safetensors")
+    assert np.array_equal(again.predict_proba(images), fitted.predict_proba(images))
+
+
+def test_refuses_pickle_files(tmp_path: Path) -> None:
+    evil = tmp_path / "model.pkl"
+    evil.write_bytes(pickle.dumps({"coef": [1, 2, 3]}))
+    with pytest.raises(UnsafeFile, match="never unpickles"):
+        load_detector(evil)
+    disguised = tmp_path / "detector.json"  # pickle bytes under an innocent name
+    disguised.write_bytes(pickle.dumps([1]))
+    with pytest.raises(UnsafeFile):
+        load_detector(disguised)
+    folder = tmp_path / "legacy"
+    folder.mkdir()
+    (folder / "model.joblib").write_bytes(b"PK\x03\x04 zip archive from torch.save or joblib")
+    with pytest.raises(UnsafeFile, match=r"model\.joblib"):
+        load_detector(folder)
+
+
+def test_missing_model_is_model_not_found(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFound):
+        load_detector(tmp_path / "nothing-here")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelNotFound):
+        load_detector(tmp_path / "empty")
+
+
+def test_threshold_is_chosen_on_validation_and_kept(fitted: Detector, tmp_path: Path) -> None:
+    _, labels = tiny_set(12)
+    y = np.array([1 if lab == "generated" else 0 for lab in labels])
+    oof = fitted.oof_proba_
+    assert np.all(np.isfinite(oof))
+    # The threshold follows from the out-of-fold scores of the real images, nothing else.
+    assert fitted.threshold_ == threshold_at_fpr(oof[y == 0], fitted.target_fpr)
+    assert np.mean(oof[y == 0] >= fitted.threshold_) <= fitted.target_fpr
+    assert fitted.validation_["fpr"] <= fitted.target_fpr
+    before = fitted.threshold_
+    test_images, _ = tiny_set(5, offset=2000)
+    proba = fitted.predict_proba(test_images)[:, 1]
+    assert fitted.threshold_ == before  # predicting never retunes it
+    expected = np.where(proba >= before, "generated", "real")
+    assert list(fitted.predict(test_images)) == list(expected)
+    fitted.save(tmp_path / "m")
+    assert load_detector(tmp_path / "m").threshold_ == before
+
+
+def test_hostile_files_give_per_file_errors_and_the_batch_goes_on(
+    fitted: Detector, tmp_path: Path
+) -> None:
+    good = hostile.write(tmp_path / "good.png", hostile.png_bytes(tiny_image(1, seed=77)))
+    files = [
+        hostile.write(tmp_path / "empty.jpg", b""),
+        hostile.write(
+            tmp_path / "truncated.jpg",
+            hostile.truncated(hostile.jpeg_bytes(hostile.photo_like((300, 300)))),
+        ),
+        hostile.write(tmp_path / "bomb.png", hostile.pixel_bomb_png()),
+        hostile.write(tmp_path / "text.png", b"this is not an image at all"),
+        hostile.write(tmp_path / "tiny.png", hostile.png_bytes(hostile.photo_like((8, 8)))),
+        good,
+        hostile.write(tmp_path / "anim.gif", hostile.animated_gif()),
+        tmp_path / "missing.png",
+    ]
+    results = list(predict_paths(fitted, files))
+    assert [r.path for r in results] == [str(f) for f in files]
+    by_name = {Path(r.path).name: r for r in results}
+    for name in ("empty.jpg", "truncated.jpg", "bomb.png", "text.png", "tiny.png", "missing.png"):
+        assert by_name[name].error, name
+        assert by_name[name].probability is None
+    assert "at least" in (by_name["tiny.png"].error or "")
+    assert by_name["good.png"].error is None
+    assert 0.0 <= (by_name["good.png"].probability or -1) <= 1.0
+    assert by_name["good.png"].label in ("real", "generated")
+    assert by_name["anim.gif"].error is None  # first frame, 32x24 -> still >= 16 px
+
+
+def test_unknown_extractor_or_head_lists_the_known_ones() -> None:
+    images, labels = tiny_set(4)
+    with pytest.raises(ValueError, match=r"known: .*grid"):
+        Detector(extractor="resnet-magic", cv=2).fit(images, labels)
+    with pytest.raises(ValueError, match="known: logistic, novelty"):
+        Detector(head="svm", cv=2, tile=64).fit(images, labels)
+
+
+def test_too_few_images_per_class_is_a_usage_error() -> None:
+    images, labels = tiny_set(2)
+    with pytest.raises(UsageError, match="at least cv=5"):
+        Detector().fit(images, labels)
+
+
+def test_preprocess_crops_on_the_grid_and_refuses_tiny_images() -> None:
+    im = hostile.photo_like((1100, 700))
+    cropped = grid_crop(im, 512)
+    assert cropped.size == (512, 512)
+    # Offsets are multiples of 8: the crop equals the source at an aligned position.
+    src = np.asarray(im)
+    out = np.asarray(cropped)
+    left, top = ((1100 - 512) // 2) // 8 * 8, ((700 - 512) // 2) // 8 * 8
+    assert np.array_equal(out, src[top : top + 512, left : left + 512])
+    assert Preprocess(quality=75, max_side=512)(im).size == (512, 512)
+    with pytest.raises(ImageTooSmall, match="at least 64"):
+        Preprocess(min_side=64)(hostile.photo_like((40, 200)))
+
+
+def test_tiles_are_grid_aligned_and_bounded() -> None:
+    det = Detector(tile=64, max_tiles=4, canonical_quality=None)
+    tiles = det.tiles(hostile.photo_like((300, 200)))
+    assert len(tiles) == 4 and all(t.size == (64, 64) for t in tiles)
+    small = det.tiles(hostile.photo_like((50, 40)))
+    assert len(small) == 1 and small[0].size == (40, 40)
+
+
+def test_groups_keep_near_twins_together(tmp_path: Path) -> None:
+    root = tmp_path / "drawbench"
+    items = [
+        (root / "sd14" / "Text_3.jpg", root),
+        (root / "sd15" / "Text_3.jpg", root),
+        (root / "sd15" / "Text_4.jpg", root),
+    ]
+    subj = tmp_path / "objects"
+    items += [(subj / f"{name}_{i:02d}.jpg", subj) for name in ("cat", "can") for i in range(3)]
+    men = tmp_path / "men"
+    items += [(men / f"man_unsplash_{i:05d}.jpg", men) for i in range(4)]
+    g = assign_groups(items)
+    assert g[0] == g[1] != g[2]  # same prompt in sibling folders: one group
+    assert len(set(g[3:6])) == 1 and len(set(g[6:9])) == 1 and g[3] != g[6]  # subjects
+    assert len(set(g[9:])) == 4  # one long series: one group per file
+
+
+def test_balanced_weights_give_each_class_and_source_an_equal_share() -> None:
+    labels = [0] * 6 + [1] * 2
+    sources = ["a"] * 5 + ["b"] + ["c"] * 2
+    w = balanced_weights(labels, sources)
+    assert w.mean() == pytest.approx(1.0)
+    assert w[:6].sum() == pytest.approx(w[6:].sum())
+    assert w[:5].sum() == pytest.approx(w[5])
+
+
+def test_training_images_augment_both_classes_alike_and_reproducibly(tmp_path: Path) -> None:
+    for d in ("real", "fake"):
+        (tmp_path / d).mkdir()
+        for i in range(3):
+            hostile.write(
+                tmp_path / d / f"{d}{i}.png",
+                hostile.png_bytes(hostile.photo_like((64, 64), seed=i)),
+            )
+    samples = collect([tmp_path / "real"], [tmp_path / "fake"])
+    assert [s.label for s in samples] == [0, 0, 0, 1, 1, 1]
+    aug = Augment(p_jpeg=1.0, p_webp=0.0, p_resize=0.0, p_blur=0.0)
+    a = TrainingImages(samples, aug, seed=3)
+    b = TrainingImages(samples, aug, seed=3)
+    assert np.array_equal(np.asarray(a[4]), np.asarray(b[4]))
+    assert not np.array_equal(np.asarray(a[4]), np.asarray(TrainingImages(samples)[4]))
+    with pytest.raises(UsageError, match="no such file"):
+        collect([tmp_path / "nope"], [tmp_path / "fake"])
+
+
+def test_default_model_ships_loads_and_scores() -> None:
+    from synthmark.detect import default_model_path
+
+    det = load_detector(None)
+    size = sum(p.stat().st_size for p in default_model_path().iterdir())
+    assert size <= 20 * 1024 * 1024
+    assert list(det.classes_) == ["real", "generated"]
+    assert 0.0 < det.threshold_ < 1.0
+    card = det.card
+    assert card.training_command.startswith("synthmark detect train")
+    assert {d.label for d in card.training_data} == {"real", "generated"}
+    assert all(d.licence for d in card.training_data)
+    assert card.validation["auc"] > 0.5
+    p = det.predict_proba([hostile.photo_like((320, 256))])
+    assert p.shape == (1, 2)

@@ -1,0 +1,129 @@
+"""``synthmark detect train / predict / card`` end to end on tiny data."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from synthmark.cli.main import app
+from tests import hostile
+from tests.test_detect import tiny_image
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("data")
+    real, fake = root / "real", root / "fake"
+    real.mkdir()
+    fake.mkdir()
+    for i in range(10):
+        tiny_image(0, seed=2 * i).save(real / f"photo_{i:03d}.png")
+        tiny_image(1, seed=2 * i + 1).save(fake / f"gen_{i:03d}.png")
+    return real, fake
+
+
+@pytest.fixture(scope="module")
+def model(folders: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    real, fake = folders
+    out = tmp_path_factory.mktemp("model") / "det"
+    result = runner.invoke(
+        app,
+        [
+            "detect",
+            "train",
+            "--real",
+            str(real),
+            "--fake",
+            str(fake),
+            "-o",
+            str(out),
+            "--tile",
+            "64",
+            "--cv",
+            "3",
+            "--no-augment",
+            "--licence",
+            "real=CC0",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Validation" in result.output and "AUC" in result.output
+    return out
+
+
+def test_train_writes_a_model_with_a_card(model: Path) -> None:
+    assert (model / "detector.json").is_file() and (model / "detector.safetensors").is_file()
+    card = (model / "MODEL_CARD.md").read_text()
+    assert "Operating threshold" in card and "CC0" in card and "synthmark detect train" in card
+
+
+def test_predict_json_one_object_per_file_and_per_file_errors(
+    model: Path, folders: tuple[Path, Path], tmp_path: Path
+) -> None:
+    real, fake = folders
+    bad = hostile.write(
+        tmp_path / "broken.jpg",
+        hostile.truncated(hostile.jpeg_bytes(hostile.photo_like((300, 300)))),
+    )
+    files = [str(real / "photo_000.png"), str(bad), str(fake / "gen_000.png")]
+    result = runner.invoke(app, ["detect", "predict", *files, "--model", str(model), "--json"])
+    assert result.exit_code == 1  # one file failed; the others were still scored
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["path"] for line in lines] == files
+    assert "error" in lines[1] and "cannot decode" in lines[1]["error"]
+    for line in (lines[0], lines[2]):
+        assert 0.0 <= line["probability"] <= 1.0 and line["label"] in ("real", "generated")
+
+
+def test_predict_a_folder_in_plain_text(model: Path, folders: tuple[Path, Path]) -> None:
+    result = runner.invoke(app, ["detect", "predict", str(folders[1]), "-m", str(model)])
+    assert result.exit_code == 0, result.output
+    rows = [r.split("\t") for r in result.stdout.splitlines()]
+    assert len(rows) == 10 and all(r[1] in ("real", "generated") for r in rows)
+
+
+def test_predict_without_model_uses_the_packaged_one(folders: tuple[Path, Path]) -> None:
+    result = runner.invoke(app, ["detect", "predict", str(folders[0] / "photo_001.png"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)) >= {"path", "probability", "label"}
+
+
+def test_a_pickled_model_is_refused(tmp_path: Path, folders: tuple[Path, Path]) -> None:
+    evil = tmp_path / "model.pkl"
+    evil.write_bytes(pickle.dumps({"weights": 1}))
+    result = runner.invoke(app, ["detect", "predict", str(folders[0]), "--model", str(evil)])
+    assert result.exit_code == 1
+    assert "Error:" in result.output and "pickle" in result.output
+
+
+def test_card_prints_markdown_and_json(model: Path) -> None:
+    text = runner.invoke(app, ["detect", "card", str(model)])
+    assert text.exit_code == 0 and text.stdout.startswith("# Model card")
+    as_json = runner.invoke(app, ["detect", "card", str(model), "--json"])
+    card = json.loads(as_json.stdout)
+    assert card["threshold"] > 0 and card["training_data"][0]["name"] in ("real", "fake")
+
+
+def test_train_with_a_missing_folder_is_an_error(
+    tmp_path: Path, folders: tuple[Path, Path]
+) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "detect",
+            "train",
+            "--real",
+            str(tmp_path / "nope"),
+            "--fake",
+            str(folders[1]),
+            "-o",
+            str(tmp_path / "m"),
+        ],
+    )
+    assert result.exit_code == 1 and "Error:" in result.output
