@@ -2,9 +2,371 @@
 
 from __future__ import annotations
 
+import enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from synthmark.cli._common import emit_json, input_args, plain, state
+
+if TYPE_CHECKING:
+    from synthmark.watermark import Readout
 
 app = typer.Typer(
     help="Embed and read invisible watermarks (synthmark's own scheme and Stable Diffusion's).",
     no_args_is_help=True,
 )
+
+KEY_ENV = "SYNTHMARK_WATERMARK_KEY"  # mirrors synthmark.watermark.keys.KEY_ENV
+
+
+class Scheme(str, enum.Enum):
+    """Registered schemes (kept equal to ``synthmark.watermark.list_schemes()`` by a test)."""
+
+    synthmark = "synthmark"
+    dwtDct = "dwtDct"
+    dwtDctSvd = "dwtDctSvd"
+    rivaGan = "rivaGan"
+    sd1 = "sd1"
+    sd2 = "sd2"
+    sdxl = "sdxl"
+
+
+class ReadScheme(str, enum.Enum):
+    """A scheme to read, or ``auto``: synthmark's (if a key exists) and the SD public marks."""
+
+    auto = "auto"
+    synthmark = "synthmark"
+    dwtDct = "dwtDct"
+    dwtDctSvd = "dwtDctSvd"
+    rivaGan = "rivaGan"
+    sd1 = "sd1"
+    sd2 = "sd2"
+    sdxl = "sdxl"
+
+
+_KEY_OPTION = typer.Option(
+    "--key-file",
+    envvar=KEY_ENV,
+    show_envvar=True,
+    help="Watermark key file (default: keys/watermark.key under the home folder).",
+)
+
+
+def _parse_payload(text: str, n_bytes: int, scheme: str) -> bytes:
+    from synthmark.errors import UsageError
+
+    cleaned = text.strip().lower().removeprefix("0x")
+    try:
+        value = bytes.fromhex(cleaned)
+    except ValueError:
+        raise UsageError(f"--payload must be hexadecimal, got {text!r}") from None
+    if len(value) != n_bytes:
+        raise UsageError(
+            f"scheme {scheme!r} carries {n_bytes} bytes ({2 * n_bytes} hex digits); "
+            f"--payload {text!r} has {len(value)}"
+        )
+    return value
+
+
+@app.command("keygen")
+def keygen(
+    ctx: typer.Context,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing key (old marks become unreadable).")
+    ] = False,
+    key_file: Annotated[Path | None, _KEY_OPTION] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print {path, key_id} on stdout.")] = False,
+) -> None:
+    """Create the secret watermark key (32 random bytes, file mode 0600).
+
+    The key itself is never printed; its fingerprint (key_id) is.
+
+    Example: synthmark watermark keygen
+    """
+    from synthmark.watermark.keys import create_key, key_id, key_path
+
+    settings = state(ctx).settings
+    key = create_key(settings, force=force, path=key_file)
+    path = key_path(settings, key_file)
+    if json_:
+        emit_json({"path": str(path), "key_id": key_id(key)})
+    state(ctx).console.print(
+        f"Watermark key written to {plain(str(path))} (key id {key_id(key)}). "
+        "Back it up: without it, marks cannot be read."
+    )
+
+
+@app.command("embed")
+def embed(
+    ctx: typer.Context,
+    input_path: Annotated[Path, typer.Argument(help="Image to mark.", metavar="INPUT")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write the marked image (PNG, JPEG "
+            "or WebP by suffix; PNG keeps the mark intact).",
+        ),
+    ],
+    payload: Annotated[
+        str,
+        typer.Option(
+            "--payload",
+            help="Payload in hex: 16 digits (64 bits) for synthmark; empty for sd1/sd2/sdxl.",
+        ),
+    ] = "",
+    scheme: Annotated[
+        Scheme, typer.Option("--scheme", help="Watermark scheme.")
+    ] = Scheme.synthmark,
+    quality: Annotated[
+        int, typer.Option("--quality", min=1, max=100, help="JPEG/WebP quality of the output.")
+    ] = 95,
+    key_file: Annotated[Path | None, _KEY_OPTION] = None,
+    json_: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Embed an invisible watermark carrying PAYLOAD.
+
+    Example: synthmark watermark embed photo.png -o marked.png --payload 00000000000004d2
+    """
+    from synthmark.errors import UsageError
+    from synthmark.imaging import atomic_write, encode_image, load_image
+    from synthmark.watermark import get_scheme
+    from synthmark.watermark.keys import load_key
+    from synthmark.watermark.quality import psnr
+
+    settings = state(ctx).settings
+    formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+    fmt = formats.get(output.suffix.lower())
+    if fmt is None:
+        raise typer.BadParameter(
+            f"{output} must end in .png, .jpg, .jpeg or .webp", param_hint="--output"
+        )
+    key = load_key(settings, key_file) if scheme is Scheme.synthmark else None
+    marker = get_scheme(scheme.value, key=key)
+    try:
+        data = _parse_payload(payload, marker.payload_bytes, scheme.value)
+    except UsageError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--payload") from None
+    loaded = load_image(input_path)
+    marked = marker.embed(loaded.image, data)
+    params: dict[str, Any] = {} if fmt == "PNG" else {"quality": quality}
+    atomic_write(output, encode_image(marked, fmt, **params))
+    quality_db = psnr(loaded.image, marked)
+    record = {
+        "path": str(input_path),
+        "output": str(output),
+        "scheme": scheme.value,
+        "payload": data.hex(),
+        "psnr_db": round(quality_db, 2),
+    }
+    if json_:
+        emit_json(record)
+    state(ctx).console.print(
+        f"{plain(str(output))}: {scheme.value} mark, payload {data.hex() or '(fixed)'}, "
+        f"PSNR {quality_db:.1f} dB"
+    )
+
+
+def _summary(path: str, readouts: list[Readout]) -> dict[str, Any]:
+    """One line per input: the most telling readout on top, all of them under readouts."""
+    from synthmark.jsonutil import to_jsonable
+
+    def rank(r: Readout) -> int:
+        return {"present": 0, "damaged": 1}.get(r.status.value, 2)
+
+    top = min(readouts, key=rank)
+    return {
+        "path": path,
+        "scheme": top.scheme,
+        "status": top.status.value,
+        "payload": top.payload.hex() if top.payload is not None else None,
+        "p_value": top.p_value,
+        "readouts": [to_jsonable(r) for r in readouts],
+    }
+
+
+@app.command("read")
+def read(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Images, folders or globs; '-' reads paths from stdin.", metavar="INPUT..."
+        ),
+    ],
+    scheme: Annotated[
+        ReadScheme,
+        typer.Option(
+            "--scheme",
+            help="Scheme to read, or auto (synthmark if a key "
+            "exists, plus the SD 1.x/2.x/XL public marks).",
+        ),
+    ] = ReadScheme.auto,
+    key_file: Annotated[Path | None, _KEY_OPTION] = None,
+    json_: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="One JSON object per input on stdout: path, scheme, "
+            "status, payload (hex or null), p_value and all readouts.",
+        ),
+    ] = False,
+) -> None:
+    """Read watermarks. Exit status 0 when every input was read (whatever it carries),
+    1 when an input could not be read.
+
+    Example: synthmark watermark read marked.png uploads/ --json
+    """
+    from rich.table import Table
+
+    from synthmark.errors import KeyMissing, SynthmarkError
+    from synthmark.imaging import expand_inputs, load_image
+    from synthmark.watermark import get_scheme, read_all
+    from synthmark.watermark.keys import load_key
+
+    settings = state(ctx).settings
+    console = state(ctx).console
+    key: bytes | None = None
+    if scheme in (ReadScheme.auto, ReadScheme.synthmark):
+        try:
+            key = load_key(settings, key_file)
+        except KeyMissing:
+            if scheme is ReadScheme.synthmark:
+                raise
+            console.print(
+                "[yellow]No watermark key: synthmark's own mark is not read "
+                "(run `synthmark watermark keygen`).[/]"
+            )
+    reader = None if scheme is ReadScheme.auto else get_scheme(scheme.value, key=key)
+    table = Table("path", "scheme", "status", "payload", "p-value")
+    failures = 0
+    for item in expand_inputs(input_args(paths)):
+        record: dict[str, Any]
+        try:
+            if item.error is not None:
+                raise SynthmarkError(item.error)
+            image = load_image(item.path).image
+            readouts = read_all(image, key) if reader is None else [reader.extract(image)]
+            record = _summary(str(item.path), readouts)
+        except SynthmarkError as exc:
+            failures += 1
+            record = {
+                "path": str(item.path),
+                "scheme": scheme.value,
+                "status": None,
+                "payload": None,
+                "p_value": None,
+                "error": str(exc),
+            }
+        if json_:
+            emit_json(record)
+        elif "error" in record:
+            table.add_row(
+                plain(record["path"]), scheme.value, "[red]error", "", plain(record["error"])
+            )
+        else:
+            p = record["p_value"]
+            table.add_row(
+                plain(record["path"]),
+                record["scheme"],
+                record["status"],
+                record["payload"] or "",
+                "" if p is None else f"{p:.1e}",
+            )
+    if not json_:
+        console.print(table)
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command("bench")
+def bench(
+    ctx: typer.Context,
+    data: Annotated[
+        Path, typer.Option("--data", help="Folder of real and generated images.")
+    ] = Path("../shared/data/detector"),
+    n: Annotated[int, typer.Option("--n", min=1, help="Images per size and scheme.")] = 100,
+    sizes: Annotated[
+        str, typer.Option("--sizes", help="Comma-separated square sizes.")
+    ] = "512,1024",
+    schemes: Annotated[
+        str, typer.Option("--schemes", help="Comma-separated schemes.")
+    ] = "synthmark,dwtDct,dwtDctSvd,rivaGan",
+    attacks: Annotated[
+        str,
+        typer.Option(
+            "--attacks",
+            help="Comma-separated attacks (default: the targets and "
+            "stretch goals of the watermark issue).",
+        ),
+    ] = "",
+    rivagan_n: Annotated[
+        int, typer.Option("--rivagan-n", min=1, help="Images for rivaGan (about 3 s each).")
+    ] = 10,
+    unmarked: Annotated[
+        int,
+        typer.Option(
+            "--unmarked",
+            min=0,
+            help="Unmarked source images for false "
+            "positives (0 = all); each is read as is, cropped and resized.",
+        ),
+    ] = 0,
+    timing: Annotated[
+        int,
+        typer.Option(
+            "--timing", min=0, help="Images for the 512 vs 2048 px timing of synthmark (0 = skip)."
+        ),
+    ] = 5,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate", help="Also measure the SD public marks on unmarked and SD-marked images."
+        ),
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
+) -> None:
+    """Benchmark the schemes against the attacks (takes a while; progress on stderr).
+
+    Example: synthmark watermark bench --n 100 --sizes 512,1024
+    """
+    from synthmark.attacks import parse_attacks
+    from synthmark.watermark.bench import (
+        BenchConfig,
+        calibrate_public_marks,
+        format_markdown,
+        run_benchmark,
+    )
+
+    console = state(ctx).console
+    config = BenchConfig(
+        data_dir=data,
+        schemes=[s.strip() for s in schemes.split(",") if s.strip()],
+        sizes=[int(s) for s in sizes.split(",") if s.strip()],
+        n_images=n,
+        scheme_images={"rivaGan": rivagan_n},
+        unmarked_limit=unmarked or None,
+        timing_2048=timing,
+    )
+    if attacks:
+        config.attacks = [a.name for a in parse_attacks(attacks)]
+    result = run_benchmark(config, progress=lambda line: console.print(plain(line)))
+    cal = (
+        calibrate_public_marks(
+            data, unmarked or None, progress=lambda line: console.print(plain(line))
+        )
+        if calibrate
+        else None
+    )
+    if json_:
+        emit_json({"benchmark": result, "public_marks": cal})
+        return
+    typer.echo(format_markdown(result))
+    if cal is not None:
+        from synthmark.watermark.bench import format_calibration
+
+        typer.echo("")
+        typer.echo(format_calibration(cal))

@@ -1,0 +1,76 @@
+"""Watermark benchmark: synthmark, dwtDct, dwtDctSvd and rivaGan against every attack.
+
+Run from the project root (about 40 minutes on one core with the defaults; rivaGan alone
+takes about 3 s per image and attack, so it gets fewer images):
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/watermark_bench.py \\
+        [--n 100] [--sizes 512,1024] [--rivagan-n 10] [--json-out reports/watermark.json]
+
+The same run is ``synthmark watermark bench`` (see :mod:`synthmark.watermark.bench` for
+what each column means). This script pins every numeric library to one thread first, so
+that the embed/read times are one-core times, prints the markdown tables, the SD
+public-mark calibration, and optionally writes the full result as JSON.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from synthmark.jsonutil import dumps  # noqa: E402
+from synthmark.watermark.bench import (  # noqa: E402
+    BenchConfig,
+    calibrate_public_marks,
+    format_calibration,
+    format_markdown,
+    run_benchmark,
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/detector"))
+    parser.add_argument("--n", type=int, default=100, help="images per size and scheme")
+    parser.add_argument("--sizes", default="512,1024")
+    parser.add_argument("--schemes", default="synthmark,dwtDct,dwtDctSvd,rivaGan")
+    parser.add_argument("--rivagan-n", type=int, default=10)
+    parser.add_argument("--unmarked", type=int, default=0, help="0 = every image")
+    parser.add_argument("--no-calibration", action="store_true")
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+
+    def progress(line: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+    config = BenchConfig(
+        data_dir=args.data,
+        schemes=args.schemes.split(","),
+        sizes=[int(s) for s in args.sizes.split(",")],
+        n_images=args.n,
+        scheme_images={"rivaGan": args.rivagan_n},
+        unmarked_limit=args.unmarked or None,
+    )
+    started = time.time()
+    result = run_benchmark(config, progress)
+    calibration = None
+    if not args.no_calibration:
+        calibration = calibrate_public_marks(args.data, args.unmarked or None, progress=progress)
+    print(format_markdown(result))
+    if calibration is not None:
+        print()
+        print(format_calibration(calibration))
+    print(f"\n(wall time {time.time() - started:.0f} s)")
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(dumps({"benchmark": result, "public_marks": calibration}) + "\n")
+
+
+if __name__ == "__main__":
+    main()

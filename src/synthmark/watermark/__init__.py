@@ -1,0 +1,136 @@
+"""Invisible watermarks: synthmark's own keyed mark, and Stable Diffusion's public marks.
+
+>>> from synthmark.watermark import get_scheme, read_all
+>>> from synthmark.watermark.keys import load_key
+>>> scheme = get_scheme("synthmark", key=load_key(settings))          # doctest: +SKIP
+>>> marked = scheme.embed(image, (1234).to_bytes(8, "big"))           # doctest: +SKIP
+>>> scheme.extract(marked).status                                     # doctest: +SKIP
+<WatermarkStatus.PRESENT: 'present'>
+>>> [r.scheme for r in read_all(marked, key)]                         # doctest: +SKIP
+['synthmark', 'sd1', 'sd2', 'sdxl']
+
+Schemes (:func:`list_schemes`):
+
+* ``synthmark``: the default; keyed, 64-bit payload, survives compression, resizing,
+  cropping, rotation and mirroring, with a false-positive bound (:mod:`.tiled`);
+* ``dwtDct``, ``dwtDctSvd``, ``rivaGan``: invisible-watermark's methods, for comparison
+  (:mod:`.invisible`; rivaGan needs the ``rivagan`` extra);
+* ``sd1``, ``sd2``, ``sdxl``: Stable Diffusion's fixed public marks (:mod:`.public`).
+
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PIL import Image
+
+from synthmark.errors import KeyMissing, UsageError
+from synthmark.watermark.base import Readout, WatermarkScheme, WatermarkStatus
+
+__all__ = [
+    "DEFAULT_SCHEME",
+    "Readout",
+    "WatermarkScheme",
+    "WatermarkStatus",
+    "get_scheme",
+    "list_schemes",
+    "read_all",
+]
+
+DEFAULT_SCHEME = "synthmark"
+
+
+def _synthmark(key: bytes | None) -> WatermarkScheme:
+    from synthmark.watermark.tiled import TiledScheme
+
+    return TiledScheme(key)
+
+
+def _invisible(method: str) -> Callable[[bytes | None], WatermarkScheme]:
+    def build(key: bytes | None) -> WatermarkScheme:
+        from synthmark.watermark.invisible import InvisibleWatermarkScheme
+
+        return InvisibleWatermarkScheme(method)
+
+    return build
+
+
+def _public(name: str) -> Callable[[bytes | None], WatermarkScheme]:
+    def build(key: bytes | None) -> WatermarkScheme:
+        from synthmark.watermark.public import PublicMarkScheme
+
+        return PublicMarkScheme(name)
+
+    return build
+
+
+_REGISTRY: dict[str, tuple[Callable[[bytes | None], WatermarkScheme], bool, str]] = {
+    "synthmark": (_synthmark, True, "synthmark's keyed 64-bit mark (default)"),
+    "dwtDct": (_invisible("dwtDct"), False, "invisible-watermark DWT-DCT, 48 bits + CRC-16"),
+    "dwtDctSvd": (
+        _invisible("dwtDctSvd"),
+        False,
+        "invisible-watermark DWT-DCT-SVD, 48 bits + CRC-16",
+    ),
+    "rivaGan": (
+        _invisible("rivaGan"),
+        False,
+        "invisible-watermark RivaGAN (onnxruntime), 24 bits + CRC-8",
+    ),
+    "sd1": (_public("sd1"), False, "Stable Diffusion 1.x public mark (read/write)"),
+    "sd2": (_public("sd2"), False, "Stable Diffusion 2.x public mark (read/write)"),
+    "sdxl": (_public("sdxl"), False, "Stable Diffusion XL public mark (read/write)"),
+}
+
+
+def list_schemes() -> list[str]:
+    """Registered scheme names."""
+    return list(_REGISTRY)
+
+
+def describe_schemes() -> dict[str, str]:
+    """One line about each registered scheme."""
+    return {name: entry[2] for name, entry in _REGISTRY.items()}
+
+
+def get_scheme(name: str, key: bytes | None = None) -> WatermarkScheme:
+    """Build a scheme by name.
+
+    Raises:
+        UsageError: unknown name (the message lists the known ones).
+        KeyMissing: a keyed scheme (``synthmark``) without a key.
+    """
+    if name not in _REGISTRY:
+        raise UsageError(f"unknown watermark scheme {name!r}; known: {', '.join(_REGISTRY)}")
+    build, keyed, _ = _REGISTRY[name]
+    if keyed and key is None:
+        raise KeyMissing(
+            f"scheme {name!r} needs a key: run `synthmark watermark keygen`, then pass "
+            "key=load_key(settings)"
+        )
+    return build(key)
+
+
+def read_all(image: Image.Image, key: bytes | None) -> list[Readout]:
+    """Every mark screening looks for: synthmark's (when a key is given) and SD 1.x/2.x/XL.
+
+    Images too small for a scheme read ``absent`` with a note in ``details`` instead of
+    raising, so that one thumbnail does not stop a batch.
+    """
+    from synthmark.errors import ImageTooSmall
+    from synthmark.watermark.public import read_public_marks
+
+    out: list[Readout] = []
+    if key is not None:
+        try:
+            out.append(get_scheme(DEFAULT_SCHEME, key=key).extract(image))
+        except ImageTooSmall as exc:
+            out.append(
+                Readout(
+                    DEFAULT_SCHEME, WatermarkStatus.ABSENT, None, None, None, {"note": str(exc)}
+                )
+            )
+    out.extend(read_public_marks(image))
+    return out

@@ -1,0 +1,123 @@
+"""Error control for watermark payloads: a CRC to tell a valid decode, a convolutional code
+with a soft-decision Viterbi decoder to correct errors.
+
+Why hand-written: the payload is short (80 information bits), the decoder must take soft
+values (a hard-decision block code such as Reed-Solomon throws away most of the channel's
+information at the SNRs a watermark lives at), BCH libraries with a permissive licence are
+scarce (bchlib is GPL), and ``galois`` takes over a second to import and JIT-compile. The
+code below is the textbook constraint-length-7, rate-1/3 code (generators 133, 171, 165
+octal, as in LTE) with a vectorised Viterbi decoder: under a millisecond per payload.
+
+>>> code = ConvCode()
+>>> bits = np.array([1, 0, 1, 1], dtype=np.uint8)
+>>> decoded, _ = code.decode(1.0 - 2.0 * code.encode(bits), 4)
+>>> decoded.tolist()
+[1, 0, 1, 1]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["ConvCode", "bits_to_bytes", "bytes_to_bits", "crc16"]
+
+
+class ConvCode:
+    """A zero-terminated binary convolutional code of rate ``1/len(polys)``.
+
+    Args:
+        polys: generator polynomials (octal literals), one per output bit.
+        constraint: the constraint length ``K`` (memory ``K - 1``).
+    """
+
+    def __init__(self, polys: Sequence[int] = (0o133, 0o171, 0o165), constraint: int = 7) -> None:
+        if constraint < 2 or not polys:
+            raise ValueError(f"need constraint >= 2 and at least one polynomial, got {constraint}")
+        self.constraint = constraint
+        self.polys = tuple(polys)
+        self.rate_inverse = len(self.polys)
+        n_states = 1 << (constraint - 1)
+        self.n_states = n_states
+        out = np.zeros((n_states, 2, self.rate_inverse), np.int8)
+        nxt = np.zeros((n_states, 2), np.int64)
+        for s in range(n_states):
+            for b in range(2):
+                reg = (b << (constraint - 1)) | s
+                for j, g in enumerate(self.polys):
+                    out[s, b, j] = bin(reg & g).count("1") & 1
+                nxt[s, b] = reg >> 1
+        self._out = out
+        self._next = nxt
+        # The two predecessors of each state and the input bit that leads into it.
+        states = np.arange(n_states)
+        self._pred_bit = states >> (constraint - 2)
+        base = (states << 1) & (n_states - 1)
+        self._pred = np.stack([base, base | 1], 1)
+        self._sign = np.stack(
+            [1.0 - 2.0 * out[self._pred[:, i], self._pred_bit, :] for i in range(2)], 1
+        )
+
+    def coded_length(self, n_info: int) -> int:
+        """Number of coded bits for ``n_info`` information bits (tail included)."""
+        return (n_info + self.constraint - 1) * self.rate_inverse
+
+    def encode(self, bits: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """Encode information bits (0/1), appending the zero tail."""
+        state = 0
+        out = np.empty(self.coded_length(len(bits)), np.uint8)
+        tail = [0] * (self.constraint - 1)
+        for t, b in enumerate([int(x) for x in bits] + tail):
+            out[t * self.rate_inverse : (t + 1) * self.rate_inverse] = self._out[state, b]
+            state = int(self._next[state, b])
+        return out
+
+    def decode(self, soft: NDArray[np.float64], n_info: int) -> tuple[NDArray[np.uint8], float]:
+        """Maximum-likelihood decode of soft values (positive means bit 0).
+
+        Returns the information bits and the final path metric (the correlation between the
+        soft values and the re-encoded codeword).
+        """
+        steps = n_info + self.constraint - 1
+        llr = np.asarray(soft, np.float64).reshape(steps, self.rate_inverse)
+        metric = np.full(self.n_states, -np.inf)
+        metric[0] = 0.0
+        decisions = np.empty((steps, self.n_states), np.intp)
+        rows = np.arange(self.n_states)
+        for t in range(steps):
+            cand = metric[self._pred] + self._sign @ llr[t]
+            choice = np.argmax(cand, 1)
+            decisions[t] = choice
+            metric = cand[rows, choice]
+        bits = np.empty(steps, np.uint8)
+        state = 0
+        for t in range(steps - 1, -1, -1):
+            bits[t] = self._pred_bit[state]
+            state = int(self._pred[state, decisions[t, state]])
+        return bits[:n_info], float(metric[0])
+
+
+def crc16(bits: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) of a bit array, as 16 bits, MSB first.
+
+    The non-zero initial value means an all-zero or all-one word does not check.
+    """
+    reg = 0xFFFF
+    for b in bits:
+        top = ((reg >> 15) & 1) ^ int(b)
+        reg = (reg << 1) & 0xFFFF
+        if top:
+            reg ^= 0x1021
+    return np.array([(reg >> (15 - i)) & 1 for i in range(16)], np.uint8)
+
+
+def bytes_to_bits(data: bytes) -> NDArray[np.uint8]:
+    """Big-endian bits of ``data`` (the first byte's MSB first)."""
+    return np.unpackbits(np.frombuffer(data, np.uint8))
+
+
+def bits_to_bytes(bits: NDArray[np.uint8]) -> bytes:
+    """Inverse of :func:`bytes_to_bits` (length must be a multiple of 8)."""
+    return np.packbits(np.asarray(bits, np.uint8)).tobytes()

@@ -1,0 +1,117 @@
+"""The watermark key: 32 random bytes in a 0600 file under the home folder.
+
+The key decides every keyed choice of the ``synthmark`` scheme (which lines carry the sync
+and which the payload, their phases, the interleaver). Without it the mark can be neither
+written nor read, and with another key an image reads ``absent``.
+
+>>> from synthmark.settings import Settings
+>>> key = create_key(Settings.from_env())            # doctest: +SKIP
+>>> load_key(Settings.from_env()) == key             # doctest: +SKIP
+True
+
+``SYNTHMARK_WATERMARK_KEY`` (a path to a key file) overrides the default location. The key
+is never printed or logged; only its fingerprint (:func:`key_id`) is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+from synthmark.errors import KeyMissing, UsageError
+from synthmark.settings import Settings
+
+__all__ = ["KEY_BYTES", "KEY_ENV", "KEY_FILE", "create_key", "key_id", "key_path", "load_key"]
+
+#: Environment variable naming a key file to use instead of the default one.
+KEY_ENV = "SYNTHMARK_WATERMARK_KEY"
+#: File name of the key under :attr:`Settings.keys_dir`.
+KEY_FILE = "watermark.key"
+#: Length of a new key.
+KEY_BYTES = 32
+_HEADER = "synthmark-watermark-key-v1"
+
+
+def key_path(settings: Settings, path: str | os.PathLike[str] | None = None) -> Path:
+    """Where the key lives: ``path``, else ``$SYNTHMARK_WATERMARK_KEY``, else
+    ``keys_dir/watermark.key``."""
+    if path is not None:
+        return Path(path).expanduser()
+    override = os.environ.get(KEY_ENV)
+    if override:
+        return Path(override).expanduser()
+    return settings.keys_dir / KEY_FILE
+
+
+def key_id(key: bytes) -> str:
+    """A short, non-secret fingerprint of a key (for logs, reports and registry records)."""
+    return hashlib.sha256(b"synthmark-key-id" + key).hexdigest()[:16]
+
+
+def create_key(
+    settings: Settings, force: bool = False, path: str | os.PathLike[str] | None = None
+) -> bytes:
+    """Create a new random key, write it with mode 0600 and return it.
+
+    Raises:
+        UsageError: a key already exists there and ``force`` is false (replacing a key
+            makes every image marked with the old one unreadable).
+    """
+    path = key_path(settings, path)
+    if path.exists() and not force:
+        raise UsageError(
+            f"a watermark key already exists at {path}; replacing it makes images marked "
+            "with it unreadable. Pass force=True (--force) to replace it anyway"
+        )
+    if path.parent == settings.keys_dir:
+        settings.ensure_private_dir(settings.keys_dir)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(KEY_BYTES)
+    text = f"{_HEADER}\n{key.hex()}\n".encode("ascii")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return key
+
+
+def load_key(settings: Settings, path: str | os.PathLike[str] | None = None) -> bytes:
+    """Read the key.
+
+    Raises:
+        KeyMissing: there is no key file (run ``synthmark watermark keygen``), or it is not
+            a synthmark key.
+    """
+    path = key_path(settings, path)
+    try:
+        text = path.read_text("ascii")
+    except FileNotFoundError:
+        raise KeyMissing(
+            f"no watermark key at {path}; create one with `synthmark watermark keygen` "
+            f"or point {KEY_ENV} at an existing key file"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyMissing(
+            f"cannot read the watermark key at {path} ({exc.__class__.__name__})"
+        ) from None
+    lines = text.split()
+    if len(lines) != 2 or lines[0] != _HEADER:
+        raise KeyMissing(f"{path} is not a synthmark watermark key file")
+    try:
+        key = bytes.fromhex(lines[1])
+    except ValueError:
+        raise KeyMissing(f"{path} is not a synthmark watermark key file") from None
+    if len(key) < 16:
+        raise KeyMissing(f"the watermark key at {path} is too short ({len(key)} bytes)")
+    return key

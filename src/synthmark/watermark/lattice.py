@@ -1,0 +1,359 @@
+"""Geometry of a periodic watermark: find its lattice in an image and fold the image onto
+one period.
+
+A pattern that repeats on a square lattice of period ``P`` at angle ``t`` puts all its
+energy on spectral lines at ``R(t) k / P`` for the integer cell frequencies ``k`` it uses,
+whatever crop it went through; a scale or rotation of the image scales or turns the same
+set. :func:`find_lattices` scores candidate lattices by the image's whitened spectrum summed
+over those predicted lines: the nominal lattice (no geometric change), scans of the angle at
+the nominal period (rotation) and of the period at the nominal angle (crop, resize), and a
+log-polar (Fourier-Mellin) correlation over every period and angle, each refined by a local
+search. :func:`fold` then averages every pixel into one ``G x G`` cell in lattice
+coordinates (``u = V^-1 p``), without resampling the image. What is left unknown is a
+symmetry of the square lattice (one of eight) and a cyclic shift inside the cell; the
+scheme that owns the pattern resolves those with its keyed synchronisation lines.
+
+The host image is suppressed twice before the spectrum is scored: a high-pass residual is
+normalised by its local energy (so that edges and texture do not dominate), and its power
+spectrum is divided by a local average and clipped, which keeps the sharp lines of a
+periodic pattern and bounds the weight of any single periodic artefact (a JPEG grid, say).
+Nothing here depends on a key.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft as sfft
+from numpy.typing import NDArray
+from scipy import ndimage
+
+__all__ = ["Lattice", "LatticeSearch", "Smoother", "find_lattices", "fold", "residual"]
+
+FloatArray = NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class LatticeSearch:
+    """Parameters of the lattice search, in decode-space pixels."""
+
+    min_period: float = 40.0
+    max_period_fraction: float = 0.45
+    max_period: float = 240.0
+    band_low: float = 0.012
+    band_high: float = 0.27
+    whiten_size: int = 9
+    clip: float = 12.0
+    n_global: int = 2
+    max_rotation: float = 12.0
+    #: lines at lower cell frequencies are left out of lattice scores: there the host is
+    #: strongest and the embedder's host cancellation leaves dips rather than peaks
+    min_line_radius: float = 10.0
+    nominal_angles: tuple[float, ...] = (
+        math.degrees(math.atan2(1, 2)),
+        math.degrees(math.atan2(2, 1)),
+    )
+
+    def max_candidates(self, n_nominal_periods: int) -> int:
+        """How many lattices :func:`find_lattices` can return (for a union bound)."""
+        n_angles = len(self.nominal_angles)
+        return n_nominal_periods * n_angles + n_nominal_periods + n_angles + self.n_global
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """A lattice estimate: ``basis`` columns are the two lattice vectors (x, y) in pixels."""
+
+    basis: NDArray[np.float64]
+    score: float
+
+    @property
+    def period(self) -> float:
+        """Mean length of the two basis vectors."""
+        return float(np.mean(np.hypot(self.basis[0], self.basis[1])))
+
+    @property
+    def angle(self) -> float:
+        """Angle of the first basis vector in degrees."""
+        return float(math.degrees(math.atan2(self.basis[1, 0], self.basis[0, 0])))
+
+
+class Smoother:
+    """Gaussian blurs of images of one shape, through the FFT (circular at the borders)."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        h, w = shape
+        self.shape = shape
+        fy = sfft.fftfreq(h).astype(np.float32)[:, None]
+        fx = sfft.rfftfreq(w).astype(np.float32)[None, :]
+        self._f2 = fx * fx + fy * fy
+        self._gains: dict[float, NDArray[np.float32]] = {}
+
+    def gain(self, sigma: float) -> NDArray[np.float32]:
+        if sigma not in self._gains:
+            self._gains[sigma] = np.exp(np.float32(-2.0 * math.pi**2 * sigma**2) * self._f2)
+        return self._gains[sigma]
+
+    def spectrum(self, a: FloatArray) -> NDArray[np.complex64]:
+        return sfft.rfft2(np.asarray(a, np.float32))
+
+    def blur(self, a: FloatArray, sigma: float, spectrum: NDArray | None = None) -> FloatArray:
+        """``a`` blurred with a Gaussian of ``sigma`` px (pass ``spectrum`` to reuse an FFT)."""
+        spec = self.spectrum(a) if spectrum is None else spectrum
+        return sfft.irfft2(spec * self.gain(sigma), s=self.shape).astype(np.float32)
+
+
+def residual(
+    y: FloatArray,
+    highpass_sigma: float = 3.0,
+    smoother: Smoother | None = None,
+    spectrum: NDArray | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """High-pass luminance residual and per-pixel weights that normalise its local energy.
+
+    Returns ``(r, w)``: ``r * w`` has roughly unit local variance everywhere.
+    """
+    y = np.asarray(y, np.float32)
+    sm = smoother or Smoother(y.shape)
+    r = y - sm.blur(y, highpass_sigma, spectrum)
+    energy = sm.blur(r * r, 4.0)
+    np.maximum(energy, 0.0, out=energy)
+    floor = 0.5 * math.sqrt(float(np.mean(r * r))) + 1e-3
+    w = 1.0 / (np.sqrt(energy) + np.float32(floor))
+    return r, w.astype(np.float32)
+
+
+def _spike_spectrum(rw: FloatArray, search: LatticeSearch) -> NDArray[np.float32]:
+    """Power spectrum of ``rw`` (rfft layout) over its local average, clipped and band-limited.
+
+    Each bin of a host image's spectrum fluctuates around the local average; the lines of a
+    periodic pattern stand out as bins well above it. Clipping bounds what any single line
+    (a JPEG grid, say) can contribute to a lattice score.
+    """
+    h, w = rw.shape
+    spec = sfft.rfft2(rw)
+    power = (spec.real**2 + spec.imag**2).astype(np.float32)
+    local = ndimage.uniform_filter(power, search.whiten_size, mode=("wrap", "nearest"))
+    q = power / (local + np.float32(1e-12))
+    np.minimum(q, np.float32(search.clip), out=q)
+    fy = sfft.fftfreq(h).astype(np.float32)[:, None]
+    fx = sfft.rfftfreq(w).astype(np.float32)[None, :]
+    radius = np.sqrt(fx * fx + fy * fy)
+    q[(radius < search.band_low) | (radius > search.band_high)] = 0.0
+    q[:, :2] = 0.0  # the vertical axis: image borders and column artefacts
+    q[:2, :] = 0.0
+    q[-1:, :] = 0.0
+    return q
+
+
+class _LineScorer:
+    """Scores square lattices by the sum of the spike spectrum at their predicted lines."""
+
+    def __init__(self, q: NDArray[np.float32], shape: tuple[int, int], lines: NDArray) -> None:
+        self.q = q
+        self.q_max = ndimage.maximum_filter(q, 3, mode=("wrap", "nearest"))
+        self.h, self.w = shape
+        self.lines = np.asarray(lines, np.float64)
+        positive = q[q > 0]
+        self.mean = float(positive.mean()) if positive.size else 1.0
+
+    def _coords(self, periods: NDArray, angles: NDArray) -> tuple[NDArray, NDArray]:
+        c, s = np.cos(angles)[:, None], np.sin(angles)[:, None]
+        inv = (1.0 / np.asarray(periods, np.float64))[:, None]
+        k1, k2 = self.lines[None, :, 0], self.lines[None, :, 1]
+        fx = (c * k1 - s * k2) * inv
+        fy = (s * k1 + c * k2) * inv
+        sign = np.where(fx < 0, -1.0, 1.0)  # the spectrum is Hermitian: use the +fx half
+        return (fy * sign * self.h) % self.h, fx * sign * self.w
+
+    def coarse(self, periods: NDArray, angles: NDArray) -> NDArray[np.float64]:
+        """Nearest-bin scores on the 3x3-max-filtered spectrum (tolerates ~1 bin error)."""
+        y, x = self._coords(periods, angles)
+        iy = np.rint(y).astype(np.intp) % self.h
+        ix = np.minimum(np.rint(x).astype(np.intp), self.q.shape[1] - 1)
+        return self.q_max[iy, ix].sum(axis=1) / (len(self.lines) * self.mean)
+
+    def fine(self, periods: NDArray, angles: NDArray) -> NDArray[np.float64]:
+        """Bilinear scores on the spectrum itself."""
+        y, x = self._coords(periods, angles)
+        y0 = np.floor(y).astype(np.intp)
+        x0 = np.floor(x).astype(np.intp)
+        fy, fx = y - y0, x - x0
+        y0 %= self.h
+        y1 = (y0 + 1) % self.h
+        x1 = np.minimum(x0 + 1, self.q.shape[1] - 1)
+        q = self.q
+        val = (1 - fy) * ((1 - fx) * q[y0, x0] + fx * q[y0, x1]) + fy * (
+            (1 - fx) * q[y1, x0] + fx * q[y1, x1]
+        )
+        return val.sum(axis=1) / (len(self.lines) * self.mean)
+
+    def refine(self, period: float, angle: float) -> tuple[float, float, float]:
+        """Local search of period and angle maximising the fine score."""
+        span_p, span_a = 0.012, math.radians(0.6)
+        best = (period, angle, float(self.fine(np.array([period]), np.array([angle]))[0]))
+        for _ in range(3):
+            pp, tt = np.meshgrid(
+                best[0] * (1.0 + np.linspace(-span_p, span_p, 7)),
+                best[1] + np.linspace(-span_a, span_a, 7),
+                indexing="ij",
+            )
+            scores = self.fine(pp.ravel(), tt.ravel())
+            i = int(np.argmax(scores))
+            if scores[i] > best[2]:
+                best = (float(pp.ravel()[i]), float(tt.ravel()[i]), float(scores[i]))
+            span_p /= 3.0
+            span_a /= 3.0
+        return best
+
+
+def _log_polar_peaks(
+    scorer: _LineScorer, search: LatticeSearch, min_p: float, max_p: float, count: int
+) -> list[tuple[float, float]]:
+    """Fourier-Mellin: the ``count`` best (period, angle) over every period and angle."""
+    n_phi, n_rho = 360, 256
+    f_lo, f_hi = search.band_low, search.band_high
+    step = math.log(f_hi / f_lo) / (n_rho - 1)
+    rho = math.log(f_lo) + step * np.arange(n_rho)
+    phi = np.pi * (np.arange(n_phi) / n_phi - 0.5)
+    fr = np.exp(rho)[:, None]
+    fx = fr * np.cos(phi)[None, :]
+    fy = fr * np.sin(phi)[None, :]
+    iy = np.rint(fy * scorer.h).astype(np.intp) % scorer.h
+    ix = np.rint(fx * scorer.w).astype(np.intp)
+    polar = scorer.q_max[iy, ix]
+    allk = np.concatenate([scorer.lines, -scorer.lines])
+    k_rad = np.hypot(allk[:, 0], allk[:, 1])
+    k_lo = float(k_rad.min())
+    t_rho = np.rint((np.log(k_rad) - math.log(k_lo)) / step).astype(np.intp)
+    ang = np.arctan2(allk[:, 1], allk[:, 0])
+    t_phi = np.rint(((ang / np.pi + 0.5) % 1.0) * n_phi).astype(np.intp) % n_phi
+    n_t = int(t_rho.max()) + 1
+    template = np.zeros((n_t, n_phi))
+    np.add.at(template, (t_rho, t_phi), 1.0)
+    size = n_rho + n_t
+    corr = sfft.irfft2(
+        sfft.rfft2(polar, s=(size, n_phi)) * np.conj(sfft.rfft2(template, s=(size, n_phi))),
+        s=(size, n_phi),
+    )
+    # Row s: line log|k| = log k_lo + j*step sits at rho index j + s: P = k_lo / f_lo e^(-s step).
+    log_p = math.log(k_lo) - math.log(f_lo) - np.arange(size) * step
+    corr[(log_p < math.log(min_p)) | (log_p > math.log(max_p)), :] = -np.inf
+    quarter = n_phi // 2  # the template repeats every 90 degrees
+    corr = np.maximum(corr[:, :quarter], corr[:, quarter:])
+    out: list[tuple[float, float]] = []
+    di = max(2, round(0.03 / step))
+    for _ in range(count):
+        i, j = np.unravel_index(int(np.argmax(corr)), corr.shape)
+        if not np.isfinite(corr[i, j]):
+            break
+        out.append((math.exp(log_p[i]), math.pi * j / n_phi))
+        corr[max(0, i - di) : i + di + 1, [jj % quarter for jj in range(j - 6, j + 7)]] = -np.inf
+    return out
+
+
+def find_lattices(
+    rw: FloatArray,
+    lines: NDArray[np.int_],
+    nominal_periods: Sequence[float] = (),
+    search: LatticeSearch | None = None,
+) -> list[Lattice]:
+    """Candidate square lattices for a periodic component of ``rw``, most specific first.
+
+    ``lines`` are the cell frequencies the pattern uses (one of each +-k pair); a lattice
+    of period ``P`` at angle ``t`` puts line ``k`` at ``R(t) k / P`` cycles per pixel, and
+    is scored by the whitened spectrum summed over those positions. The candidates are, in
+    order: the nominal lattices (``nominal_periods`` x ``search.nominal_angles``: no
+    geometric change since embedding); the best angle within ``search.max_rotation`` of a
+    nominal one at each nominal period (a rotation); the best period at each nominal angle
+    (a crop or resize); and the ``search.n_global`` best of a log-polar (Fourier-Mellin)
+    correlation over every period and angle. All but the nominal ones are refined. At most
+    :meth:`LatticeSearch.max_candidates` lattices come back, duplicates removed.
+    """
+    search = search or LatticeSearch()
+    h, w = rw.shape
+    lines = np.asarray(lines)
+    lines = lines[np.hypot(lines[:, 0], lines[:, 1]) >= search.min_line_radius]
+    scorer = _LineScorer(_spike_spectrum(rw, search), (h, w), lines)
+    min_p = search.min_period
+    max_p = min(search.max_period, search.max_period_fraction * min(h, w))
+    nominal_angles = [math.radians(a) for a in search.nominal_angles]
+    found: list[tuple[float, float, float]] = []  # (period, angle, score)
+    for period in nominal_periods:
+        for angle in nominal_angles:
+            score = float(scorer.fine(np.array([period]), np.array([angle]))[0])
+            found.append((period, angle, score))
+    # rotations at a nominal period
+    turn = math.radians(search.max_rotation)
+    for period in nominal_periods:
+        angles = np.concatenate(
+            [a + np.arange(-turn, turn + 1e-9, math.radians(0.4)) for a in nominal_angles]
+        )
+        found.append(_best_of_scan(scorer, np.full(len(angles), period), angles))
+    # crops and resizes at a nominal angle
+    periods = min_p * np.exp(np.arange(0.0, math.log(max_p / min_p), 0.008))
+    for angle in nominal_angles:
+        found.append(_best_of_scan(scorer, periods, np.full(len(periods), angle)))
+    for period, angle in _log_polar_peaks(scorer, search, min_p, max_p, search.n_global):
+        found.append(scorer.refine(period, angle))
+    results: list[Lattice] = []
+    for period, angle, score in found:
+        if any(_close(period, angle, lat) for lat in results):
+            continue
+        c, sn = math.cos(angle), math.sin(angle)
+        results.append(Lattice(basis=period * np.array([[c, -sn], [sn, c]]), score=score))
+    return results
+
+
+def _best_of_scan(
+    scorer: _LineScorer, periods: NDArray, angles: NDArray, n_peaks: int = 3
+) -> tuple[float, float, float]:
+    """Refine the ``n_peaks`` best separated points of a 1-D coarse scan; keep the best."""
+    scores = scorer.coarse(periods, angles)
+    order = np.argsort(scores)[::-1]
+    picked: list[int] = []
+    for i in order:
+        if all(abs(int(i) - j) > 3 for j in picked):
+            picked.append(int(i))
+        if len(picked) == n_peaks:
+            break
+    refined = [scorer.refine(float(periods[i]), float(angles[i])) for i in picked]
+    return max(refined, key=lambda t: t[2])
+
+
+def _close(period: float, angle: float, lattice: Lattice) -> bool:
+    d_angle = abs((math.degrees(angle) - lattice.angle + 45.0) % 90.0 - 45.0)
+    return abs(period / lattice.period - 1.0) < 0.003 and d_angle < 0.15
+
+
+def fold(
+    rw: FloatArray, w: FloatArray, basis: NDArray[np.float64], grid: int
+) -> NDArray[np.float64]:
+    """Weighted mean of a residual over each of ``grid x grid`` bins of the lattice cell.
+
+    ``rw`` is the residual times its weights ``w``. Pixel ``p`` (relative to the image
+    centre) lands in cell coordinates ``u = basis^-1 p`` modulo 1. Empty bins are set to
+    the mean, so they carry no information. ``grid`` must be a power of two.
+    """
+    if grid & (grid - 1):
+        raise ValueError(f"grid must be a power of two, got {grid}")
+    h, wd = rw.shape
+    inv = np.linalg.inv(basis).astype(np.float32) * np.float32(grid)
+    xs = np.arange(wd, dtype=np.float32) - np.float32(wd / 2)
+    ys = np.arange(h, dtype=np.float32) - np.float32(h / 2)
+    u = (ys[:, None] * inv[0, 1]) + (xs[None, :] * inv[0, 0])
+    v = (ys[:, None] * inv[1, 1]) + (xs[None, :] * inv[1, 0])
+    mask = grid - 1
+    idx = (np.floor(u).astype(np.int32) & mask) * grid
+    idx += np.floor(v).astype(np.int32) & mask
+    flat = idx.ravel()
+    num = np.bincount(flat, rw.ravel(), grid * grid)
+    den = np.bincount(flat, w.ravel(), grid * grid)
+    filled = den > 0
+    tile = np.zeros(grid * grid)
+    tile[filled] = num[filled] / den[filled]
+    tile[filled] -= tile[filled].mean()
+    return tile.reshape(grid, grid)

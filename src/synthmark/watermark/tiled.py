@@ -1,0 +1,556 @@
+"""synthmark's own watermark: a keyed, periodic, band-limited luminance pattern.
+
+**Pattern.** At a working resolution whose short side is at most 512 px the mark is one
+period ("cell") repeated on a square lattice, turned by atan(1/2) = 26.57 degrees so that
+its lattice is not the axis-aligned grid of JPEG blocks. With ``a = step`` the lattice is
+spanned by ``(2a, a)`` and ``(-a, 2a)`` (period ``a * sqrt(5)``, 62.6 px for ``a = 28``),
+so the pattern is exactly periodic on the pixel grid with a ``5a x 5a`` super-period and is
+built by one inverse FFT. Inside the cell it is a sum of cosines at integer cell
+frequencies ``k`` with ``k_low <= |k| <= k_high`` (about 0.05-0.24 cycles per working
+pixel, which JPEG q50, blur and a 0.5x resize leave alive). A keyed split makes
+``n_sync`` of them a synchronisation component with keyed phases; the others carry the
+coded payload in QPSK around keyed carrier phases. Large images get the working-resolution
+pattern upsampled, so the period scales with the image.
+
+**Embedding.** The luminance change ``d`` is added equally to R, G and B. It is shaped by
+a perceptual mask (more in texture, less in flat areas and near black or white) and its
+strength is the largest that keeps both the PSNR and a predicted SSIM on target. The
+embedder knows the host, so it also subtracts a share ``iss`` of the host's own content at
+the pattern's frequencies (improved spread spectrum, Malvar and Florencio 2003): the
+decoder then sees much less host interference.
+
+**Decoding** never needs the original or its size. The image is scaled to a short side of
+512, whitened, and candidate lattices are read off its spectrum
+(:mod:`synthmark.watermark.lattice`), which undoes crop, scale, rotation and mirroring.
+Folding the image onto one cell and a phase-only correlation of its spectrum with the
+keyed sync lines, under the 8 symmetries of the square lattice and ``shift_grid^2``
+cyclic shifts, give the alignment. The payload lines are then read as soft bits, weighted
+by a per-frequency SNR estimated from the sync lines, and decoded by Viterbi
+(:mod:`synthmark.watermark.ecc`); a CRC-16 tells a valid decode.
+
+**False positives.** For an image that does not carry this key's mark, the sync phases
+are independent and uniform (and independent of everything the lattice search looked at),
+so the phase-only correlation ``C`` of the ``n`` sync lines at one hypothesis is a sum of
+``n`` independent ``cos(uniform)``; :func:`phase_tail_bound` bounds its tail by Chernoff,
+``min_t exp(-t c) I0(t)^n <= exp(-c^2 / n)``. A union bound over every hypothesis the
+decoder may test (:attr:`TiledScheme.n_hypotheses`: lattice candidates x 8 symmetries x
+``shift_grid^2`` shifts) gives the sync p-value. The carrier phases are independent of
+the sync phases, so the decoded 80-bit word is uniform (the soft values are symmetric under
+any sign flip and Viterbi decoding is equivariant) and passes the CRC-16 with probability
+2^-16 whatever the sync found. ``present`` requires a valid CRC and
+``p_sync * 2^-16 <= alpha`` (``alpha = 1e-6``); the p-value reported is that product.
+``damaged`` means ``p_sync <= alpha`` on its own, but the CRC fails.
+:meth:`TiledScheme.thresholds` turns this into sync scores (3.96 and 4.98 by default).
+These bounds are over the choice of key: they hold for any fixed image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import scipy.fft as sfft
+from numpy.typing import NDArray
+from PIL import Image
+
+from synthmark.errors import KeyMissing, UsageError, WatermarkError
+from synthmark.watermark.base import Readout, WatermarkScheme, WatermarkStatus
+from synthmark.watermark.ecc import ConvCode, bits_to_bytes, bytes_to_bits, crc16
+from synthmark.watermark.lattice import (
+    Lattice,
+    LatticeSearch,
+    Smoother,
+    find_lattices,
+    fold,
+    residual,
+)
+
+__all__ = ["TileDesign", "TiledScheme", "phase_tail_bound"]
+
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_CRC_BITS = 16
+# The 8 symmetries of the square lattice, as integer maps of cell frequencies.
+_D4 = [
+    np.array(m)
+    for m in (
+        [[1, 0], [0, 1]],
+        [[0, -1], [1, 0]],
+        [[-1, 0], [0, -1]],
+        [[0, 1], [-1, 0]],
+        [[1, 0], [0, -1]],
+        [[-1, 0], [0, 1]],
+        [[0, 1], [1, 0]],
+        [[0, -1], [-1, 0]],
+    )
+]
+_SSIM_C2 = (0.03 * 255.0) ** 2
+
+
+@dataclass(frozen=True)
+class TileDesign:
+    """Every constant of the scheme. Changing one changes the mark: keep the defaults."""
+
+    step: int = 28
+    work_short: int = 512
+    k_low: float = 3.2
+    k_high: float = 15.0
+    n_sync: int = 64
+    grid: int = 64
+    shift_grid: int = 128
+    target_psnr: float = 40.1
+    min_psnr: float = 40.02
+    target_ssim: float = 0.982
+    mask_gamma: float = 0.3
+    mask_floor: float = 1.0
+    iss: float = 0.5
+    iss_budget: float = 0.35
+    highpass_sigma: float = 3.0
+    payload_bits: int = 64
+    code_polys: tuple[int, ...] = (0o557, 0o663, 0o711)
+    code_constraint: int = 9
+    alpha: float = 1e-6
+    search: LatticeSearch = field(default_factory=LatticeSearch)
+
+    @property
+    def super_period(self) -> int:
+        return 5 * self.step
+
+
+def phase_tail_bound(c: float, n: int) -> float:
+    """Bound on ``P(sum_k cos(phi_k) >= c)`` for ``n`` independent uniform phases.
+
+    Chernoff: ``P <= min_t exp(-t c) E[exp(t cos phi)]^n = min_t exp(-t c) I0(t)^n``,
+    minimised over ``t > 0`` numerically (golden section on a convex function). Since
+    ``I0(t) <= exp(t^2 / 4)`` this is never above ``exp(-c^2 / n)``, and a little below it.
+    """
+    from scipy.special import i0e
+
+    if c <= 0 or n <= 0:
+        return 1.0
+
+    def log_bound(t: float) -> float:
+        return -t * c + n * (math.log(float(i0e(t))) + t)
+
+    lo, hi = 0.0, max(4.0 * c / n, 1e-6) + 1.0
+    ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    for _ in range(60):
+        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        if log_bound(a) < log_bound(b):
+            hi = b
+        else:
+            lo = a
+    best = min(log_bound(0.5 * (lo + hi)), -c * c / n)
+    return math.exp(best) if best > -745 else 0.0
+
+
+def _keyed_rng(key: bytes, label: str) -> np.random.Generator:
+    digest = hmac.new(key, f"synthmark/tiled/v1/{label}".encode(), hashlib.sha256).digest()
+    return np.random.Generator(np.random.PCG64(int.from_bytes(digest, "big")))
+
+
+def _luma(image: Image.Image) -> NDArray[np.float32]:
+    return np.asarray(image, dtype=np.float32) @ _LUMA
+
+
+def _resize_f(a: NDArray[np.float32], size: tuple[int, int], up: bool) -> NDArray[np.float32]:
+    """Resize a float image with Pillow ("F" mode); ``size`` is (width, height)."""
+    method = Image.Resampling.BICUBIC if up else Image.Resampling.BILINEAR
+    return np.asarray(Image.fromarray(a, "F").resize(size, method), dtype=np.float32)
+
+
+@dataclass
+class _Alignment:
+    lattice: Lattice
+    z: float
+    symmetry: int
+    shift: tuple[float, float]
+    spectrum: NDArray[np.complex128]
+
+
+class TiledScheme(WatermarkScheme):
+    """synthmark's keyed watermark (registry name ``synthmark``); 64-bit payload.
+
+    Args:
+        key: the secret key (at least 16 bytes; see :mod:`synthmark.watermark.keys`).
+        design: the scheme's constants (keep the default).
+    """
+
+    name = "synthmark"
+    needs_key = True
+    min_side = 256
+    #: the shortest side :meth:`extract` accepts
+    min_read_side = 128
+
+    def __init__(self, key: bytes | None, design: TileDesign | None = None) -> None:
+        if key is None:
+            raise KeyMissing(
+                "scheme 'synthmark' needs a key: run `synthmark watermark keygen` "
+                "or pass key=load_key(settings)"
+            )
+        if not isinstance(key, (bytes, bytearray)) or len(key) < 16:
+            raise UsageError("a synthmark key must be at least 16 bytes")
+        self._key = bytes(key)
+        self.design = design or TileDesign()
+        self.payload_bits = self.design.payload_bits
+        self._code = ConvCode(self.design.code_polys, self.design.code_constraint)
+
+    def __repr__(self) -> str:  # never show the key
+        return f"TiledScheme(payload_bits={self.payload_bits})"
+
+    # ------------------------------------------------------------------ keyed layout
+    @cached_property
+    def _layout(self) -> dict[str, Any]:
+        d = self.design
+        span = math.ceil(d.k_high)
+        g1, g2 = np.meshgrid(np.arange(-span, span + 1), np.arange(-span, span + 1))
+        k1, k2 = g1.ravel(), g2.ravel()
+        radius = np.hypot(k1, k2)
+        keep = (radius >= d.k_low) & (radius <= d.k_high) & ((k2 > 0) | ((k2 == 0) & (k1 > 0)))
+        lines = np.stack([k1[keep], k2[keep]], 1)
+        perm = _keyed_rng(self._key, "split").permutation(len(lines))
+        sync = lines[perm[: d.n_sync]]
+        data = lines[perm[d.n_sync :]]
+        n_info = d.payload_bits + _CRC_BITS
+        n_coded = self._code.coded_length(n_info)
+        n_dims = 2 * len(data)
+        if n_dims < n_coded:
+            raise ValueError(f"design has {n_dims} data dimensions, needs {n_coded}")
+        dim_to_coded = _keyed_rng(self._key, "interleave").permutation(np.arange(n_dims) % n_coded)
+        return {
+            "sync": sync,
+            "data": data,
+            "psi": _keyed_rng(self._key, "sync-phase").uniform(0, 2 * np.pi, len(sync)),
+            "theta": _keyed_rng(self._key, "carrier-phase").uniform(0, 2 * np.pi, len(data)),
+            "dim_to_coded": dim_to_coded,
+            "n_info": n_info,
+            "n_coded": n_coded,
+        }
+
+    def _line_bins(self, lines: NDArray[np.int_]) -> tuple[NDArray[np.int_], NDArray[np.int_]]:
+        """Row and column of each cell frequency in the ``5a x 5a`` super-period spectrum."""
+        sp = self.design.super_period
+        fx = (2 * lines[:, 0] - lines[:, 1]) % sp
+        fy = (lines[:, 0] + 2 * lines[:, 1]) % sp
+        return fy, fx
+
+    # ------------------------------------------------------------------ embedding
+    def _symbols(self, payload: bytes) -> NDArray[np.complex128]:
+        lay = self._layout
+        bits = bytes_to_bits(payload)[: self.payload_bits]
+        coded = self._code.encode(np.concatenate([bits, crc16(bits)]))
+        dims = 1.0 - 2.0 * coded[lay["dim_to_coded"]].astype(np.float64)
+        return (dims[0::2] + 1j * dims[1::2]) / math.sqrt(2.0)
+
+    def _mask(
+        self, y: NDArray[np.float32], rgb8: NDArray[np.uint8], sm: Smoother, spec: NDArray
+    ) -> NDArray[np.float32]:
+        """Where the change may go: texture gets more, flat areas and clipped pixels less."""
+        d = self.design
+        hp = y - sm.blur(y, 1.0, spec)
+        activity = np.sqrt(np.maximum(sm.blur(hp * hp, 3.0), 0.0))
+        mask = (activity + np.float32(d.mask_floor)) ** np.float32(d.mask_gamma)
+        np.minimum(mask, np.float32(4.0 * float(mask.mean())), out=mask)
+        lo = np.minimum(np.minimum(rgb8[..., 0], rgb8[..., 1]), rgb8[..., 2])
+        hi = np.maximum(np.maximum(rgb8[..., 0], rgb8[..., 1]), rgb8[..., 2])
+        headroom = np.minimum(lo, 255 - hi).astype(np.float32)
+        mask *= np.minimum(headroom * np.float32(1.0 / 6.0), np.float32(1.0))
+        return mask
+
+    def embed(self, image: Image.Image, payload: bytes) -> Image.Image:
+        """Return a marked copy of ``image``.
+
+        Raises:
+            ImageTooSmall: the short side is under :attr:`min_side`.
+            UsageError: the payload is not 8 bytes.
+            WatermarkError: the image cannot hold the mark (e.g. almost entirely black
+                or white, so nothing can change without clipping).
+        """
+        payload = self._check_payload(payload)
+        image = self._check_image(image)
+        d = self.design
+        lay = self._layout
+        rgb = np.asarray(image, dtype=np.float32)
+        h, w = rgb.shape[:2]
+        scale = min(1.0, d.work_short / min(h, w))
+        ww, wh = max(1, round(w * scale)), max(1, round(h * scale))
+        small = (
+            image
+            if scale >= 1.0
+            else image.resize((ww, wh), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        )
+        rgb8 = np.asarray(small)
+        y = _luma(small)
+        sm = Smoother(y.shape)
+        y_spec = sm.spectrum(y)
+        mask = self._mask(y, rgb8, sm, y_spec)
+        if float(np.mean(mask > 0.05)) < 0.05:
+            raise WatermarkError(
+                f"image {w}x{h} has almost no pixels that can change without clipping "
+                "(nearly all black or white); cannot embed a robust mark"
+            )
+        sp = d.super_period
+        reps = (wh // sp + 1, ww // sp + 1)
+        fys, fxs = self._line_bins(lay["sync"])
+        fyd, fxd = self._line_bins(lay["data"])
+        spec = np.zeros((sp, sp), np.complex128)
+        spec[fys, fxs] = np.exp(1j * lay["psi"])
+        spec[fyd, fxd] = self._symbols(payload) * np.exp(1j * lay["theta"])
+        signal = np.tile(sfft.ifft2(spec).real.astype(np.float32), reps)[:wh, :ww] * mask
+        # Host content at the pattern's lines, as the decoder will measure it.
+        r, wt = residual(y, d.highpass_sigma, sm, y_spec)
+        padded = np.zeros((reps[0] * sp, reps[1] * sp), np.float32)
+        padded[:wh, :ww] = r * wt
+        folded = padded.reshape(reps[0], sp, reps[1], sp).sum(axis=(0, 2))
+        host = sfft.fft2(folded)
+        sum_w = float(wt.sum())
+        gain = float((wt * mask).sum()) / sum_w
+        cancel = np.zeros((sp, sp), np.complex128)
+        cancel[fys, fxs] = host[fys, fxs]
+        cancel[fyd, fxd] = host[fyd, fxd]
+        cancel *= 2.0 * sp * sp / (gain * sum_w)
+        against = np.tile(sfft.ifft2(cancel).real.astype(np.float32), reps)[:wh, :ww] * mask
+        # d = k * signal - lam * against, with RMS chosen from the PSNR target.
+        target_ms = 255.0**2 / 10 ** (d.target_psnr / 10.0) - 1.0 / 12.0
+        a = float(np.mean(signal * signal))
+        b = float(np.mean(signal * against))
+        c = float(np.mean(against * against))
+        lam = d.iss
+        if lam * lam * c > d.iss_budget * target_ms:
+            lam = math.sqrt(d.iss_budget * target_ms / c)
+        k = (lam * b + math.sqrt(max(lam * lam * b * b - a * (lam * lam * c - target_ms), 0.0))) / a
+        delta = k * signal - lam * against
+        delta *= self._ssim_scale(y, delta, sm, y_spec)
+        if scale < 1.0:
+            delta = _resize_f(delta, (w, h), up=True)
+        out = np.rint(rgb + delta[..., None])
+        np.clip(out, 0, 255, out=out)
+        mse = float(np.mean((out - rgb) ** 2))
+        floor_ms = 255.0**2 / 10 ** (d.min_psnr / 10.0)
+        if mse > floor_ms:  # rounding pushed the PSNR under its floor: scale down once
+            out = np.rint(rgb + (delta * math.sqrt(floor_ms / mse * 0.98))[..., None])
+            np.clip(out, 0, 255, out=out)
+        return Image.fromarray(out.astype(np.uint8), "RGB")
+
+    def _ssim_scale(
+        self, y: NDArray[np.float32], delta: NDArray[np.float32], sm: Smoother, spec: NDArray
+    ) -> float:
+        """Largest factor <= 1 on ``delta`` that keeps a predicted mean SSIM on target.
+
+        For a change ``d`` independent of the host, the local SSIM is about
+        ``(2 var_x + C2) / (2 var_x + var_d + C2)`` (Wang et al. 2004, luminance term ~1).
+        """
+        mu = sm.blur(y, 1.5, spec)
+        var_x = np.maximum(sm.blur(y * y, 1.5) - mu * mu, 0.0)
+        var_d = np.maximum(sm.blur(delta * delta, 1.5), 0.0)
+        base = 2.0 * var_x + np.float32(_SSIM_C2)
+
+        def predicted(t: float) -> float:
+            return float(np.mean(base / (base + np.float32(t * t) * var_d)))
+
+        if predicted(1.0) >= self.design.target_ssim:
+            return 1.0
+        lo, hi = 0.0, 1.0
+        for _ in range(8):
+            mid = 0.5 * (lo + hi)
+            if predicted(mid) >= self.design.target_ssim:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    # ------------------------------------------------------------------ extraction
+    def _decode_space(self, image: Image.Image) -> NDArray[np.float32]:
+        w, h = image.size
+        s = self.design.work_short / min(w, h)
+        if abs(s - 1.0) > 1e-9:
+            size = (max(1, round(w * s)), max(1, round(h * s)))
+            image = image.resize(size, Image.Resampling.BICUBIC)
+        return _luma(image)
+
+    @property
+    def n_hypotheses(self) -> int:
+        """Alignments searched: lattice candidates x 8 symmetries x cyclic shifts."""
+        d = self.design
+        return d.search.max_candidates(2) * len(_D4) * d.shift_grid**2
+
+    def _nominal_periods(self, size: tuple[int, int]) -> list[float]:
+        """Decode-space periods if the image was not cropped: marked at >= 512 px (any
+        resize since), or marked at its current size below 512 px."""
+        d = self.design
+        period = d.step * math.sqrt(5.0)
+        short = min(size)
+        out = [period]
+        if short < d.work_short:
+            out.append(period * d.work_short / short)
+        return out
+
+    def thresholds(self) -> dict[str, float]:
+        """The sync scores (phase correlation / sqrt(n)) at which the false-positive bound
+        reaches ``alpha``: with a valid CRC (``present``) and without (``damaged``)."""
+
+        def solve(target: float) -> float:
+            lo, hi = 0.0, math.sqrt(self.design.n_sync)
+            for _ in range(60):
+                mid = 0.5 * (lo + hi)
+                lo, hi = (lo, mid) if self._p_sync(mid) <= target else (mid, hi)
+            return hi
+
+        alpha = self.design.alpha
+        return {"present": solve(alpha * 2.0**_CRC_BITS), "damaged": solve(alpha)}
+
+    def _p_sync(self, z: float) -> float:
+        """Union bound over :attr:`n_hypotheses` of :func:`phase_tail_bound`."""
+        n = self.design.n_sync
+        return min(1.0, self.n_hypotheses * phase_tail_bound(z * math.sqrt(n), n))
+
+    def _align(self, rw: NDArray, wt: NDArray, lattice: Lattice) -> _Alignment:
+        d = self.design
+        lay = self._layout
+        g, pg = d.grid, d.shift_grid
+        spectrum = sfft.fft2(fold(rw, wt, lattice.basis, g))
+        sync = lay["sync"]
+        rot = np.exp(-1j * lay["psi"])
+        best: tuple[float, int, NDArray] | None = None
+        for i, m in enumerate(_D4):
+            k = sync @ m.T
+            z = spectrum[k[:, 0] % g, k[:, 1] % g]
+            # phase only: each line contributes cos(phase error), whatever its magnitude
+            plane = np.zeros((pg, pg), np.complex128)
+            plane[sync[:, 0] % pg, sync[:, 1] % pg] = z / (np.abs(z) + 1e-12) * rot
+            corr = sfft.ifft2(plane).real * (pg * pg / math.sqrt(len(sync)))
+            if best is None or corr.max() > best[0]:
+                best = (float(corr.max()), i, corr)
+        assert best is not None
+        peak, sym, corr = best
+        i0, i1 = np.unravel_index(int(np.argmax(corr)), corr.shape)
+
+        def vertex(lo: float, mid: float, hi: float) -> float:
+            den = lo - 2 * mid + hi
+            return 0.5 * (lo - hi) / den if den < 0 else 0.0
+
+        s0 = i0 + vertex(corr[(i0 - 1) % pg, i1], corr[i0, i1], corr[(i0 + 1) % pg, i1])
+        s1 = i1 + vertex(corr[i0, (i1 - 1) % pg], corr[i0, i1], corr[i0, (i1 + 1) % pg])
+        return _Alignment(lattice, peak, sym, (float(s0), float(s1)), spectrum)
+
+    def _lines(self, al: _Alignment, lines: NDArray[np.int_], phase: NDArray) -> NDArray:
+        g, pg = self.design.grid, self.design.shift_grid
+        k = lines @ _D4[al.symmetry].T
+        ramp = np.exp(2j * np.pi * (lines[:, 0] * al.shift[0] + lines[:, 1] * al.shift[1]) / pg)
+        return al.spectrum[k[:, 0] % g, k[:, 1] % g] * np.exp(-1j * phase) * ramp
+
+    def _soft_bits(self, al: _Alignment) -> tuple[NDArray[np.float64], dict[str, Any]]:
+        lay = self._layout
+        xs = self._lines(al, lay["sync"], lay["psi"])
+        xd = self._lines(al, lay["data"], lay["theta"])
+        rs = np.hypot(lay["sync"][:, 0], lay["sync"][:, 1])
+        rd = np.hypot(lay["data"][:, 0], lay["data"][:, 1])
+        edges = np.linspace(self.design.k_low, self.design.k_high + 1e-6, 5)
+        weight = np.zeros(len(xd))
+        snr_rings = []
+        for lo, hi in itertools.pairwise(edges):
+            s_sel = (rs >= lo) & (rs < hi)
+            d_sel = (rd >= lo) & (rd < hi)
+            if s_sel.sum() < 3:
+                continue
+            # sync lines: gain (real part) and noise; data dimensions are +-amp plus noise
+            gain = max(float(np.mean(xs[s_sel].real)), 0.0)
+            resid = xs[s_sel] - gain
+            noise_sync = float(np.mean(resid.real**2 + resid.imag**2)) / 2.0
+            amp = gain / math.sqrt(2.0)
+            y2 = float(np.mean(xd[d_sel].real ** 2 + xd[d_sel].imag ** 2)) / 2.0
+            noise_data = max(y2 - amp * amp, 0.25 * noise_sync)
+            n_s, n_d = int(s_sel.sum()), 2 * int(d_sel.sum())
+            noise = (2 * n_s * noise_sync + n_d * noise_data) / (2 * n_s + n_d) + 1e-12
+            weight[d_sel] = 2.0 * amp / noise
+            snr_rings.append(round(amp * amp / noise, 3))
+        soft_dims = np.empty(2 * len(xd))
+        soft_dims[0::2] = xd.real * weight
+        soft_dims[1::2] = xd.imag * weight
+        llr = np.asarray(np.bincount(lay["dim_to_coded"], soft_dims, lay["n_coded"]), np.float64)
+        return llr, {"ring_snr": snr_rings}
+
+    def _decode(self, al: _Alignment) -> tuple[bytes | None, dict[str, Any]]:
+        lay = self._layout
+        llr, info = self._soft_bits(al)
+        bits, _ = self._code.decode(llr, lay["n_info"])
+        data, check = bits[: self.payload_bits], bits[self.payload_bits :]
+        ok = bool(np.array_equal(crc16(data), check))
+        # Agreement of the soft values with the re-encoded word (1 = every sign agrees).
+        recoded = 1.0 - 2.0 * self._code.encode(bits).astype(np.float64)
+        agree = float(
+            np.sum(np.abs(llr) * (np.sign(llr) == recoded)) / (np.sum(np.abs(llr)) + 1e-12)
+        )
+        # The decoded bits even when the CRC fails: not vouched for, useful for diagnosis.
+        info.update(
+            crc_ok=ok, agreement=round(agree, 4), unverified_payload=bits_to_bytes(data).hex()
+        )
+        return (bits_to_bytes(data) if ok else None), info
+
+    def extract(self, image: Image.Image) -> Readout:
+        """Read the mark. Never raises for an unmarked image: it reads ``absent``.
+
+        Raises:
+            ImageTooSmall: the short side is under :attr:`min_read_side`.
+        """
+        image = self._check_image(image, self.min_read_side)
+        d = self.design
+        y = self._decode_space(image)
+        r, wt = residual(y, d.highpass_sigma)
+        rw = r * wt
+        lines = np.concatenate([self._layout["sync"], self._layout["data"]])
+        lattices = find_lattices(rw, lines, self._nominal_periods(image.size), d.search)
+        if not lattices:
+            return Readout(
+                self.name,
+                WatermarkStatus.ABSENT,
+                None,
+                1.0,
+                0.0,
+                {"lattice": "no periodic structure found"},
+            )
+        crc_p = 2.0**-_CRC_BITS
+        best: tuple[float, _Alignment, dict[str, Any] | None] | None = None
+        for lattice in lattices:
+            al = self._align(rw, wt, lattice)
+            p_sync = self._p_sync(al.z)
+            info: dict[str, Any] | None = None
+            if p_sync * crc_p <= d.alpha:  # only then can a valid CRC make it present
+                payload, info = self._decode(al)
+                if payload is not None:
+                    p_total = p_sync * crc_p
+                    return Readout(
+                        self.name,
+                        WatermarkStatus.PRESENT,
+                        payload,
+                        p_total,
+                        1.0 - p_total,
+                        self._details(image, al, p_sync, info),
+                    )
+            if best is None or p_sync < best[0]:
+                best = (p_sync, al, info)
+        assert best is not None
+        p_sync, al, info = best
+        if info is None:
+            _, info = self._decode(al)  # for diagnosis only: nothing is vouched for
+        status = WatermarkStatus.DAMAGED if p_sync <= d.alpha else WatermarkStatus.ABSENT
+        return Readout(
+            self.name, status, None, p_sync, 1.0 - p_sync, self._details(image, al, p_sync, info)
+        )
+
+    def _details(
+        self, image: Image.Image, al: _Alignment, p_sync: float, info: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "sync_z": round(al.z, 3),
+            "p_sync": p_sync,
+            "period_px": round(al.lattice.period * min(image.size) / self.design.work_short, 2),
+            "angle_deg": round(al.lattice.angle, 2),
+            "symmetry": al.symmetry,
+            **info,
+        }

@@ -1,0 +1,396 @@
+"""Watermark schemes: round trips, keys, unmarked images, wrong keys, sizes and errors.
+
+Robustness is measured by ``synthmark watermark bench``; here a few attacks only check that
+the geometry and decoding paths work end to end.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synthmark.attacks import get_attack
+from synthmark.errors import ImageTooSmall, KeyMissing, UsageError, WatermarkError
+from synthmark.settings import Settings
+from synthmark.watermark import (
+    WatermarkScheme,
+    WatermarkStatus,
+    get_scheme,
+    list_schemes,
+    read_all,
+)
+from synthmark.watermark.ecc import ConvCode, bits_to_bytes, bytes_to_bits, crc16
+from synthmark.watermark.keys import create_key, key_id, load_key
+from synthmark.watermark.quality import psnr, ssim
+from tests import hostile
+
+KEY = bytes(range(32))
+PAYLOAD = (0x0123456789ABCDEF).to_bytes(8, "big")
+
+
+def _square(path: Path, size: int = 512) -> Image.Image:
+    image = Image.open(path).convert("RGB")
+    w, h = image.size
+    s = min(w, h)
+    box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
+    return image.crop(box).resize((size, size), Image.Resampling.LANCZOS)
+
+
+@pytest.fixture(scope="module")
+def photo(shared_data: Path) -> Image.Image:
+    return _square(shared_data / "detector/real_unsplash_men/man_unsplash_00135.jpg")
+
+
+@pytest.fixture(scope="module")
+def dwt_friendly(shared_data: Path) -> Image.Image:
+    """dwtDct itself misreads some clean images (see the benchmark); this one it reads."""
+    return _square(shared_data / "detector/real_unsplash_men/man_unsplash_00340.jpg")
+
+
+@pytest.fixture(scope="module")
+def generated(shared_data: Path) -> Image.Image:
+    folder = shared_data / "detector/sd15_sd21base_classimages/photo_of_a_landscape"
+    return _square(sorted(folder.glob("*.jpg"))[0])
+
+
+@pytest.fixture(scope="module")
+def synthmark_scheme() -> WatermarkScheme:
+    return get_scheme("synthmark", key=KEY)
+
+
+@pytest.fixture(scope="module")
+def marked(synthmark_scheme: WatermarkScheme, photo: Image.Image) -> Image.Image:
+    return synthmark_scheme.embed(photo, PAYLOAD)
+
+
+# -- registry -----------------------------------------------------------------------------
+
+
+def test_registry_names_match_the_cli_choices() -> None:
+    from synthmark.cli.watermark import KEY_ENV as CLI_KEY_ENV
+    from synthmark.cli.watermark import ReadScheme, Scheme
+    from synthmark.watermark.keys import KEY_ENV
+
+    assert CLI_KEY_ENV == KEY_ENV
+    assert [s.value for s in Scheme] == list_schemes()
+    assert [s.value for s in ReadScheme] == ["auto", *list_schemes()]
+
+
+def test_unknown_scheme_names_the_known_ones() -> None:
+    with pytest.raises(UsageError, match="unknown watermark scheme 'dwtdct'; known: synthmark"):
+        get_scheme("dwtdct")
+
+
+def test_keyed_scheme_without_key_is_refused() -> None:
+    with pytest.raises(KeyMissing, match="keygen"):
+        get_scheme("synthmark")
+
+
+def test_short_keys_are_refused() -> None:
+    with pytest.raises(UsageError, match="16 bytes"):
+        get_scheme("synthmark", key=b"short")
+
+
+# -- synthmark ----------------------------------------------------------------------------
+
+
+def test_synthmark_round_trip_quality_and_bound(
+    synthmark_scheme: WatermarkScheme, photo: Image.Image, marked: Image.Image
+) -> None:
+    assert synthmark_scheme.payload_bits == 64
+    assert marked.size == photo.size and marked.mode == "RGB"
+    assert psnr(photo, marked) >= 40.0
+    assert ssim(photo, marked) >= 0.98
+    readout = synthmark_scheme.extract(marked)
+    assert readout.status is WatermarkStatus.PRESENT
+    assert readout.payload == PAYLOAD
+    assert readout.p_value is not None and readout.p_value <= 1e-6
+
+
+def test_embedding_is_deterministic(synthmark_scheme: WatermarkScheme, photo: Image.Image) -> None:
+    first = np.asarray(synthmark_scheme.embed(photo, PAYLOAD))
+    second = np.asarray(synthmark_scheme.embed(photo, PAYLOAD))
+    assert np.array_equal(first, second)
+
+
+@pytest.mark.parametrize(
+    "attack", ["jpeg:50", "crop:0.5", "rotate:2", "hflip", "resize:0.5", "chain"]
+)
+def test_synthmark_survives_representative_attacks(
+    synthmark_scheme: WatermarkScheme, marked: Image.Image, attack: str
+) -> None:
+    readout = synthmark_scheme.extract(get_attack(attack).apply(marked))
+    assert readout.status is WatermarkStatus.PRESENT, readout.details
+    assert readout.payload == PAYLOAD
+
+
+def test_wrong_key_reads_absent(marked: Image.Image) -> None:
+    readout = get_scheme("synthmark", key=bytes(32)).extract(marked)
+    assert readout.status is WatermarkStatus.ABSENT
+    assert readout.payload is None
+    assert readout.p_value is not None and readout.p_value > 1e-6
+
+
+def test_unmarked_images_read_absent(
+    synthmark_scheme: WatermarkScheme, photo: Image.Image, generated: Image.Image
+) -> None:
+    for image in (photo, generated, get_attack("crop:0.5").apply(generated)):
+        readout = synthmark_scheme.extract(image)
+        assert readout.status is WatermarkStatus.ABSENT
+        assert readout.payload is None
+
+
+def test_many_keys_never_fire_on_an_unmarked_image(generated: Image.Image) -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        scheme = get_scheme("synthmark", key=rng.bytes(32))
+        assert scheme.extract(generated).status is WatermarkStatus.ABSENT
+
+
+def test_heavily_damaged_mark_is_not_reported_present(
+    synthmark_scheme: WatermarkScheme, marked: Image.Image
+) -> None:
+    noisy = get_attack("noise:60").apply(get_attack("jpeg:10").apply(marked))
+    readout = synthmark_scheme.extract(noisy)
+    assert readout.status is not WatermarkStatus.PRESENT or readout.payload == PAYLOAD
+
+
+def test_other_sizes_and_modes(synthmark_scheme: WatermarkScheme, photo: Image.Image) -> None:
+    wide = photo.resize((700, 300)).convert("L")  # greyscale, not square, under 512
+    out = synthmark_scheme.embed(wide, PAYLOAD)
+    assert out.mode == "RGB" and out.size == (700, 300)
+    assert synthmark_scheme.extract(out).payload == PAYLOAD
+
+
+def test_too_small_images_raise_clearly(synthmark_scheme: WatermarkScheme) -> None:
+    tiny = hostile.photo_like((200, 300))
+    with pytest.raises(ImageTooSmall, match=r"200x300.*at least 256 px"):
+        synthmark_scheme.embed(tiny, PAYLOAD)
+    with pytest.raises(ImageTooSmall, match=r"100x100.*at least 128 px"):
+        synthmark_scheme.extract(hostile.photo_like((100, 100)))
+
+
+def test_flat_white_image_refuses_instead_of_skipping(synthmark_scheme: WatermarkScheme) -> None:
+    with pytest.raises(WatermarkError, match="black or white"):
+        synthmark_scheme.embed(Image.new("RGB", (512, 512), (255, 255, 255)), PAYLOAD)
+
+
+@pytest.mark.parametrize("payload", [b"", b"1234567", b"123456789"])
+def test_wrong_payload_length_is_a_usage_error(
+    synthmark_scheme: WatermarkScheme, photo: Image.Image, payload: bytes
+) -> None:
+    with pytest.raises(UsageError, match="carries 64 bits"):
+        synthmark_scheme.embed(photo, payload)
+
+
+def test_key_is_not_in_repr() -> None:
+    assert KEY.hex() not in repr(get_scheme("synthmark", key=KEY))
+
+
+# -- the comparison schemes and SD's public marks ------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["dwtDct", "dwtDctSvd", "sd1", "sd2", "sdxl"])
+def test_round_trip_invisible_watermark_schemes(name: str, dwt_friendly: Image.Image) -> None:
+    scheme = get_scheme(name)
+    payload = bytes(range(7, 7 + scheme.payload_bytes))
+    readout = scheme.extract(scheme.embed(dwt_friendly, payload))
+    assert readout.status is WatermarkStatus.PRESENT, readout.details
+    if scheme.payload_bits:
+        assert readout.payload == payload
+
+
+@pytest.mark.slow
+def test_round_trip_rivagan(photo: Image.Image) -> None:
+    scheme = get_scheme("rivaGan")
+    payload = b"\x5a\xc3\x0f"
+    readout = scheme.extract(scheme.embed(photo, payload))
+    assert readout.status is WatermarkStatus.PRESENT and readout.payload == payload
+
+
+@pytest.mark.parametrize("name", ["dwtDct", "dwtDctSvd", "sd1", "sd2", "sdxl"])
+def test_unmarked_image_reads_absent_for_public_schemes(name: str, generated: Image.Image) -> None:
+    assert get_scheme(name).extract(generated).status is WatermarkStatus.ABSENT
+
+
+@pytest.mark.parametrize("name", ["dwtDct", "dwtDctSvd", "rivaGan", "sd1", "sd2", "sdxl"])
+def test_invisible_watermark_schemes_refuse_small_images(name: str) -> None:
+    scheme = get_scheme(name)
+    with pytest.raises(ImageTooSmall, match=f"scheme '{name}' needs at least 256 px"):
+        scheme.embed(hostile.photo_like((255, 400)), bytes(scheme.payload_bytes))
+
+
+def test_vectorised_dwtdct_decoder_matches_invisible_watermark(photo: Image.Image) -> None:
+    from synthmark.watermark.invisible import (
+        _bgr,
+        dwtdct_block_scores,
+        load_imwatermark_module,
+        votes_to_bits,
+    )
+
+    module = load_imwatermark_module("maxDct")
+    marked = get_scheme("sdxl").embed(photo, b"")
+    for image in (photo, marked):
+        bgr = _bgr(image)
+        for n in (136, 48, 32):
+            ours, _ = votes_to_bits(dwtdct_block_scores(bgr), n)
+            theirs = module.EmbedMaxDct([], wmLen=n, scales=[0, 36, 36], block=4).decode(bgr)
+            assert np.array_equal(ours, np.asarray(theirs, np.uint8))
+
+
+def test_read_all_reports_ours_and_the_public_marks(
+    marked: Image.Image, dwt_friendly: Image.Image
+) -> None:
+    readouts = read_all(marked, KEY)
+    assert [r.scheme for r in readouts] == ["synthmark", "sd1", "sd2", "sdxl"]
+    assert readouts[0].payload == PAYLOAD
+    assert all(r.status is WatermarkStatus.ABSENT for r in readouts[1:])
+    sdxl = read_all(get_scheme("sdxl").embed(dwt_friendly, b""), None)
+    assert [r.scheme for r in sdxl] == ["sd1", "sd2", "sdxl"]
+    assert sdxl[2].status is WatermarkStatus.PRESENT
+    assert sdxl[0].status is WatermarkStatus.ABSENT
+
+
+def test_read_all_on_a_thumbnail_reads_absent() -> None:
+    readouts = read_all(hostile.photo_like((100, 80)), KEY)
+    assert all(r.status is WatermarkStatus.ABSENT for r in readouts)
+    assert "at least 128 px" in readouts[0].details["note"]
+
+
+def test_reading_does_not_import_torch(tmp_path: Path, marked: Image.Image) -> None:
+    path = tmp_path / "m.png"
+    marked.save(path)
+    code = (
+        "import sys\n"
+        "from PIL import Image\n"
+        "from synthmark.watermark import read_all\n"
+        f"r = read_all(Image.open({str(path)!r}).convert('RGB'), bytes(range(32)))\n"
+        "assert r[0].status.value == 'present', r[0]\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+def test_key_file_is_private_and_round_trips(synthmark_home: Path) -> None:
+    settings = Settings.from_env()
+    key = create_key(settings)
+    path = settings.keys_dir / "watermark.key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(settings.keys_dir.stat().st_mode) == 0o700
+    assert load_key(settings) == key and len(key) == 32
+    assert key.hex() not in key_id(key)
+
+
+def test_existing_key_is_not_replaced_without_force(synthmark_home: Path) -> None:
+    settings = Settings.from_env()
+    key = create_key(settings)
+    with pytest.raises(UsageError, match="already exists"):
+        create_key(settings)
+    assert load_key(settings) == key
+    assert create_key(settings, force=True) != key
+
+
+def test_missing_or_garbage_key_raises_key_missing(tmp_path: Path, synthmark_home: Path) -> None:
+    settings = Settings.from_env()
+    with pytest.raises(KeyMissing, match="synthmark watermark keygen"):
+        load_key(settings)
+    garbage = tmp_path / "garbage.key"
+    garbage.write_text("not a key\n")
+    with pytest.raises(KeyMissing, match="not a synthmark watermark key"):
+        load_key(settings, garbage)
+
+
+def test_key_path_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "elsewhere" / "wm.key"
+    monkeypatch.setenv("SYNTHMARK_WATERMARK_KEY", str(path))
+    key = create_key(Settings.from_env())
+    assert path.exists() and load_key(Settings.from_env()) == key
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+# -- error control ---------------------------------------------------------------------------
+
+
+def test_convolutional_code_corrects_noise_and_crc_catches_errors() -> None:
+    rng = np.random.default_rng(3)
+    code = ConvCode((0o557, 0o663, 0o711), 9)
+    info = rng.integers(0, 2, 80).astype(np.uint8)
+    soft = 1.0 - 2.0 * code.encode(info) + rng.normal(0, 0.8, code.coded_length(80))
+    decoded, _ = code.decode(soft, 80)
+    assert np.array_equal(decoded, info)
+    bits = bytes_to_bits(PAYLOAD)
+    flipped = bits.copy()
+    flipped[5] ^= 1
+    assert not np.array_equal(crc16(bits), crc16(flipped))
+    assert bits_to_bytes(bits) == PAYLOAD
+    assert not np.array_equal(crc16(np.zeros(64, np.uint8)), np.zeros(16, np.uint8))
+
+
+# -- the false-positive bound ----------------------------------------------------------------
+
+
+def test_phase_tail_bound_holds_and_beats_the_gaussian_form() -> None:
+    from synthmark.watermark.tiled import phase_tail_bound
+
+    rng = np.random.default_rng(0)
+    sums = np.cos(rng.uniform(0, 2 * np.pi, (100_000, 16))).sum(axis=1)
+    for c in (2.0, 5.0, 8.0, 10.0):
+        bound = phase_tail_bound(c, 16)
+        assert float(np.mean(sums >= c)) <= bound <= np.exp(-c * c / 16) + 1e-12
+    assert phase_tail_bound(-1.0, 16) == 1.0
+
+
+def test_thresholds_follow_from_alpha(synthmark_scheme: WatermarkScheme) -> None:
+    from synthmark.watermark.tiled import TiledScheme
+
+    assert isinstance(synthmark_scheme, TiledScheme)
+    limits = synthmark_scheme.thresholds()
+    assert 3.0 < limits["present"] < limits["damaged"] < 6.0
+    p_at = synthmark_scheme._p_sync(limits["present"]) * 2.0**-16
+    assert p_at == pytest.approx(1e-6, rel=1e-3)
+
+
+# -- the benchmark ----------------------------------------------------------------------------
+
+
+def test_benchmark_runs_end_to_end(shared_data: Path) -> None:
+    from synthmark.watermark.bench import (
+        BenchConfig,
+        calibrate_public_marks,
+        format_calibration,
+        format_markdown,
+        run_benchmark,
+    )
+
+    config = BenchConfig(
+        data_dir=shared_data / "detector",
+        schemes=["synthmark", "dwtDct"],
+        attacks=["none", "jpeg:50"],
+        sizes=[512],
+        n_images=2,
+        unmarked_limit=2,
+        timing_2048=0,
+    )
+    result = run_benchmark(config)
+    assert {(r.scheme, r.attack) for r in result.rows} == {
+        (s, a) for s in ("synthmark", "dwtDct") for a in ("none", "jpeg:50")
+    }
+    ours = next(s for s in result.summaries if s.scheme == "synthmark")
+    assert ours.n == 2 and ours.unmarked_reads == 6 and ours.false_positives == 0
+    assert ours.psnr_min >= 40.0 and ours.wrong_key_positives == 0
+    table = format_markdown(result)
+    assert "| jpeg:50 |" in table and "| synthmark | 512 | 2 | 64 |" in table
+    cal = calibrate_public_marks(shared_data / "detector", limit=2, n_marked=1)
+    assert set(cal) == {"sd1", "sd2", "sdxl"} and cal["sd1"]["unmarked_reads"] > 0
+    assert "| sdxl | 48 | 41 |" in format_calibration(cal)
