@@ -59,11 +59,16 @@ class ModelNotFound(SynthmarkError):
     """A model (diffusion pipeline or detector) is not available where it was asked for."""
 
 
+class ContentBlocked(SynthmarkError):
+    """A model's safety checker blocked an output; nothing was written."""
+
+
 class UnsafeFile(SynthmarkError):
     """A file would need an unsafe loader (pickle, say) and is refused."""
 
 
 __all__ = [
+    "ContentBlocked",
     "CorruptImage",
     "ImageTooLarge",
     "ImageTooSmall",

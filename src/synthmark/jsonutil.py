@@ -16,12 +16,12 @@ def to_jsonable(obj: Any) -> Any:
 
     Non-finite floats become ``None`` so that the output is strict JSON.
     """
+    if isinstance(obj, enum.Enum):
+        return to_jsonable(obj.value)
     if obj is None or isinstance(obj, (bool, int, str)):
         return obj
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
-    if isinstance(obj, enum.Enum):
-        return to_jsonable(obj.value)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {
             f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.repr

@@ -16,6 +16,8 @@ from typer.core import TyperGroup
 from synthmark import __version__
 from synthmark.cli import detect as detect_cli
 from synthmark.cli import eval as eval_cli
+from synthmark.cli import generate as generate_cli
+from synthmark.cli import inspect as inspect_cli
 from synthmark.cli import keys as keys_cli
 from synthmark.cli import probe as probe_cli
 from synthmark.cli import registry as registry_cli
@@ -92,6 +94,8 @@ app.add_typer(registry_cli.app, name="registry")
 app.add_typer(detect_cli.app, name="detect")
 app.add_typer(eval_cli.app, name="eval")
 app.command("probe")(probe_cli.probe)
+app.command("generate")(generate_cli.generate)
+app.command("inspect")(inspect_cli.inspect)
 
 
 def main() -> None:

@@ -18,20 +18,26 @@ be replaced by a fake in tests (``Generator(model, marker, labeller, registry)``
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from synthmark import __version__
-from synthmark.errors import SynthmarkError, UsageError, WatermarkError
+from synthmark.errors import ContentBlocked, SynthmarkError, UsageError, WatermarkError
 from synthmark.generate.models import ModelHandle
 from synthmark.imaging import atomic_writer
+
+if TYPE_CHECKING:  # the parts' types; fakes in tests need only the same methods
+    from synthmark.labels import Labeller
+    from synthmark.registry import Registry
+    from synthmark.watermark import WatermarkScheme as Marker
 
 #: SB 942 "provider" when the user names none.
 DEFAULT_PROVIDER = "unnamed provider (set --provider or SYNTHMARK_PROVIDER)"
@@ -116,32 +122,6 @@ class GenerationResult:
     stages: dict[str, float] = field(default_factory=dict)
 
 
-class Marker(Protocol):
-    """A watermark scheme (see :mod:`synthmark.watermark`)."""
-
-    name: str
-
-    def embed(self, image: Image.Image, payload: bytes) -> Image.Image: ...
-
-    def extract(self, image: Image.Image) -> Any: ...
-
-
-class Labeller(Protocol):
-    """Writes XMP, text metadata and a signed C2PA manifest (see :mod:`synthmark.labels`)."""
-
-    def apply(self, image: Image.Image, fmt: str, request: Any) -> Any: ...
-
-
-class Registry(Protocol):
-    """Stores generation records (see :mod:`synthmark.registry`)."""
-
-    def reserve(self, **fields: Any) -> int: ...
-
-    def commit(self, serial: int, **fields: Any) -> Any: ...
-
-    def abandon(self, serial: int, reason: str = "") -> None: ...
-
-
 ProgressFn = Callable[[str, int, int], None]
 
 
@@ -153,15 +133,15 @@ def serial_payload(serial: int, bits: int = 64) -> bytes:
 
 
 def a1111_parameters(
-    request: GenerationRequest, sampler: str, model: ModelHandle, serial: int, include_prompt: bool
+    request: GenerationRequest, sampler: str, model: ModelHandle, serial: int
 ) -> dict[str, Any]:
-    """Generation parameters in the shape AUTOMATIC1111's ``parameters`` text uses.
+    """Generation parameters in AUTOMATIC1111's vocabulary (snake_case keys).
 
-    The prompt and negative prompt are included only when ``include_prompt`` is set.
+    The prompts are always here; the labeller and the registry keep them only on opt-in.
     """
     return {
-        "prompt": request.prompt if include_prompt else "",
-        "negative_prompt": (request.negative_prompt or "") if include_prompt else "",
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt or "",
         "steps": request.steps,
         "sampler": sampler,
         "cfg_scale": request.guidance,
@@ -267,7 +247,7 @@ class Generator:
         image = output.images[0]
         nsfw = getattr(output, "nsfw_content_detected", None)
         if nsfw and nsfw[0]:
-            raise SynthmarkError(
+            raise ContentBlocked(
                 "the pipeline's safety checker blocked this image (seed "
                 f"{request.seed}); nothing was written"
             )
@@ -279,18 +259,18 @@ class Generator:
         payload = serial_payload(serial, int(getattr(self.marker, "payload_bits", 64)))
         marked = image
         if self.public_mark is not None:
-            if not self.public_payload:
-                raise WatermarkError("a public mark was asked for without its payload")
-            marked = self.public_mark.embed(marked, self.public_payload)
+            marked = self.public_mark.embed(marked, self.public_payload or b"")
         marked = self.marker.embed(marked, payload)
         readout = self.marker.extract(marked)
-        status = getattr(
-            getattr(readout, "status", None), "value", getattr(readout, "status", None)
-        )
-        if status != "present" or getattr(readout, "payload", None) != payload:
+        if not readout.present or readout.payload != payload:
             raise WatermarkError(
                 f"the {self.marker.name} watermark did not read back after embedding "
-                f"(status {status}); the image may be too flat or too small to carry it"
+                f"(status {readout.status}); the image may be too flat or too small to carry it"
+            )
+        if self.public_mark is not None and not self.public_mark.extract(marked).present:
+            raise WatermarkError(
+                f"the public {self.public_mark.name} mark did not read back after embedding "
+                "(its dwtDct method fails on some images); run without --public-mark"
             )
         return marked
 
@@ -314,21 +294,18 @@ class Generator:
         t0 = time.perf_counter()
         image = self.render(request, on_step)
         t_render = time.perf_counter() - t0
-        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        prompt_hash = hashlib.sha256(request.prompt.encode("utf-8")).hexdigest()
-        parameters: dict[str, Any] = {}
+        created = datetime.now(timezone.utc).replace(microsecond=0)
         serial = self.registry.reserve(
+            watermark_scheme=self.marker.name,
             model_id=self.model.model_id,
-            model_hash=self.model.model_hash,
             pipeline=self.model.pipeline_class,
-            created=created,
         )
         stages: dict[str, float] = {}
         try:
             t1 = time.perf_counter()
             marked = self._embed(image, serial)
             stages["watermark"] = time.perf_counter() - t1
-            parameters = a1111_parameters(request, sampler, self.model, serial, self.include_prompt)
+            parameters = a1111_parameters(request, sampler, self.model, serial)
             t2 = time.perf_counter()
             label_request = self.make_label_request(
                 model=self.model,
@@ -341,8 +318,7 @@ class Generator:
             )
             fmt = self.output_format.pil_name
             labelled = self.labeller.apply(marked, fmt, label_request)
-            data: bytes = getattr(labelled, "data", labelled)
-            manifest_id: str | None = getattr(labelled, "manifest_id", None)
+            data, manifest_id = labelled.data, labelled.manifest_id
             stages["labels"] = time.perf_counter() - t2
             sha256 = hashlib.sha256(data).hexdigest()
             target = self._target(folder, serial)
@@ -351,18 +327,18 @@ class Generator:
                 fh.write(data)
                 self.registry.commit(
                     serial,
-                    sha256=sha256,
-                    image=marked,
+                    data=data,
                     manifest_id=manifest_id,
+                    model_id=self.model.model_id,
+                    model_hash=self.model.model_hash,
+                    pipeline=self.model.pipeline_class,
                     parameters=parameters,
-                    prompt_hash=prompt_hash,
-                    prompt=request.prompt if self.include_prompt else None,
-                    watermark_scheme=self.marker.name,
-                    file_name=target.name,
-                    format=fmt,
+                    prompt=request.prompt,
+                    keep_prompt=self.include_prompt,
+                    image_format=fmt,
                     width=request.width,
                     height=request.height,
-                    provider=self.provider,
+                    created_at=created,
                 )
             stages["registry_and_write"] = time.perf_counter() - t3
         except BaseException as exc:
@@ -379,7 +355,7 @@ class Generator:
             sha256=sha256,
             manifest_id=manifest_id,
             watermark_scheme=self.marker.name,
-            created=created,
+            created=created.isoformat(),
             render_seconds=t_render,
             marking_seconds=sum(stages.values()),
             public_mark=getattr(self.public_mark, "name", None),
@@ -391,10 +367,13 @@ class Generator:
         requests: Iterable[GenerationRequest],
         output_dir: str | Path,
         progress: ProgressFn | None = None,
+        on_error: Callable[[GenerationRequest, SynthmarkError], None] | None = None,
     ) -> Iterator[GenerationResult]:
         """Produce every request in turn, yielding each result as its file lands.
 
         ``progress(kind, done, total)`` is called with kind ``"image"`` and ``"step"``.
+        An image that cannot be marked, or that the safety checker blocks, raises; with
+        ``on_error`` it is reported there instead (nothing written) and the batch goes on.
         """
         folder = Path(output_dir)
         try:
@@ -403,10 +382,13 @@ class Generator:
             raise SynthmarkError(f"cannot create output folder {folder} ({exc.strerror})") from None
         if not folder.is_dir():
             raise SynthmarkError(f"output path {folder} is not a folder")
-        import os
-
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise SynthmarkError(f"output folder {folder} is not writable")
+        try:  # probe: permission bits do not bind root, read-only mounts bind everyone
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise SynthmarkError(
+                f"output folder {folder} is not writable ({exc.strerror}); choose another -o"
+            ) from None
         items = list(requests)
         for item in items:
             item.check(int(getattr(self.model.pipeline, "vae_scale_factor", 8)))
@@ -417,9 +399,18 @@ class Generator:
                 if progress is not None:
                     progress("step", step, _r.steps)
 
-            result = self.produce(request, folder, sampler, on_step)
-            if progress is not None:
-                progress("image", index + 1, len(items))
+            try:
+                result = self.produce(request, folder, sampler, on_step)
+            except (WatermarkError, ContentBlocked) as exc:
+                # This image could not be marked (or was blocked): nothing was written and its
+                # serial is abandoned. Stop, unless the caller handles per-image failures.
+                if on_error is None:
+                    raise
+                on_error(request, exc)
+                continue
+            finally:
+                if progress is not None:
+                    progress("image", index + 1, len(items))
             yield result
 
 

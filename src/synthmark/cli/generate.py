@@ -1,0 +1,211 @@
+"""``synthmark generate``: Stable Diffusion text-to-image, every output marked and labelled."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from synthmark.cli._common import emit_json, plain, state
+
+
+class Fmt(str, Enum):
+    png = "png"
+    jpeg = "jpeg"
+    webp = "webp"
+
+
+class DeviceChoice(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class DTypeChoice(str, Enum):
+    auto = "auto"
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+def generate(
+    ctx: typer.Context,
+    prompt: Annotated[
+        str | None, typer.Argument(help="The prompt (or use --prompts FILE).")
+    ] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            envvar="SYNTHMARK_MODEL",
+            show_envvar=True,
+            help="'tiny' (built in, noise-like pictures for tests and demos), a local diffusers "
+            "folder, a .safetensors/.ckpt checkpoint, or a hub id in the local cache.",
+        ),
+    ] = "tiny",
+    n: Annotated[int, typer.Option("-n", "--num-images", min=1, help="Images per prompt.")] = 1,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")] = Path("out"),
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the first image; +1 per image.")] = 0,
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="Denoising steps [default: 25, tiny 10].")
+    ] = None,
+    width: Annotated[int | None, typer.Option(help="Width in px [default: 512, tiny 256].")] = None,
+    height: Annotated[
+        int | None, typer.Option(help="Height in px [default: 512, tiny 256].")
+    ] = None,
+    guidance: Annotated[float, typer.Option(min=0.0, help="Classifier-free guidance scale.")] = 7.5,
+    negative: Annotated[str | None, typer.Option("--negative", help="Negative prompt.")] = None,
+    prompts: Annotated[
+        Path | None,
+        typer.Option(
+            "--prompts",
+            help="A .txt, .csv or .jsonl file of prompts (with optional "
+            "per-row seed and negative_prompt).",
+        ),
+    ] = None,
+    fmt: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.png,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Scheduler: ddim, pndm, euler, euler_a, dpmpp_2m, lms, "
+            "heun, unipc [default: the model's own]."
+        ),
+    ] = None,
+    device: Annotated[DeviceChoice, typer.Option(help="Where to run.")] = DeviceChoice.auto,
+    dtype: Annotated[
+        DTypeChoice, typer.Option(help="Precision (auto: fp16 on CUDA).")
+    ] = DTypeChoice.auto,
+    model_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Local diffusers folder with the configs a single-file "
+            "checkpoint needs when offline.",
+        ),
+    ] = None,
+    public_mark: Annotated[
+        bool,
+        typer.Option(
+            "--public-mark/--no-public-mark",
+            help="Also add Stable Diffusion's public dwtDct mark (SDXL bits).",
+        ),
+    ] = False,
+    include_prompt: Annotated[
+        bool,
+        typer.Option(
+            "--include-prompt/--no-include-prompt",
+            help="Put the prompt text in the file's labels (parameters and C2PA "
+            "manifest) and in the registry; otherwise only its sha256 is kept.",
+        ),
+    ] = False,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SYNTHMARK_PROVIDER",
+            show_envvar=True,
+            help="Your organisation, for the SB 942 latent disclosure.",
+        ),
+    ] = None,
+    json_: Annotated[
+        bool, typer.Option("--json", help="One JSON object per image on stdout.")
+    ] = False,
+) -> None:
+    """Generate images; each is watermarked (serial), labelled (XMP, parameters, signed C2PA),
+    registered, and written atomically.
+
+    The built-in 'tiny' model is a randomly initialised Stable Diffusion pipeline: its
+    pictures are noise-like textures, not images of anything. Use it for tests and demos.
+
+    Needs a watermark key and signing credentials: created on first use under the home folder
+    (synthmark watermark keygen, synthmark keys init).
+
+    Examples:
+      synthmark generate "a lighthouse at dusk" -n 2 -o out/
+      synthmark generate --prompts prompts.csv --model ./sd15 --steps 30 --format webp
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from synthmark.errors import SynthmarkError, UsageError
+    from synthmark.generate import GenerationRequest, OutputFormat, read_prompts
+    from synthmark.generate.assemble import build_generator
+
+    st = state(ctx)
+    if (prompt is None) == (prompts is None):
+        raise UsageError("give either a PROMPT or --prompts FILE (exactly one)")
+    rows = read_prompts(prompts) if prompts is not None else None
+    is_tiny = model == "tiny"
+    defaults: dict[str, Any] = {
+        "steps": steps or (10 if is_tiny else 25),
+        "width": width or (256 if is_tiny else 512),
+        "height": height or (256 if is_tiny else 512),
+        "guidance": guidance,
+    }
+    requests: list[GenerationRequest] = []
+    if rows is None:
+        for i in range(n):
+            requests.append(GenerationRequest(prompt or "", negative, seed + i, **defaults))
+    else:
+        for index, row in enumerate(rows):
+            base = row.seed if row.seed is not None else seed + index * n
+            for i in range(n):
+                requests.append(
+                    GenerationRequest(
+                        row.prompt, row.negative_prompt or negative, base + i, **defaults
+                    )
+                )
+    console = st.console
+    console.print(f"Loading model [bold]{plain(model)}[/] ...")
+    generator = build_generator(
+        st.settings,
+        model=model,
+        device=device.value,
+        dtype=dtype.value,
+        model_config=model_config,
+        output_format=OutputFormat(fmt.value),
+        scheduler=scheduler,
+        public_mark=public_mark,
+        include_prompt=include_prompt,
+        provider=provider,
+    )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        images = bar.add_task("images", total=len(requests))
+        step_task = bar.add_task("steps", total=requests[0].steps)
+
+        def progress(kind: str, done: int, total: int) -> None:
+            if kind == "image":
+                bar.update(images, completed=done)
+                bar.reset(step_task, total=total)
+            else:
+                bar.update(step_task, completed=done, total=total)
+
+        failures: list[str] = []
+
+        def on_error(request: GenerationRequest, exc: Exception) -> None:
+            failures.append(f"seed {request.seed}: {exc}")
+            console.print(f"[red]Not written[/] (seed {request.seed}): {plain(str(exc))}")
+
+        for result in generator.generate(requests, output, progress, on_error=on_error):
+            if json_:
+                emit_json(result)
+            else:
+                console.print(
+                    f"{plain(str(result.path))}  serial {result.serial}  seed {result.seed}"
+                )
+    written = len(requests) - len(failures)
+    if not json_:
+        console.print(f"{written} image(s) written to {plain(os.fspath(output))}")
+    if failures:
+        raise SynthmarkError(f"{len(failures)} of {len(requests)} image(s) were not written: "
+                             + "; ".join(failures[:3]))

@@ -1,0 +1,121 @@
+"""``synthmark inspect``: every provenance signal of any image, without a verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from synthmark.cli._common import emit_json, input_args, plain, state
+
+
+def _describe(record: dict[str, Any]) -> list[str]:
+    lines = []
+    c2pa = record.get("c2pa") or {}
+    if c2pa.get("present"):
+        types = ", ".join(t.rsplit("/", 1)[-1] for t in c2pa.get("digital_source_types", []))
+        lines.append(
+            f"C2PA: {c2pa.get('validation_state') or 'unreadable'}; claim generator "
+            f"{c2pa.get('claim_generator')}; source types: {types or 'none'}"
+        )
+    else:
+        lines.append("C2PA: none")
+    xmp = (record.get("xmp") or {}).get("digital_source_type")
+    lines.append(f"XMP DigitalSourceType: {xmp or 'none'}")
+    exif = record.get("exif") or {}
+    fields = [f"{k}={exif[k]}" for k in ("software", "make", "model") if exif.get(k)]
+    if fields:
+        lines.append("EXIF: " + ", ".join(fields))
+    for meta in record.get("generators") or []:
+        lines.append(f"Generator metadata: {meta['tool']} ({meta['kind']}) in {meta['where']}")
+        if meta.get("note"):
+            lines.append(f"  note: {meta['note']}")
+    for mark in record.get("watermarks") or []:
+        text = f"Watermark {mark['scheme']}: {mark['status']}"
+        if mark.get("payload"):
+            text += f" payload {mark['payload']}"
+        if isinstance(mark.get("p_value"), float):
+            text += f" (p = {mark['p_value']:.1e})"
+        lines.append(text)
+    reg = record.get("registry_record")
+    if reg:
+        lines.append(
+            f"Registry: serial {reg['serial']} ({reg['status']}), model {reg['model_id']}, "
+            f"created {reg.get('created_at')}"
+        )
+    elif record.get("registry"):
+        lookup = record["registry"]
+        if lookup.get("exact"):
+            lines.append(f"Registry: exact match, serial {lookup['exact'][0]['serial']}")
+        elif lookup.get("similar"):
+            match = lookup["similar"][0]
+            lines.append(
+                f"Registry: looks like serial {match['record']['serial']} "
+                f"(distance {match['distance']})"
+            )
+    for error in record.get("errors") or []:
+        lines.append(f"[red]error:[/] {plain(error)}")
+    return lines
+
+
+def inspect(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[str], typer.Argument(help="Image files, folders or glob patterns; '-' reads stdin.")
+    ],
+    json_: Annotated[
+        bool, typer.Option("--json", help="One JSON object per file on stdout.")
+    ] = False,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            "--registry",
+            envvar="SYNTHMARK_REGISTRY",
+            show_envvar=True,
+            help="Registry URL [default: the home folder's SQLite registry].",
+        ),
+    ] = None,
+) -> None:
+    """Show every provenance signal of each image: C2PA (validation, claim generator, digital
+    source types of the whole chain), XMP DigitalSourceType, EXIF, generator metadata
+    (AUTOMATIC1111, ComfyUI, InvokeAI, NovelAI, Midjourney, SwarmUI, Fooocus), watermarks
+    (ours with the home folder's key, and Stable Diffusion's public marks) and the registry.
+
+    A damaged file gives an error for that file only.
+
+    Example: synthmark inspect out/*.png --json
+    """
+    from rich.console import Console
+
+    from synthmark.imaging import expand_inputs
+    from synthmark.screen.assemble import ScreenerSpec, build_screener
+    from synthmark.screen.gather import GatherOptions, gather, signals_to_dict
+
+    st = state(ctx)
+    screener = build_screener(
+        ScreenerSpec.from_settings(st.settings, use_detector=False, registry_url=registry)
+    )
+    options = GatherOptions(
+        watermark_key=screener.options.watermark_key,
+        trust_anchors=screener.options.trust_anchors,
+        registry=screener.options.registry,
+        limits=screener.options.limits,
+    )
+    out = Console()
+    for item in expand_inputs(input_args(paths)):
+        if item.error is not None:
+            record: dict[str, Any] = {"path": str(item.path), "errors": [item.error]}
+        else:
+            try:
+                data = Path(item.path).read_bytes()
+            except OSError as exc:
+                record = {"path": str(item.path), "errors": [f"cannot read ({exc.strerror})"]}
+            else:
+                record = signals_to_dict(gather(data, item.path, options))
+        if json_:
+            emit_json(record)
+        else:
+            out.print(f"[bold]{plain(record['path'])}[/]")
+            for line in _describe(record):
+                out.print(f"  {line}")
