@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # torch 2.14.1 + torchvision 0.29.1 install from this machine's disk; elsewhere from PyPI.
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
-EXTRAS ?= dev,serve,rivagan,postgres
+EXTRAS ?= dev,serve,rivagan,postgres,ray
 PYTEST_ARGS ?=
 export HF_HUB_OFFLINE ?= 1
 

@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from synthmark import __version__
+from synthmark.cli import demo as demo_cli
 from synthmark.cli import detect as detect_cli
 from synthmark.cli import eval as eval_cli
 from synthmark.cli import generate as generate_cli
@@ -21,6 +22,8 @@ from synthmark.cli import inspect as inspect_cli
 from synthmark.cli import keys as keys_cli
 from synthmark.cli import probe as probe_cli
 from synthmark.cli import registry as registry_cli
+from synthmark.cli import screen as screen_cli
+from synthmark.cli import serve as serve_cli
 from synthmark.cli import watermark as watermark_cli
 from synthmark.cli._common import CliState
 from synthmark.errors import SynthmarkError
@@ -96,6 +99,9 @@ app.add_typer(eval_cli.app, name="eval")
 app.command("probe")(probe_cli.probe)
 app.command("generate")(generate_cli.generate)
 app.command("inspect")(inspect_cli.inspect)
+app.command("screen")(screen_cli.screen)
+app.command("serve")(serve_cli.serve)
+app.command("demo")(demo_cli.demo)
 
 
 def main() -> None:

@@ -1,0 +1,83 @@
+"""``synthmark serve``: the HTTP screening service (FastAPI + uvicorn, the ``serve`` extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from synthmark.cli._common import state
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    max_bytes: Annotated[int, typer.Option(min=1, help="Largest upload, in bytes.")] = 25
+    * 1024
+    * 1024,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Largest image, in pixels.")] = 50_000_000,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Time limit per request, seconds.")
+    ] = 30.0,
+    concurrency: Annotated[int, typer.Option(min=1, help="Images screened at once.")] = 4,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Detector model folder [default: built in].")
+    ] = None,
+    detector: Annotated[bool, typer.Option("--detector/--no-detector")] = True,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            "--registry",
+            envvar="SYNTHMARK_REGISTRY",
+            show_envvar=True,
+            help="Registry URL [default: the home folder's].",
+        ),
+    ] = None,
+    keep_uploads: Annotated[
+        Path | None, typer.Option(help="Keep every upload in this folder (off: nothing is kept).")
+    ] = None,
+) -> None:
+    """Serve POST /v1/screen (multipart field 'file', or the raw body), GET /healthz, the
+    OpenAPI schema at /openapi.json and an upload page for moderators at /.
+
+    Set SYNTHMARK_API_TOKEN to require 'Authorization: Bearer <token>' on /v1/ requests.
+
+    Example: SYNTHMARK_API_TOKEN=s3cret synthmark serve --port 8080 --concurrency 2
+    """
+    try:
+        import uvicorn
+
+        from synthmark.serve.app import ServeConfig, create_app
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        from synthmark.errors import SynthmarkError
+
+        raise SynthmarkError(
+            f"the service needs the 'serve' extra: pip install 'synthmark[serve]' ({exc})"
+        ) from None
+    from synthmark.screen.assemble import ScreenerSpec, build_screener
+
+    st = state(ctx)
+    config = ServeConfig.from_env(
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        timeout_s=timeout,
+        concurrency=concurrency,
+        keep_uploads=keep_uploads,
+    )
+    spec = ScreenerSpec.from_settings(
+        st.settings,
+        detector_path=str(model) if model else None,
+        use_detector=detector,
+        registry_url=registry,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+    )
+    screener = build_screener(spec)
+    if detector:
+        _ = screener.detector  # load before the first request, not during it
+    app = create_app(config, lambda data, name, limits: screener.screen_bytes(data, name))
+    auth = "bearer token required" if config.token else "no authentication"
+    st.console.print(f"synthmark service on http://{host}:{port} ({auth})")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

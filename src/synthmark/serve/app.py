@@ -1,0 +1,253 @@
+"""The HTTP service: ``POST /v1/screen`` for uploads, ``GET /healthz``, and an upload page.
+
+The app is built by :func:`create_app` from a :class:`ServeConfig` and a screening function,
+so tests run it with any screener. Uploads are read into memory only, never written to disk
+(unless ``keep_uploads`` names a folder); the request body is read in chunks and refused as
+soon as it passes ``max_bytes``. Screening runs in worker threads, at most ``concurrency``
+at a time, each under a time limit.
+
+Authentication is optional: when a token is configured (``SYNTHMARK_API_TOKEN``), every
+``/v1/`` request needs ``Authorization: Bearer <token>``; ``/healthz`` and the page stay open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import io
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from synthmark import __version__
+from synthmark.imaging import ImageLimits
+
+TOKEN_ENV = "SYNTHMARK_API_TOKEN"  # noqa: S105 - the variable name, not a secret
+PAGE = Path(__file__).with_name("static") / "index.html"
+
+#: screen(data, name, limits) -> JSON-ready dict with path, verdict, score, reasons or error.
+ScreenFn = Callable[[bytes, str, ImageLimits], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Limits and options of the service."""
+
+    max_bytes: int = 25 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    timeout_s: float = 30.0
+    concurrency: int = 4
+    token: str | None = None
+    keep_uploads: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_bytes <= 0 or self.max_pixels <= 0:
+            raise ValueError("max_bytes and max_pixels must be positive")
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {self.timeout_s}")
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> ServeConfig:
+        """Config with the token taken from ``$SYNTHMARK_API_TOKEN`` unless given."""
+        overrides.setdefault("token", os.environ.get(TOKEN_ENV) or None)
+        return cls(**overrides)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge()
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf.extend(chunk)
+        if len(buf) > limit:
+            raise _TooLarge()
+    return bytes(buf)
+
+
+def _multipart_file(body: bytes, content_type: str) -> tuple[bytes, str]:
+    """The first file part of a multipart/form-data body, parsed in memory."""
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    _, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise HTTPException(400, "multipart body without a boundary")
+    parts: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    header_field = bytearray()
+    header_value = bytearray()
+
+    def on_part_begin() -> None:
+        current.clear()
+        current.update(headers={}, data=io.BytesIO())
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        header_field.extend(data[start:end])
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        header_value.extend(data[start:end])
+
+    def on_header_end() -> None:
+        current["headers"][bytes(header_field).lower()] = bytes(header_value)
+        header_field.clear()
+        header_value.clear()
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        current["data"].write(data[start:end])
+
+    def on_part_end() -> None:
+        parts.append(dict(current))
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
+    try:
+        parser.write(body)
+        parser.finalize()
+    except Exception as exc:
+        raise HTTPException(400, f"malformed multipart body ({exc})") from None
+    for part in parts:
+        disposition = part["headers"].get(b"content-disposition", b"")
+        _, dparams = parse_options_header(disposition)
+        if b"filename" in dparams:
+            name = dparams[b"filename"].decode("utf-8", "replace") or "upload"
+            return part["data"].getvalue(), os.path.basename(name)
+    raise HTTPException(400, "multipart body has no file part (send the image as 'file')")
+
+
+def create_app(config: ServeConfig, screen: ScreenFn) -> FastAPI:
+    """Build the FastAPI application around a screening function."""
+    app = FastAPI(
+        title="synthmark",
+        version=__version__,
+        description="Screen images for AI generation: provenance labels, watermarks, "
+        "registry and detector, one verdict with reasons.",
+    )
+    slots = asyncio.Semaphore(config.concurrency)
+    limits = ImageLimits(max_bytes=config.max_bytes, max_pixels=config.max_pixels)
+    started = time.time()
+    counters = {"requests": 0, "errors": 0, "busy": 0}
+
+    def _authorised(request: Request) -> bool:
+        if not config.token:
+            return True
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            value.strip().encode(), config.token.encode()
+        )
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        """Liveness: the service answers, with counters."""
+        return {
+            "status": "ok",
+            "version": __version__,
+            "uptime_s": round(time.time() - started, 1),
+            **counters,
+        }
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+
+    @app.post(
+        "/v1/screen",
+        summary="Screen one uploaded image",
+        description="Send the image as multipart/form-data (field 'file') or as the raw "
+        "request body. Returns the same JSON object as `synthmark screen --json`.",
+        responses={
+            401: {"description": "missing or wrong bearer token"},
+            413: {"description": "upload over the size limit"},
+            503: {"description": "too busy"},
+            504: {"description": "time limit hit"},
+        },
+    )
+    async def screen_upload(request: Request) -> JSONResponse:
+        counters["requests"] += 1
+        if not _authorised(request):
+            return JSONResponse(
+                {"error": "missing or invalid bearer token"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        try:
+            body = await _read_body(request, config.max_bytes + 64 * 1024)
+        except _TooLarge:
+            return JSONResponse(
+                {"error": f"upload is over the limit of {config.max_bytes:,} bytes"},
+                status_code=413,
+            )
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            data, name = _multipart_file(body, content_type)
+        else:
+            data = body
+            name = request.query_params.get("filename") or "upload"
+        if len(data) > config.max_bytes:
+            return JSONResponse(
+                {"error": f"upload is over the limit of {config.max_bytes:,} bytes"},
+                status_code=413,
+            )
+        if not data:
+            return JSONResponse({"path": name, "error": "empty upload (0 bytes)"}, status_code=400)
+        if config.keep_uploads is not None:
+            digest = hashlib.sha256(data).hexdigest()
+            config.keep_uploads.mkdir(parents=True, exist_ok=True)
+            (config.keep_uploads / digest).write_bytes(data)
+        try:
+            await asyncio.wait_for(slots.acquire(), timeout=config.timeout_s)
+        except asyncio.TimeoutError:
+            counters["busy"] += 1
+            return JSONResponse(
+                {"error": "service busy, retry later"},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+        job = asyncio.ensure_future(asyncio.to_thread(screen, data, name, limits))
+        try:
+            result = await asyncio.wait_for(asyncio.shield(job), timeout=config.timeout_s)
+        except asyncio.TimeoutError:
+            # The worker thread cannot be killed: its slot is freed only when it ends, so
+            # the concurrency bound holds even for requests that timed out.
+            job.add_done_callback(lambda _: slots.release())
+            counters["errors"] += 1
+            return JSONResponse(
+                {"path": name, "error": f"screening took longer than {config.timeout_s:g} s"},
+                status_code=504,
+            )
+        except Exception:
+            slots.release()
+            raise
+        slots.release()
+        if result.get("error"):
+            counters["errors"] += 1
+            return JSONResponse(result, status_code=422)
+        return JSONResponse(result)
+
+    return app
+
+
+__all__ = ["TOKEN_ENV", "ScreenFn", "ServeConfig", "create_app"]

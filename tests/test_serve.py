@@ -1,0 +1,187 @@
+"""The HTTP service: upload, limits, authentication, hostile files and the browser page."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from synthmark.imaging import ImageLimits
+from synthmark.screen.screener import Screener, ScreenOptions
+from synthmark.serve.app import ServeConfig, create_app
+from tests import hostile
+
+ARTIFACTS = Path(os.environ.get("SYNTHMARK_TEST_ARTIFACTS", "build/test-artifacts"))
+
+
+def _screen_fn(options: ScreenOptions | None = None):  # type: ignore[no-untyped-def]
+    screener = Screener(options or ScreenOptions(use_detector=False))
+
+    def screen(data: bytes, name: str, limits: ImageLimits) -> dict[str, Any]:
+        screener.options.limits = limits
+        return screener.screen_bytes(data, name)
+
+    return screen
+
+
+@pytest.fixture
+def client() -> TestClient:
+    return TestClient(
+        create_app(ServeConfig(max_bytes=2_000_000, max_pixels=4_000_000), _screen_fn())
+    )
+
+
+def _png(size: tuple[int, int] = (64, 64)) -> bytes:
+    return hostile.png_bytes(hostile.photo_like(size))
+
+
+def test_healthz_and_openapi(client: TestClient) -> None:
+    health = client.get("/healthz")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    schema = client.get("/openapi.json").json()
+    assert "/v1/screen" in schema["paths"]
+
+
+def test_multipart_and_raw_uploads_give_the_screen_record(client: TestClient) -> None:
+    multipart = client.post("/v1/screen", files={"file": ("photo.png", _png(), "image/png")})
+    assert multipart.status_code == 200
+    body = multipart.json()
+    assert body["path"] == "photo.png"
+    assert body["verdict"] == "no_evidence"
+    assert "does not prove" in body["reasons"][-1]
+    raw = client.post(
+        "/v1/screen?filename=raw.png", content=_png(), headers={"content-type": "image/png"}
+    )
+    assert raw.status_code == 200 and raw.json()["path"] == "raw.png"
+
+
+def test_size_limit_gives_413(client: TestClient) -> None:
+    big = b"\x89PNG" + b"\x00" * 2_200_000
+    response = client.post("/v1/screen", content=big)
+    assert response.status_code == 413
+    assert "over the limit" in response.json()["error"]
+
+
+def test_pixel_limit_gives_a_per_file_error(client: TestClient) -> None:
+    from PIL import Image
+
+    flat = hostile.png_bytes(Image.new("RGB", (2100, 2000), (90, 90, 90)))
+    response = client.post("/v1/screen", files={"file": ("wide.png", flat)})
+    assert response.status_code == 422
+    assert "pixels" in response.json()["error"]
+
+
+def test_bearer_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNTHMARK_API_TOKEN", "s3cret")
+    app = create_app(ServeConfig.from_env(), _screen_fn())
+    client = TestClient(app)
+    assert client.post("/v1/screen", content=_png()).status_code == 401
+    wrong = client.post("/v1/screen", content=_png(), headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    ok = client.post("/v1/screen", content=_png(), headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200
+    assert client.get("/healthz").status_code == 200  # liveness stays open
+
+
+def test_time_limit_gives_504_and_keeps_serving() -> None:
+    def slow(data: bytes, name: str, limits: ImageLimits) -> dict[str, Any]:
+        time.sleep(1.0)
+        return {"path": name, "verdict": "no_evidence", "score": 0.0, "reasons": []}
+
+    client = TestClient(create_app(ServeConfig(timeout_s=0.2, concurrency=1), slow))
+    response = client.post("/v1/screen", content=_png())
+    assert response.status_code == 504
+    time.sleep(1.0)
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_hostile_corpus_gets_results_or_clear_errors(client: TestClient, tmp_path: Path) -> None:
+    corpus = hostile.build_corpus(tmp_path / "corpus")
+    for name, (path, readable) in corpus.items():
+        data = path.read_bytes()
+        response = client.post("/v1/screen", files={"file": (path.name, data)})
+        body = response.json()
+        if len(data) > 2_000_000:  # the fixture's upload limit
+            assert response.status_code == 413, name
+        elif readable:
+            assert response.status_code == 200, (name, body)
+            assert body["verdict"] in ("synthetic", "likely_synthetic", "no_evidence")
+        else:
+            assert response.status_code in (400, 413, 422), (name, body)
+            assert body["error"], name
+    assert client.get("/healthz").status_code == 200
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def live_server() -> Iterator[str]:
+    import uvicorn
+
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(ServeConfig(), _screen_fn()), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 10
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+def test_upload_page_in_headless_chromium(live_server: str, tmp_path: Path) -> None:
+    """Debian's Chromium drives the page: choose a file, submit, read the verdict."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    image = hostile.write(tmp_path / "upload.png", _png((128, 96)))
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-sync",
+        "--disable-component-update",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=900,700",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        driver.get(live_server + "/")
+        driver.find_element(By.ID, "file").send_keys(str(image))
+        driver.find_element(By.ID, "submit").click()
+        WebDriverWait(driver, 20).until(
+            expected_conditions.text_to_be_present_in_element((By.ID, "verdict"), "no evidence")
+        )
+        reasons = driver.find_element(By.ID, "reasons").text
+        assert "does not prove" in reasons
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = ARTIFACTS / "upload_page.png"
+        driver.save_screenshot(str(shot))
+        print(f"screenshot: {shot.resolve()}")
+        assert shot.stat().st_size > 1000
+    finally:
+        driver.quit()
