@@ -62,7 +62,7 @@ Progress = Callable[[str], None]
 class BenchConfig:
     """What to run. ``n_images`` per size; ``scheme_images`` caps slow schemes."""
 
-    data_dir: Path
+    data_dir: Roots
     schemes: Sequence[str] = DEFAULT_SCHEMES
     attacks: Sequence[str] = WATERMARK_TARGET_ATTACKS + WATERMARK_STRETCH_ATTACKS
     sizes: Sequence[int] = (512, 1024)
@@ -123,16 +123,37 @@ class BenchResult:
     config: dict[str, Any]
 
 
-def image_files(data_dir: Path) -> dict[str, list[Path]]:
-    """Image files under ``data_dir``, grouped by top-level folder, sorted."""
-    if not data_dir.is_dir():
-        raise UsageError(f"benchmark data folder not found: {data_dir}")
+Roots = Path | Sequence[Path]
+
+
+def _roots(data_dir: Roots) -> list[Path]:
+    return [Path(data_dir)] if isinstance(data_dir, (str, Path)) else [Path(p) for p in data_dir]
+
+
+def _label(path: Path, data_dir: Roots) -> str:
+    roots = _roots(data_dir)
+    for root in roots:
+        if path.is_relative_to(root):
+            rel = str(path.relative_to(root))
+            return f"{root.name}/{rel}" if len(roots) > 1 else rel
+    return str(path)
+
+
+def image_files(data_dir: Roots) -> dict[str, list[Path]]:
+    """Image files under ``data_dir`` (one folder or several), grouped by top-level folder."""
+    roots = _roots(data_dir)
     groups: dict[str, list[Path]] = {}
-    for path in sorted(data_dir.rglob("*")):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-            groups.setdefault(path.relative_to(data_dir).parts[0], []).append(path)
+    for root in roots:
+        if not root.is_dir():
+            raise UsageError(f"benchmark data folder not found: {root}")
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+                group = path.relative_to(root).parts[0]
+                if len(roots) > 1:
+                    group = f"{root.name}/{group}"
+                groups.setdefault(group, []).append(path)
     if not groups:
-        raise UsageError(f"no images under {data_dir}")
+        raise UsageError(f"no images under {', '.join(str(r) for r in roots)}")
     return groups
 
 
@@ -144,7 +165,7 @@ def _square(image: Image.Image, size: int) -> Image.Image:
     return crop if s == size else crop.resize((size, size), Image.Resampling.LANCZOS)
 
 
-def bench_images(data_dir: Path, size: int, n: int, seed: int) -> list[tuple[str, Image.Image]]:
+def bench_images(data_dir: Roots, size: int, n: int, seed: int) -> list[tuple[str, Image.Image]]:
     """``n`` images, round-robin over the folders (real and generated), as squares of ``size``."""
     groups = image_files(data_dir)
     rng = random.Random(seed)
@@ -158,11 +179,11 @@ def bench_images(data_dir: Path, size: int, n: int, seed: int) -> list[tuple[str
                     image = load_image(path).image
                 except SynthmarkError:
                     continue
-                out.append((str(path.relative_to(data_dir)), _square(image, size)))
+                out.append((_label(path, data_dir), _square(image, size)))
     return out
 
 
-def unmarked_images(data_dir: Path, limit: int | None) -> Iterator[tuple[str, Image.Image]]:
+def unmarked_images(data_dir: Roots, limit: int | None) -> Iterator[tuple[str, Image.Image]]:
     """Every image (up to ``limit``) in each of :data:`UNMARKED_VARIANTS`."""
     groups = image_files(data_dir)
     files = [p for k in sorted(groups) for p in groups[k]]
@@ -173,7 +194,7 @@ def unmarked_images(data_dir: Path, limit: int | None) -> Iterator[tuple[str, Im
         except SynthmarkError:
             continue
         for variant in UNMARKED_VARIANTS:
-            yield f"{path.relative_to(data_dir)}|{variant}", get_attack(variant).apply(image)
+            yield f"{_label(path, data_dir)}|{variant}", get_attack(variant).apply(image)
 
 
 def _payload_bits_read(scheme: WatermarkScheme, readout: Readout) -> np.ndarray | None:
@@ -312,7 +333,7 @@ def _timing_2048(config: BenchConfig, key: bytes, say: Progress) -> dict[str, di
 
 def _config_dict(config: BenchConfig) -> dict[str, Any]:
     return {
-        "data_dir": str(config.data_dir),
+        "data_dir": [str(p) for p in _roots(config.data_dir)],
         "schemes": list(config.schemes),
         "attacks": list(config.attacks),
         "sizes": list(config.sizes),

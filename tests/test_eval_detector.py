@@ -1,0 +1,127 @@
+"""``synthmark eval detector``: alignment, caching, and the report against scikit-learn."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.metrics import average_precision_score, balanced_accuracy_score, roc_auc_score
+from typer.testing import CliRunner
+
+from synthmark.cli.main import app
+from synthmark.detect import load_detector
+from synthmark.eval.datasets import discover
+from synthmark.eval.detector_eval import Alignment, evaluate_detector
+from tests import hostile
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def fixture_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six 'real' and six 'fake' files of mixed formats and sizes, two fake sources."""
+    root = tmp_path_factory.mktemp("evalset")
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        photo = hostile.photo_like((300 + 20 * i, 260), seed=i)
+        (root / "real").mkdir(exist_ok=True)
+        photo.save(root / "real" / f"r{i}.jpg", quality=92)
+        noise = rng.normal(128, 40, (256, 256, 3)).clip(0, 255).astype(np.uint8)
+        sub = root / "fake" / ("a" if i % 2 else "b")
+        sub.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(noise).save(sub / f"f{i}.png")
+    return root
+
+
+def test_alignment_crops_and_reencodes_both_classes_alike() -> None:
+    image = hostile.photo_like((640, 400))
+    aligned = Alignment(side=256, quality=90)(image)
+    assert aligned.size == (256, 256)
+    small = Alignment(side=512)(hostile.photo_like((300, 200)))
+    assert small.size == (200, 200)
+    assert Alignment(enabled=False)(image) is image
+    # the crop went through the same JPEG encoder: pixels change, deterministically
+    crop = np.asarray(image.crop((192, 72, 448, 328)), int)
+    assert np.abs(np.asarray(aligned, int) - crop).mean() > 0.5
+    assert np.array_equal(np.asarray(aligned), np.asarray(Alignment(side=256, quality=90)(image)))
+
+
+def test_report_matches_scikit_learn(fixture_set: Path, tmp_path: Path) -> None:
+    samples = discover(real=[fixture_set / "real"], fake=[fixture_set / "fake"])
+    alignment = Alignment(side=256)
+    result = evaluate_detector(
+        samples,
+        perturbations=["none", "jpeg:75"],
+        alignment=alignment,
+        cache_dir=tmp_path / "cache",
+        n_boot=0,
+    )
+    detector = load_detector()
+    images = [alignment(Image.open(s.path).convert("RGB")) for s in samples]
+    scores = detector.predict_proba(images)[:, 1]
+    y = np.array([s.label for s in samples])
+    assert np.allclose(result.scores["none"], scores, atol=1e-5)
+    clean = result.overall["none"]
+    assert clean.auc == pytest.approx(roc_auc_score(y, scores), abs=1e-6)
+    assert clean.ap == pytest.approx(average_precision_score(y, scores), abs=1e-6)
+    predicted = (scores >= detector.threshold_).astype(int)
+    assert clean.balanced_accuracy == pytest.approx(balanced_accuracy_score(y, predicted))
+    assert clean.threshold == pytest.approx(detector.threshold_)
+    assert set(result.by_source["none"]) == {"a", "b"}
+    # a second run reads every feature from the cache
+    again = evaluate_detector(
+        samples,
+        perturbations=["none", "jpeg:75"],
+        alignment=alignment,
+        cache_dir=tmp_path / "cache",
+        n_boot=0,
+    )
+    assert again.cache_misses == 0 and again.cache_hits == 2 * len(samples)
+    assert again.scores == result.scores
+
+
+def test_cli_writes_report_metrics_and_plots(fixture_set: Path, tmp_path: Path) -> None:
+    (fixture_set / "fake" / "a" / "broken.png").write_bytes(b"not an image")
+    try:
+        out = tmp_path / "report"
+        result = CliRunner().invoke(
+            app,
+            [
+                "eval",
+                "detector",
+                "--real",
+                str(fixture_set / "real"),
+                "--fake",
+                str(fixture_set / "fake"),
+                "--grid",
+                "none,resize:0.5",
+                "--bootstrap",
+                "50",
+                "--workers",
+                "1",
+                "-o",
+                str(out),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+    finally:
+        (fixture_set / "fake" / "a" / "broken.png").unlink()
+    report = (out / "report.md").read_text()
+    assert report.startswith("# Detector evaluation")
+    assert "| perturbation | AUC |" in report.split("##")[0]  # the summary table comes first
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("auc", "ap", "balanced_accuracy", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr", "ece"):
+        assert key in metrics["overall"]
+        assert key in metrics["per_perturbation"]["resize:0.5"]
+        assert key in metrics["per_source"]["a"]
+    assert metrics["skipped"][0]["path"].endswith("broken.png")
+    for plot in (
+        "roc_per_source.png",
+        "accuracy_vs_perturbation.png",
+        "reliability.png",
+        "score_histogram.png",
+    ):
+        assert (out / plot).stat().st_size > 1000
