@@ -34,8 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args(argv)
 
-    from synthmark.registry import open_registry
     from tests.pg_server import PgServer
+
+    from synthmark.registry import open_registry
 
     per_process = [args.records // args.processes + (i < args.records % args.processes)
                    for i in range(args.processes)]

@@ -4,8 +4,8 @@ Run from the project root:
 
     .venv/bin/python benchmarks/service_load.py [--requests 500] [--parallel 8]
 
-Starts ``synthmark serve`` in a subprocess on a loopback port (every layer on, detector
-included), warms it up, then sends the requests from a thread pool and reports errors,
+Starts ``synthmark serve`` in a subprocess on a loopback port (every layer on: a watermark
+key and a registry in its home folder, the detector included), warms it up, then sends the requests from a thread pool and reports errors,
 latency percentiles and throughput, the server's resident memory after the warm-up, after the
 first 20% and at the end (growth = end - after 20%), then sends the hostile corpus from
 ``tests/hostile.py`` and checks that the service stays up, under 2 GB, and leaves no file in
@@ -74,6 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     home = tempfile.mkdtemp(prefix="synthmark-load-")
     env = {**os.environ, "SYNTHMARK_HOME": home, "HF_HUB_OFFLINE": "1"}
     env.pop("SYNTHMARK_API_TOKEN", None)
+    # every layer on: a watermark key and a registry in the home folder
+    subprocess.run([sys.executable, "-m", "synthmark", "--quiet", "watermark", "keygen"],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    from synthmark.registry import open_registry
+    from synthmark.settings import Settings
+
+    open_registry(Settings(home=Path(home))).close()
     before_tmp = _tmp_files()
     server = subprocess.Popen(
         [sys.executable, "-m", "synthmark", "--quiet", "serve", "--port", str(port),
@@ -104,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                                 files={"file": (f"{i}.png", bodies[i % len(bodies)], "image/png")})
                 latencies.append(time.perf_counter() - t0)
                 statuses.append(r.status_code)
-            if i == args.requests // 5:
+            if i in (args.requests // 5, 3 * args.requests // 5):
                 rss_marks.append(proc.memory_info().rss)
 
         start = time.perf_counter()
@@ -145,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_mb": {
             "after_warmup": round(rss_warm / 2**20, 1),
             "after_20pct": round(rss_marks[0] / 2**20, 1) if rss_marks else None,
+            "after_60pct": round(rss_marks[1] / 2**20, 1) if len(rss_marks) > 1 else None,
             "end": round(rss_end / 2**20, 1),
             "after_hostile_corpus": round(rss_after_hostile / 2**20, 1),
         },

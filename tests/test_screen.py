@@ -163,7 +163,9 @@ def test_csv_and_stdin(corpus) -> None:  # type: ignore[no-untyped-def]
 def test_hostile_corpus_gives_results_or_per_file_errors(corpus, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     home, _ = corpus
     files = hostile.build_corpus(tmp_path / "hostile")
-    code, records = _screen(home, str(tmp_path / "hostile"))
+    result = runner.invoke(app, ["screen", str(tmp_path / "hostile"), "--json"],
+                           env={"SYNTHMARK_HOME": str(home)})  # every layer, detector included
+    code, records = result.exit_code, _lines(result.stdout)
     assert code == 0
     by_name = {Path(r["path"]).name: r for r in records}
     for name, (path, readable) in files.items():

@@ -236,6 +236,9 @@ def load_image(
             rgb = _to_rgb(oriented, notes)
             if rgb is im:
                 rgb = im.copy()
+            # Pixels only: metadata stays in LoadedImage.info, so that nothing downstream
+            # (an encoder writing info["comment"], say) carries a file's metadata along.
+            rgb.info = {}
         notes.extend(f"decoder warning: {w.message}" for w in caught)
     except (ImageTooLarge, CorruptImage):
         raise

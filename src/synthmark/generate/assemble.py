@@ -18,6 +18,7 @@ from synthmark.generate.generator import DEFAULT_PROVIDER, Generator, OutputForm
 from synthmark.generate.models import ModelHandle, load_model
 from synthmark.settings import Settings
 
+
 def label_request_factory(
     *,
     model: ModelHandle,

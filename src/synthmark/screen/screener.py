@@ -11,16 +11,19 @@ Records are plain JSON-ready dicts (the same for the CLI, the service and batch 
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synthmark.errors import SynthmarkError
+from synthmark.errors import ImageTooSmall, SynthmarkError
 from synthmark.imaging import ImageLimits
 from synthmark.screen.evidence import DetectorScore, collect
 from synthmark.screen.gather import GatherOptions, Signals, gather
 from synthmark.screen.verdict import decide
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -94,7 +97,11 @@ class Screener:
         if not self.options.use_detector or signals.image is None:
             return None
         detector = self.detector
-        probability = float(detector.predict_proba([signals.image])[0, 1])
+        try:
+            probability = float(detector.predict_proba([signals.image])[0, 1])
+        except ImageTooSmall as exc:  # the other layers still count
+            signals.errors.append(f"detector not run: {exc}")
+            return None
         name = getattr(getattr(detector, "card", None), "name", None) or type(detector).__name__
         return DetectorScore(probability, float(detector.threshold_), str(name))
 
@@ -114,6 +121,10 @@ class Screener:
             score = self._score(signals)
         except SynthmarkError as exc:
             return {"path": path, "error": str(exc)}
+        except Exception as exc:
+            logger.exception("screening %s failed", path)
+            return {"path": path, "error": f"internal error while screening "
+                                           f"({type(exc).__name__}: {exc})"}
         verdict = decide(collect(signals, score))
         return {
             "path": path,
@@ -124,7 +135,7 @@ class Screener:
             "width": signals.width,
             "height": signals.height,
             "layers": _layers(signals, score),
-            "notes": signals.loader_notes,
+            "notes": signals.loader_notes + signals.errors,
         }
 
     def screen_path(self, path: str | os.PathLike[str]) -> dict[str, Any]:
