@@ -4,12 +4,13 @@ Run from the project root:
 
     .venv/bin/python benchmarks/service_load.py [--requests 500] [--parallel 8]
 
-Starts ``synthmark serve`` in a subprocess on a loopback port (every layer on: a watermark
-key and a registry in its home folder, the detector included), warms it up, then sends the requests from a thread pool and reports errors,
-latency percentiles and throughput, the server's resident memory after the warm-up, after the
-first 20% and at the end (growth = end - after 20%), then sends the hostile corpus from
-``tests/hostile.py`` and checks that the service stays up, under 2 GB, and leaves no file in
-the temporary folder. Prints one JSON object.
+Starts ``synthmark serve`` in a subprocess on a loopback port with every layer on (a
+watermark key and a registry in its home folder, the detector included) and warms it up.
+Then it sends the requests from a thread pool and reports errors, latency percentiles,
+throughput and the server's resident memory (after the warm-up, after 20% and 60% of the
+requests, and at the end). Last it sends the hostile corpus from ``tests/hostile.py`` and
+checks that the service stays up, under 2 GB, and leaves no file in the temporary folder.
+Prints one JSON object.
 """
 
 from __future__ import annotations
