@@ -2,10 +2,11 @@
 
 Run from the project root (the ``ray`` extra installed):
 
-    .venv/bin/python benchmarks/ray_screen.py [--n 2000] [--workers 2] [--detector]
+    .venv/bin/python benchmarks/ray_screen.py [--n 2000] [--workers 2] [--no-detector]
 
-1. Writes N small PNG files (192x192 crops of real photos from ``../shared/data/detector``,
-   plus one corrupt file) into a temporary folder.
+1. Writes N PNG files (256x256 crops of real photos and SD images from
+   ``../shared/data/detector``, plus one corrupt file) into a temporary folder, and a
+   watermark key and a registry into a temporary home, so that every layer runs.
 2. Screens them with the local backend (``--workers`` processes) and with Ray
    (``ray.init()`` on this machine), timing both, and compares the records path by path.
 3. Starts the Ray job again on a fresh output, kills it (SIGKILL to its process group) when
@@ -60,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--side", type=int, default=192)
-    parser.add_argument("--detector", action="store_true", help="include the detector layer")
+    parser.add_argument("--side", type=int, default=256)
+    parser.add_argument("--no-detector", dest="detector", action="store_false",
+                        help="leave the detector layer out")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -69,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         files = tmp / "files"
         make_files(files, args.n, args.side)
         env = {**os.environ, "SYNTHMARK_HOME": str(tmp / "home"), "HF_HUB_OFFLINE": "1"}
+        # every layer on: a watermark key and a registry in the home folder
+        subprocess.run([sys.executable, "-m", "synthmark", "--quiet", "watermark", "keygen"],
+                       env=env, check=True, stdout=subprocess.DEVNULL)
+        from synthmark.registry import open_registry
+        from synthmark.settings import Settings
+
+        open_registry(Settings(home=tmp / "home")).close()
         base = [sys.executable, "-m", "synthmark", "--quiet", "screen", str(files)]
         if not args.detector:
             base.append("--no-detector")
