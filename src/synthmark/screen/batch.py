@@ -40,6 +40,35 @@ class BatchSummary:
     errors: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
 
+    def count(self, record: dict[str, Any]) -> None:
+        """Add one record to the counts."""
+        if record.get("error"):
+            self.errors += 1
+        else:
+            self.screened += 1
+            verdict = str(record.get("verdict"))
+            self.verdicts[verdict] = self.verdicts.get(verdict, 0) + 1
+
+
+def plan(items: Iterable[InputItem], done: set[str], summary: BatchSummary
+         ) -> tuple[list[str], list[dict[str, Any]]]:
+    """Split inputs into paths to screen and error records for inputs that cannot be read,
+    skipping paths in ``done`` (counted in ``summary.skipped``) and duplicates."""
+    pending: list[str] = []
+    early: list[dict[str, Any]] = []
+    seen = set(done)
+    for item in items:
+        key = str(item.path)
+        if key in seen:
+            summary.skipped += key in done
+            continue
+        seen.add(key)
+        if item.error is not None:
+            early.append({"path": key, "error": item.error})
+        else:
+            pending.append(key)
+    return pending, early
+
 
 def recorded_paths(jsonl: Path) -> set[str]:
     """Paths already in a JSON Lines output; a torn last line (no newline) is cut off."""
@@ -102,30 +131,14 @@ def run_batch(
     """Screen every item, in input order, writing records to ``output`` as they complete."""
     summary = BatchSummary()
     done = recorded_paths(output) if (resume and output is not None) else set()
-    pending: list[str] = []
-    early: list[dict[str, Any]] = []
-    for item in items:
-        key = str(item.path)
-        if key in done:
-            summary.skipped += 1
-            continue
-        done.add(key)
-        if item.error is not None:
-            early.append({"path": key, "error": item.error})
-        else:
-            pending.append(key)
+    pending, early = plan(items, done, summary)
     sink: IO[str] | None = None
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         sink = output.open("a" if resume else "w", encoding="utf-8")
     try:
         for record in itertools.chain(early, _records(pending, factory, workers)):
-            if record.get("error"):
-                summary.errors += 1
-            else:
-                summary.screened += 1
-                verdict = str(record.get("verdict"))
-                summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + 1
+            summary.count(record)
             if sink is not None:
                 sink.write(dumps(record) + "\n")
                 sink.flush()
@@ -137,4 +150,11 @@ def run_batch(
     return summary
 
 
-__all__ = ["BatchSummary", "PathScreener", "ScreenerFactory", "recorded_paths", "run_batch"]
+__all__ = [
+    "BatchSummary",
+    "PathScreener",
+    "ScreenerFactory",
+    "plan",
+    "recorded_paths",
+    "run_batch",
+]

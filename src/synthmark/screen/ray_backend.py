@@ -23,7 +23,7 @@ from synthmark.errors import SynthmarkError
 from synthmark.imaging import InputItem
 from synthmark.jsonutil import dumps
 from synthmark.screen.assemble import ScreenerSpec
-from synthmark.screen.batch import BatchSummary, recorded_paths
+from synthmark.screen.batch import BatchSummary, plan, recorded_paths
 
 
 class _ScreenActor:
@@ -96,29 +96,11 @@ def run_ray(
             "--backend ray needs the 'ray' extra: pip install 'synthmark[ray]'"
         ) from None
     summary = BatchSummary()
-    done = recorded_paths(output)
-    pending: list[str] = []
-    early: list[dict[str, Any]] = []
-    for item in items:
-        key = str(item.path)
-        if key in done:
-            summary.skipped += 1
-            continue
-        done.add(key)
-        if item.error is not None:
-            early.append({"path": key, "error": item.error})
-        else:
-            pending.append(key)
+    pending, early = plan(items, recorded_paths(output), summary)
     output.parent.mkdir(parents=True, exist_ok=True)
 
     def account(record_line: str, sink: Any) -> None:
-        record = json.loads(record_line)
-        if record.get("error"):
-            summary.errors += 1
-        else:
-            summary.screened += 1
-            verdict = str(record.get("verdict"))
-            summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + 1
+        summary.count(json.loads(record_line))
         sink.write(record_line + "\n")
         sink.flush()
 
