@@ -426,7 +426,8 @@ class TiledScheme(WatermarkScheme):
             corr = sfft.ifft2(plane).real * (pg * pg / math.sqrt(len(sync)))
             if best is None or corr.max() > best[0]:
                 best = (float(corr.max()), i, corr)
-        assert best is not None
+        if best is None:  # _D4 is never empty; this only narrows the type
+            raise WatermarkError("internal error: no symmetry was searched")
         peak, sym, corr = best
         i0, i1 = np.unravel_index(int(np.argmax(corr)), corr.shape)
 
@@ -534,7 +535,8 @@ class TiledScheme(WatermarkScheme):
                     )
             if best is None or p_sync < best[0]:
                 best = (p_sync, al, info)
-        assert best is not None
+        if best is None:  # at least one candidate lattice is always tried
+            raise WatermarkError("internal error: no candidate lattice was tried")
         p_sync, al, info = best
         if info is None:
             _, info = self._decode(al)  # for diagnosis only: nothing is vouched for
