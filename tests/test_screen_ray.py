@@ -28,8 +28,8 @@ def _records(path: Path) -> dict[str, dict]:  # type: ignore[type-arg]
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("ray-files")
-    for i in range(40):
-        image = hostile.photo_like((96 + i, 80), seed=i)
+    for i in range(200):
+        image = hostile.photo_like((96 + i % 40, 80), seed=i)
         image.save(root / f"img-{i:03d}.png")
     (root / "corrupt.png").write_bytes(hostile.truncated(hostile.png_bytes(
         hostile.photo_like((200, 200)))))
@@ -48,7 +48,7 @@ def test_ray_gives_the_local_records_and_a_parquet_copy(folder: Path, tmp_path: 
     import pyarrow.parquet as pq
 
     table = pq.read_table(ray_out.with_suffix(".parquet"))
-    assert table.num_rows == 41
+    assert table.num_rows == 201
     assert set(table.column("path").to_pylist()) == set(_records(local))
 
 
@@ -67,8 +67,8 @@ def test_killed_job_resumes_with_every_file_exactly_once(folder: Path, tmp_path:
     os.killpg(job.pid, signal.SIGKILL)
     job.wait()
     done_before = len(out.read_bytes().splitlines())
-    assert 0 < done_before < 41, "the job should have been killed halfway"
+    assert 0 < done_before < 201, "the job should have been killed halfway"
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
     assert rerun.returncode == 0, rerun.stderr
     paths = [json.loads(line)["path"] for line in out.read_text().splitlines()]
-    assert len(paths) == len(set(paths)) == 41
+    assert len(paths) == len(set(paths)) == 201

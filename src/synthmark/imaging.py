@@ -212,7 +212,8 @@ def load_image(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=FORMATS)
+            Image.init()
+            im = Image.open(io.BytesIO(data), formats=[f for f in FORMATS if f in Image.OPEN])
             width, height = im.size
             if width <= 0 or height <= 0:
                 raise CorruptImage(f"{label}: image has no pixels ({width}x{height})")
