@@ -7,6 +7,7 @@ read (they live in the container), and the decode error is recorded in ``errors`
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,18 +50,14 @@ class GatherOptions:
 
 
 def _registry_part(signals: Signals, data: bytes, options: GatherOptions) -> None:
+    """Exact and perceptual registry matches, and the record our watermark's serial names."""
     registry = options.registry
     if registry is None or signals.image is None:
         return
-    import hashlib
-
-    from synthmark.registry.phash import phash_hex, phash_image
+    from synthmark.registry import DEFAULT_RADIUS, RegistryLookup, phash_hex, phash_image
 
     digest = hashlib.sha256(data).hexdigest()
     phash = phash_image(signals.image)
-    from synthmark.registry import RegistryLookup
-    from synthmark.registry.phash import DEFAULT_RADIUS
-
     signals.registry = RegistryLookup(
         sha256=digest,
         phash=phash_hex(phash),
@@ -69,9 +66,8 @@ def _registry_part(signals: Signals, data: bytes, options: GatherOptions) -> Non
         similar=registry.lookup_phash(phash, DEFAULT_RADIUS, 5),
     )
     for readout in signals.watermarks:
-        if getattr(readout, "scheme", None) == "synthmark" and getattr(readout, "present", False):
-            serial = int.from_bytes(readout.payload, "big")
-            signals.registry_record = registry.get(serial)
+        if readout.scheme == "synthmark" and readout.present and readout.payload:
+            signals.registry_record = registry.get(int.from_bytes(readout.payload, "big"))
 
 
 def gather(data: bytes, path: str | os.PathLike[str], options: GatherOptions) -> Signals:
