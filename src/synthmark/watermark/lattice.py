@@ -111,10 +111,14 @@ def residual(
     highpass_sigma: float = 3.0,
     smoother: Smoother | None = None,
     spectrum: NDArray | None = None,
+    power: float = 0.5,
 ) -> tuple[FloatArray, FloatArray]:
-    """High-pass luminance residual and per-pixel weights that normalise its local energy.
+    """High-pass luminance residual and per-pixel weights that fall with its local energy.
 
-    Returns ``(r, w)``: ``r * w`` has roughly unit local variance everywhere.
+    Returns ``(r, w)`` with ``w = 1 / (E^power + floor^(2 power))`` for the local energy
+    ``E``: with ``power = 0.5``, ``r * w`` has roughly unit local variance everywhere; a
+    larger power trusts quiet regions more than busy ones (the host's own texture is the
+    noise a watermark decoder fights).
     """
     y = np.asarray(y, np.float32)
     sm = smoother or Smoother(y.shape)
@@ -122,7 +126,10 @@ def residual(
     energy = sm.blur(r * r, 4.0)
     np.maximum(energy, 0.0, out=energy)
     floor = 0.5 * math.sqrt(float(np.mean(r * r))) + 1e-3
-    w = 1.0 / (np.sqrt(energy) + np.float32(floor))
+    if power == 0.5:
+        w = 1.0 / (np.sqrt(energy) + np.float32(floor))
+    else:
+        w = 1.0 / (energy ** np.float32(power) + np.float32(floor ** (2.0 * power)))
     return r, w.astype(np.float32)
 
 
