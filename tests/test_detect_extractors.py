@@ -14,7 +14,7 @@ from synthmark.detect.extractors.timm_backbone import TimmBackbone, state_dict_s
 from synthmark.errors import ModelNotFound, UnsafeFile, UsageError
 from tests import hostile
 
-WEIGHT_FREE = ("grid", "spectrum", "cooccurrence")
+WEIGHT_FREE = ("grid", "spectrum", "cooccurrence", "periodic")
 
 
 def test_registry_lists_and_rejects_by_name() -> None:
@@ -64,6 +64,27 @@ def test_grid_features_see_a_periodic_pattern() -> None:
     plain, seen = ext.transform([Image.fromarray(base.astype(np.uint8)), marked])
     assert np.abs(seen).mean() > 3 * np.abs(plain).mean()
     assert ext.transform([marked]).shape[1] == ext.n_features == 64  # type: ignore[attr-defined]
+
+
+def test_periodic_features_survive_a_crop_off_the_grid() -> None:
+    """A crop by (3, 5) px moves the 8 px pattern's phase: the grid features change more than
+    the pattern's presence does, the shift-invariant periodic features much less."""
+    base = np.asarray(hostile.photo_like((144, 144), seed=4), dtype=np.float64)
+    pattern = np.tile(np.random.default_rng(0).choice([-4.0, 4.0], (8, 8)), (18, 18))[..., None]
+    marked = np.clip(base + pattern, 0, 255).astype(np.uint8)
+
+    def crop(a: np.ndarray, dy: int, dx: int) -> Image.Image:
+        return Image.fromarray(np.ascontiguousarray(a[dy : dy + 128, dx : dx + 128]))
+
+    views = [crop(marked, 0, 0), crop(marked, 3, 5), crop(base.astype(np.uint8), 0, 0)]
+    periodic = create_extractor("periodic")
+    a, shifted, plain = periodic.transform(views)
+    assert a.shape == (periodic.n_features,)  # type: ignore[attr-defined]
+    assert np.linalg.norm(a - shifted) < 0.5 * np.linalg.norm(a - plain)
+    g_a, g_shifted, g_plain = create_extractor("grid").transform(views)
+    assert np.linalg.norm(g_a - g_shifted) > np.linalg.norm(g_a - g_plain)
+    with pytest.raises(UsageError, match="too small"):
+        periodic.transform([Image.new("RGB", (12, 12))])
 
 
 def test_combination_concatenates() -> None:

@@ -6,6 +6,7 @@ name            what it computes
 ``grid``        residual statistics at each phase of the 8x8 up-sampling grid (default)
 ``spectrum``    grid peaks of the averaged power spectrum of the Laplacian residual
 ``cooccurrence`` SPAM-style joint histograms of truncated residuals
+``periodic``    shift-invariant harmonics of the residual at periods 8, 6 and 4 (crop/resize)
 ``cnn``         a small CNN on residual patches, trained from scratch on CPU
 ``timm``        pooled embedding of a frozen, pretrained timm backbone
 =============== ==========================================================================
@@ -18,6 +19,7 @@ a feature. ``a+b`` concatenates extractors.
 from synthmark.detect.extractors import (  # noqa: F401
     cooccurrence,
     grid,
+    periodic,
     small_cnn,
     spectrum,
     timm_backbone,
