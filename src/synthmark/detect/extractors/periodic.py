@@ -110,14 +110,15 @@ class PeriodicResidualFeatures(FeatureExtractor):
         if h < 2 * pmax or w < 2 * pmax:
             raise UsageError(f"image of {w}x{h} px is too small for periodic features")
         # signals[kind][plane]: normalised residuals (and their magnitudes) of each plane.
-        signals: list[list[NDArray[np.float32]]] = []
+        signals: list[list[NDArray[np.floating]]] = []
         for kind in self.residuals:
-            signed, mags = [], []
+            signed: list[NDArray[np.floating]] = []
+            mags: list[NDArray[np.floating]] = []
             for plane in planes(rgb, self.channels):
                 r = residual(plane, kind)
                 signed.append(r / (float(np.sqrt(np.mean(r * r))) + 1e-6))
-                a = np.abs(r)
-                mags.append(a / (float(a.mean()) + 1e-6) - 1.0)
+                m = np.abs(r)
+                mags.append(m / (float(m.mean()) + 1e-6) - 1.0)
             signals.append(signed)
             if self.magnitude:
                 signals.append(mags)
