@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from synthmark.errors import RegistryError, UsageError
-from synthmark.registry.base import CommitFields, Registry, format_time, utc_now
+from synthmark.registry.base import CommitFields, format_time, utc_now
 from synthmark.registry.phash import band_neighbours, bands, from_signed, to_signed
 from synthmark.registry.record import GenerationRecord, RecordStatus
 from synthmark.registry.schema import (
@@ -41,6 +41,8 @@ from synthmark.registry.schema import (
     record_row,
     row_to_record,
 )
+from synthmark.registry.sql import SELECT as _SELECT
+from synthmark.registry.sql import SqlRegistry
 
 if TYPE_CHECKING:
     import psycopg
@@ -49,7 +51,6 @@ if TYPE_CHECKING:
 MIN_SERVER_VERSION = 140000
 
 _COLUMN_LIST = ", ".join(COLUMNS)
-_SELECT = f"SELECT {_COLUMN_LIST} FROM generations"  # noqa: S608 - constant columns
 _MAX_VERSION = f"SELECT MAX(version) FROM {MIGRATIONS_TABLE}"  # noqa: S608 - constant
 _COMMIT = (
     "UPDATE generations SET status = 'committed', created_at = %s, sha256 = %s, "  # noqa: S608
@@ -92,10 +93,12 @@ def _libpq_url(url: str) -> str:
     return f"postgresql://{rest}"
 
 
-class PostgresRegistry(Registry):
+class PostgresRegistry(SqlRegistry):
     """A registry in a PostgreSQL database. One instance per process (or thread group):
     it holds one connection, used under a lock, and reconnects if the server dropped it.
     """
+
+    placeholder = "%s"
 
     def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
         self._conninfo = _libpq_url(url)
@@ -208,6 +211,9 @@ class PostgresRegistry(Registry):
             except psycopg.Error as exc:
                 raise self._error(exc) from None
 
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._run(sql, params, read_only=True)
+
     def _migrate(self) -> None:
         with self._transaction() as conn:
 
@@ -309,26 +315,6 @@ class PostgresRegistry(Registry):
 
     # --- reading -------------------------------------------------------------------------
 
-    def get(self, serial: int) -> GenerationRecord | None:
-        rows = self._run(f"{_SELECT} WHERE serial = %s", (serial,), read_only=True)
-        return row_to_record(rows[0]) if rows else None
-
-    def by_sha256(self, sha256: str) -> list[GenerationRecord]:
-        rows = self._run(
-            f"{_SELECT} WHERE sha256 = %s ORDER BY serial DESC",
-            (sha256.strip().lower(),),
-            read_only=True,
-        )
-        return [row_to_record(r) for r in rows]
-
-    def by_manifest_id(self, manifest_id: str) -> GenerationRecord | None:
-        rows = self._run(
-            f"{_SELECT} WHERE manifest_id = %s ORDER BY serial DESC LIMIT 1",
-            (manifest_id,),
-            read_only=True,
-        )
-        return row_to_record(rows[0]) if rows else None
-
     def _phash_candidates(self, phash: int, radius: int) -> list[tuple[int, int]]:
         per_band = radius // 4
         params: dict[str, Any] = {"q": to_signed(phash), "r": radius}
@@ -344,58 +330,6 @@ class PostgresRegistry(Registry):
             f"{_SELECT} WHERE serial = ANY(%s::bigint[])", (serials,), read_only=True
         )
         return [row_to_record(r) for r in rows]
-
-    def iter_records(
-        self, status: RecordStatus | str | None = None, *, batch: int = 1000
-    ) -> Iterator[GenerationRecord]:
-        wanted = self._status(status)
-        last = -1
-        while True:
-            if wanted is None:
-                rows = self._run(
-                    f"{_SELECT} WHERE serial > %s ORDER BY serial LIMIT %s",
-                    (last, batch),
-                    read_only=True,
-                )
-            else:
-                rows = self._run(
-                    f"{_SELECT} WHERE status = %s AND serial > %s ORDER BY serial LIMIT %s",
-                    (wanted.value, last, batch),
-                    read_only=True,
-                )
-            if not rows:
-                return
-            for row in rows:
-                yield row_to_record(row)
-            last = rows[-1][0]
-
-    def list_records(
-        self,
-        status: RecordStatus | str | None = None,
-        limit: int | None = 50,
-        newest_first: bool = True,
-    ) -> list[GenerationRecord]:
-        wanted = self._status(status)
-        order = "DESC" if newest_first else "ASC"
-        where, params = ("WHERE status = %s", [wanted.value]) if wanted else ("", [])
-        params_any: list[Any] = list(params)
-        sql = f"{_SELECT} {where} ORDER BY serial {order}"
-        if limit is not None:
-            sql += " LIMIT %s"
-            params_any.append(max(limit, 0))
-        return [row_to_record(r) for r in self._run(sql, params_any, read_only=True)]
-
-    def count(self, status: RecordStatus | str | None = None) -> int:
-        wanted = self._status(status)
-        if wanted is None:
-            rows = self._run("SELECT COUNT(*) FROM generations", read_only=True)
-        else:
-            rows = self._run(
-                "SELECT COUNT(*) FROM generations WHERE status = %s",
-                (wanted.value,),
-                read_only=True,
-            )
-        return int(rows[0][0])
 
     def close(self) -> None:
         with self._lock:

@@ -15,35 +15,30 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from synthmark.errors import RegistryError, UsageError
-from synthmark.registry.base import (
-    CommitFields,
-    Registry,
-    format_time,
-    utc_now,
-)
+from synthmark.registry.base import CommitFields, format_time, utc_now
 from synthmark.registry.phash import band_neighbours, bands, from_signed, to_signed
 from synthmark.registry.record import GenerationRecord, RecordStatus
 from synthmark.registry.schema import (
-    COLUMNS,
     IMPORT_COLUMNS,
     MIGRATIONS_TABLE,
     apply_migrations,
     record_row,
     row_to_record,
 )
+from synthmark.registry.sql import SELECT as _SELECT
+from synthmark.registry.sql import SqlRegistry
 
-_SELECT = f"SELECT {', '.join(COLUMNS)} FROM generations"  # noqa: S608 - constant columns
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _MAX_VERSION = f"SELECT MAX(version) FROM {MIGRATIONS_TABLE}"  # noqa: S608 - constant
 
 
-class SqliteRegistry(Registry):
+class SqliteRegistry(SqlRegistry):
     """A registry in one SQLite file. One instance per process (or thread group)."""
 
     def __init__(
@@ -106,6 +101,9 @@ class SqliteRegistry(Registry):
                 return self._conn.execute(sql, tuple(params)).fetchall()
             except sqlite3.Error as exc:
                 raise RegistryError(f"registry {self.path}: {exc}") from None
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._read(sql, params)
 
     def _migrate(self) -> None:
         with self._write() as conn:
@@ -205,22 +203,6 @@ class SqliteRegistry(Registry):
 
     # --- reading -------------------------------------------------------------------------
 
-    def get(self, serial: int) -> GenerationRecord | None:
-        rows = self._read(f"{_SELECT} WHERE serial = ?", (serial,))
-        return row_to_record(rows[0]) if rows else None
-
-    def by_sha256(self, sha256: str) -> list[GenerationRecord]:
-        rows = self._read(
-            f"{_SELECT} WHERE sha256 = ? ORDER BY serial DESC", (sha256.strip().lower(),)
-        )
-        return [row_to_record(r) for r in rows]
-
-    def by_manifest_id(self, manifest_id: str) -> GenerationRecord | None:
-        rows = self._read(
-            f"{_SELECT} WHERE manifest_id = ? ORDER BY serial DESC LIMIT 1", (manifest_id,)
-        )
-        return row_to_record(rows[0]) if rows else None
-
     def _phash_candidates(self, phash: int, radius: int) -> list[tuple[int, int]]:
         per_band = radius // 4
         parts, params = [], []
@@ -240,51 +222,6 @@ class SqliteRegistry(Registry):
         marks = ", ".join("?" * len(serials))
         rows = self._read(f"{_SELECT} WHERE serial IN ({marks})", serials)
         return [row_to_record(r) for r in rows]
-
-    def iter_records(
-        self, status: RecordStatus | str | None = None, *, batch: int = 1000
-    ) -> Iterator[GenerationRecord]:
-        wanted = self._status(status)
-        last = -1
-        while True:
-            if wanted is None:
-                rows = self._read(
-                    f"{_SELECT} WHERE serial > ? ORDER BY serial LIMIT ?", (last, batch)
-                )
-            else:
-                rows = self._read(
-                    f"{_SELECT} WHERE status = ? AND serial > ? ORDER BY serial LIMIT ?",
-                    (wanted.value, last, batch),
-                )
-            if not rows:
-                return
-            for row in rows:
-                yield row_to_record(row)
-            last = rows[-1][0]
-
-    def list_records(
-        self,
-        status: RecordStatus | str | None = None,
-        limit: int | None = 50,
-        newest_first: bool = True,
-    ) -> list[GenerationRecord]:
-        wanted = self._status(status)
-        order = "DESC" if newest_first else "ASC"
-        where, params = ("WHERE status = ?", [wanted.value]) if wanted else ("", [])
-        params_any: list[Any] = list(params)
-        sql = f"{_SELECT} {where} ORDER BY serial {order}"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params_any.append(max(limit, 0))
-        return [row_to_record(r) for r in self._read(sql, params_any)]
-
-    def count(self, status: RecordStatus | str | None = None) -> int:
-        wanted = self._status(status)
-        if wanted is None:
-            rows = self._read("SELECT COUNT(*) FROM generations")
-        else:
-            rows = self._read("SELECT COUNT(*) FROM generations WHERE status = ?", (wanted.value,))
-        return int(rows[0][0])
 
     def close(self) -> None:
         with self._lock:
