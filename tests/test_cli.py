@@ -23,6 +23,18 @@ def test_help_lists_the_sub_apps() -> None:
         assert name in result.output
 
 
+def test_option_help_keeps_its_default_text() -> None:
+    """Rich would read "[default: ...]" in a help text as markup and drop it."""
+    for command, text in (
+        (["generate", "--help"], "(default: 25, tiny 10)"),
+        (["inspect", "--help"], "(default: the home folder's SQLite registry)"),
+        (["screen", "--help"], "(default: built in)"),
+    ):
+        result = runner.invoke(app, command, env={"COLUMNS": "400"})
+        assert result.exit_code == 0
+        assert text in " ".join(result.output.split()), command
+
+
 def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0

@@ -8,12 +8,42 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
 from synthmark.settings import Settings
+
+#: ``--registry URL`` (or ``SYNTHMARK_REGISTRY``), for every command that reads the registry.
+RegistryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        envvar="SYNTHMARK_REGISTRY",
+        show_envvar=True,
+        help="Registry URL (default: the home folder's SQLite registry).",
+    ),
+]
+
+
+def progress_bar(
+    console: Console, label: str = "{task.description}", *, transient: bool = True
+) -> Progress:
+    """The progress bar every long command shows on stderr: label, bar, n/total, time."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=transient,
+    )
 
 
 @dataclass

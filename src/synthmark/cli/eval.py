@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from synthmark.cli._common import plain, state
+from synthmark.cli._common import plain, progress_bar, state
 
 if TYPE_CHECKING:
     from synthmark.eval.datasets import Sample
@@ -40,7 +40,7 @@ def detector(
         "eval-detector"
     ),
     model: Annotated[
-        Path | None, typer.Option("--model", help="Detector folder [default: built in].")
+        Path | None, typer.Option("--model", help="Detector folder (default: built in).")
     ] = None,
     grid: Annotated[
         str,
@@ -82,7 +82,6 @@ def detector(
       synthmark eval detector --real photos/ --fake sd15/ --fake sdxl/ -o report/
       synthmark eval detector --data GenImage/ --grid none,jpeg:75,resize:0.5
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from synthmark.eval.datasets import discover
     from synthmark.eval.detector_eval import Alignment, evaluate_detector
@@ -94,14 +93,7 @@ def detector(
     if limit is not None:
         samples = _thin(samples, limit)
     perturbations = [p.strip() for p in grid.split(",") if p.strip()]
-    with Progress(
-        TextColumn("features"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=st.console,
-        transient=True,
-    ) as bar:
+    with progress_bar(st.console, "features") as bar:
         task = bar.add_task("features", total=len(samples))
         result = evaluate_detector(
             samples,
@@ -153,7 +145,7 @@ def watermark(
     n: Annotated[int, typer.Option("-n", min=1, help="Images per scheme and size.")] = 50,
     sizes: Annotated[str, typer.Option(help="Square sizes, comma-separated.")] = "512",
     attacks: Annotated[
-        str | None, typer.Option(help="Comma-separated attacks [default: the full eval set].")
+        str | None, typer.Option(help="Comma-separated attacks (default: the full eval set).")
     ] = None,
     slow_n: Annotated[
         int, typer.Option(help="Images for rivaGan (about 1 s per embed and per read).")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from synthmark.cli._common import emit_json, plain, state
+from synthmark.cli._common import emit_json, plain, progress_bar, state
 
 
 class Fmt(str, Enum):
@@ -52,11 +52,11 @@ def generate(
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")] = Path("out"),
     seed: Annotated[int, typer.Option(min=0, help="Seed of the first image; +1 per image.")] = 0,
     steps: Annotated[
-        int | None, typer.Option(min=1, help="Denoising steps [default: 25, tiny 10].")
+        int | None, typer.Option(min=1, help="Denoising steps (default: 25, tiny 10).")
     ] = None,
-    width: Annotated[int | None, typer.Option(help="Width in px [default: 512, tiny 256].")] = None,
+    width: Annotated[int | None, typer.Option(help="Width in px (default: 512, tiny 256).")] = None,
     height: Annotated[
-        int | None, typer.Option(help="Height in px [default: 512, tiny 256].")
+        int | None, typer.Option(help="Height in px (default: 512, tiny 256).")
     ] = None,
     guidance: Annotated[float, typer.Option(min=0.0, help="Classifier-free guidance scale.")] = 7.5,
     negative: Annotated[str | None, typer.Option("--negative", help="Negative prompt.")] = None,
@@ -73,7 +73,7 @@ def generate(
         str | None,
         typer.Option(
             help="Scheduler: ddim, pndm, euler, euler_a, dpmpp_2m, lms, "
-            "heun, unipc [default: the model's own]."
+            "heun, unipc (default: the model's own)."
         ),
     ] = None,
     device: Annotated[DeviceChoice, typer.Option(help="Where to run.")] = DeviceChoice.auto,
@@ -128,7 +128,6 @@ def generate(
       synthmark generate "a lighthouse at dusk" -n 2 -o out/
       synthmark generate --prompts prompts.csv --model ./sd15 --steps 30 --format webp
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from synthmark.errors import SynthmarkError, UsageError
     from synthmark.generate import GenerationRequest, OutputFormat, read_prompts
@@ -172,14 +171,7 @@ def generate(
         include_prompt=include_prompt,
         provider=provider,
     )
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with progress_bar(console, "{task.description}") as bar:
         images = bar.add_task("images", total=len(requests))
         step_task = bar.add_task("steps", total=requests[0].steps)
 
@@ -207,5 +199,7 @@ def generate(
     if not json_:
         console.print(f"{written} image(s) written to {plain(os.fspath(output))}")
     if failures:
-        raise SynthmarkError(f"{len(failures)} of {len(requests)} image(s) were not written: "
-                             + "; ".join(failures[:3]))
+        raise SynthmarkError(
+            f"{len(failures)} of {len(requests)} image(s) were not written: "
+            + "; ".join(failures[:3])
+        )

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from synthmark.cli._common import emit_json, input_args, plain, state
+from synthmark.cli._common import RegistryOption, emit_json, input_args, plain, state
 
 
 def _describe(record: dict[str, Any]) -> list[str]:
@@ -67,15 +67,7 @@ def inspect(
     json_: Annotated[
         bool, typer.Option("--json", help="One JSON object per file on stdout.")
     ] = False,
-    registry: Annotated[
-        str | None,
-        typer.Option(
-            "--registry",
-            envvar="SYNTHMARK_REGISTRY",
-            show_envvar=True,
-            help="Registry URL [default: the home folder's SQLite registry].",
-        ),
-    ] = None,
+    registry: RegistryOption = None,
 ) -> None:
     """Show every provenance signal of each image: C2PA (validation, claim generator, digital
     source types of the whole chain), XMP DigitalSourceType, EXIF, generator metadata

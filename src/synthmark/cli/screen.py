@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from synthmark.cli._common import emit_json, input_args, plain, state
+from synthmark.cli._common import RegistryOption, emit_json, input_args, plain, progress_bar, state
 
 #: Exit status when --fail-on is triggered.
 EXIT_FLAGGED = 3
@@ -52,20 +52,12 @@ def screen(
         typer.Option(help=f"Exit {EXIT_FLAGGED} if any image is at or above this verdict."),
     ] = None,
     model: Annotated[
-        Path | None, typer.Option("--model", help="Detector model folder [default: built in].")
+        Path | None, typer.Option("--model", help="Detector model folder (default: built in).")
     ] = None,
     detector: Annotated[
         bool, typer.Option("--detector/--no-detector", help="Run the learned detector.")
     ] = True,
-    registry: Annotated[
-        str | None,
-        typer.Option(
-            "--registry",
-            envvar="SYNTHMARK_REGISTRY",
-            show_envvar=True,
-            help="Registry URL [default: the home folder's SQLite registry].",
-        ),
-    ] = None,
+    registry: RegistryOption = None,
     backend: Annotated[
         Backend, typer.Option(help="local (process pool) or ray (the 'ray' extra).")
     ] = Backend.local,
@@ -85,7 +77,6 @@ def screen(
       synthmark screen uploads/ -o results.jsonl --resume --fail-on synthetic
       find . -name '*.jpg' | synthmark screen - --csv
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from synthmark.errors import UsageError
@@ -122,14 +113,7 @@ def screen(
     writer = csv.writer(sys.stdout) if csv_ else None
     if writer is not None:
         writer.writerow(["path", "verdict", "score", "reasons", "error"])
-    with Progress(
-        TextColumn("screening"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=st.console,
-        transient=True,
-    ) as bar:
+    with progress_bar(st.console, "screening") as bar:
         task = bar.add_task("screen", total=len(items))
 
         def on_record(record: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from synthmark.cli._common import state
+from synthmark.cli._common import RegistryOption, state
 
 
 def serve(
@@ -23,18 +23,10 @@ def serve(
     ] = 30.0,
     concurrency: Annotated[int, typer.Option(min=1, help="Images screened at once.")] = 4,
     model: Annotated[
-        Path | None, typer.Option("--model", help="Detector model folder [default: built in].")
+        Path | None, typer.Option("--model", help="Detector model folder (default: built in).")
     ] = None,
     detector: Annotated[bool, typer.Option("--detector/--no-detector")] = True,
-    registry: Annotated[
-        str | None,
-        typer.Option(
-            "--registry",
-            envvar="SYNTHMARK_REGISTRY",
-            show_envvar=True,
-            help="Registry URL [default: the home folder's].",
-        ),
-    ] = None,
+    registry: RegistryOption = None,
     keep_uploads: Annotated[
         Path | None, typer.Option(help="Keep every upload in this folder (off: nothing is kept).")
     ] = None,
