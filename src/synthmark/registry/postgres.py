@@ -41,8 +41,8 @@ from synthmark.registry.schema import (
     record_row,
     row_to_record,
 )
+from synthmark.registry.sql import COMMIT, SqlRegistry, commit_params
 from synthmark.registry.sql import SELECT as _SELECT
-from synthmark.registry.sql import SqlRegistry
 
 if TYPE_CHECKING:
     import psycopg
@@ -52,14 +52,7 @@ MIN_SERVER_VERSION = 140000
 
 _COLUMN_LIST = ", ".join(COLUMNS)
 _MAX_VERSION = f"SELECT MAX(version) FROM {MIGRATIONS_TABLE}"  # noqa: S608 - constant
-_COMMIT = (
-    "UPDATE generations SET status = 'committed', created_at = %s, sha256 = %s, "  # noqa: S608
-    "phash = %s, ph0 = %s, ph1 = %s, ph2 = %s, ph3 = %s, manifest_id = %s, "
-    "model_id = COALESCE(%s, model_id), model_hash = %s, "
-    "pipeline = COALESCE(%s, pipeline), parameters = %s, prompt_hash = %s, "
-    "prompt = %s, image_format = %s, width = %s, height = %s "
-    f"WHERE serial = %s AND status = 'reserved' RETURNING {_COLUMN_LIST}"
-)
+_COMMIT = f"{COMMIT.replace('?', '%s')} RETURNING {_COLUMN_LIST}"
 # One band's candidates: the index gives (band, phash, serial) without the table; the
 # distance test drops the far ones before they cross the wire.
 _BAND_QUERY = (
@@ -252,31 +245,7 @@ class PostgresRegistry(SqlRegistry):
         return rows[0][0] if rows else None
 
     def _commit(self, serial: int, fields: CommitFields) -> GenerationRecord:
-        value = fields.phash
-        b0, b1, b2, b3 = bands(value)
-        rows = self._run(
-            _COMMIT,
-            (
-                format_time(fields.created_at),
-                fields.sha256,
-                to_signed(value),
-                b0,
-                b1,
-                b2,
-                b3,
-                fields.manifest_id,
-                fields.model_id,
-                fields.model_hash,
-                fields.pipeline,
-                fields.parameters_json,
-                fields.prompt_hash,
-                fields.prompt,
-                fields.image_format,
-                fields.width,
-                fields.height,
-                serial,
-            ),
-        )
+        rows = self._run(_COMMIT, commit_params(serial, fields))
         if not rows:
             raise self._missing(serial, self._state(serial))
         return row_to_record(rows[0])

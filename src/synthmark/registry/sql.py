@@ -12,12 +12,44 @@ import abc
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from synthmark.registry.base import Registry
+from synthmark.registry.base import CommitFields, Registry, format_time
+from synthmark.registry.phash import bands, to_signed
 from synthmark.registry.record import GenerationRecord, RecordStatus
 from synthmark.registry.schema import COLUMNS, row_to_record
 
 #: Every column of ``generations``, in the order :func:`row_to_record` reads them.
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM generations"  # noqa: S608 - constant columns
+
+#: Fills a reserved row (``?`` placeholders; the values are :func:`commit_params`).
+COMMIT = (
+    "UPDATE generations SET status = 'committed', created_at = ?, sha256 = ?, "
+    "phash = ?, ph0 = ?, ph1 = ?, ph2 = ?, ph3 = ?, manifest_id = ?, "
+    "model_id = COALESCE(?, model_id), model_hash = ?, "
+    "pipeline = COALESCE(?, pipeline), parameters = ?, prompt_hash = ?, "
+    "prompt = ?, image_format = ?, width = ?, height = ? "
+    "WHERE serial = ? AND status = 'reserved'"
+)
+
+
+def commit_params(serial: int, fields: CommitFields) -> tuple[Any, ...]:
+    """The values of :data:`COMMIT` for ``serial``."""
+    return (
+        format_time(fields.created_at),
+        fields.sha256,
+        to_signed(fields.phash),
+        *bands(fields.phash),
+        fields.manifest_id,
+        fields.model_id,
+        fields.model_hash,
+        fields.pipeline,
+        fields.parameters_json,
+        fields.prompt_hash,
+        fields.prompt,
+        fields.image_format,
+        fields.width,
+        fields.height,
+        serial,
+    )
 
 
 class SqlRegistry(Registry):
@@ -91,4 +123,4 @@ class SqlRegistry(Registry):
         return int(rows[0][0])
 
 
-__all__ = ["SELECT", "SqlRegistry"]
+__all__ = ["COMMIT", "SELECT", "SqlRegistry", "commit_params"]

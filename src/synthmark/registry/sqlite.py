@@ -22,7 +22,7 @@ from typing import Any
 
 from synthmark.errors import RegistryError, UsageError
 from synthmark.registry.base import CommitFields, format_time, utc_now
-from synthmark.registry.phash import band_neighbours, bands, from_signed, to_signed
+from synthmark.registry.phash import band_neighbours, bands, from_signed
 from synthmark.registry.record import GenerationRecord, RecordStatus
 from synthmark.registry.schema import (
     IMPORT_COLUMNS,
@@ -31,8 +31,8 @@ from synthmark.registry.schema import (
     record_row,
     row_to_record,
 )
+from synthmark.registry.sql import COMMIT, SqlRegistry, commit_params
 from synthmark.registry.sql import SELECT as _SELECT
-from synthmark.registry.sql import SqlRegistry
 
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _MAX_VERSION = f"SELECT MAX(version) FROM {MIGRATIONS_TABLE}"  # noqa: S608 - constant
@@ -143,37 +143,8 @@ class SqliteRegistry(SqlRegistry):
         return row[0] if row else None
 
     def _commit(self, serial: int, fields: CommitFields) -> GenerationRecord:
-        value = fields.phash
-        b0, b1, b2, b3 = bands(value)
         with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE generations SET status = 'committed', created_at = ?, sha256 = ?, "
-                "phash = ?, ph0 = ?, ph1 = ?, ph2 = ?, ph3 = ?, manifest_id = ?, "
-                "model_id = COALESCE(?, model_id), model_hash = ?, "
-                "pipeline = COALESCE(?, pipeline), parameters = ?, prompt_hash = ?, "
-                "prompt = ?, image_format = ?, width = ?, height = ? "
-                "WHERE serial = ? AND status = 'reserved'",
-                (
-                    format_time(fields.created_at),
-                    fields.sha256,
-                    to_signed(value),
-                    b0,
-                    b1,
-                    b2,
-                    b3,
-                    fields.manifest_id,
-                    fields.model_id,
-                    fields.model_hash,
-                    fields.pipeline,
-                    fields.parameters_json,
-                    fields.prompt_hash,
-                    fields.prompt,
-                    fields.image_format,
-                    fields.width,
-                    fields.height,
-                    serial,
-                ),
-            )
+            cursor = conn.execute(COMMIT, commit_params(serial, fields))
             if cursor.rowcount != 1:
                 raise self._missing(serial, self._state(conn, serial))
             row = conn.execute(f"{_SELECT} WHERE serial = ?", (serial,)).fetchone()
