@@ -31,6 +31,10 @@ class ImageTooSmall(SynthmarkError):
     """The image is too small for the requested operation (a watermark scheme, say)."""
 
 
+class OutsideDomain(SynthmarkError):
+    """The input lies outside what a model was made for (a blank image for the detector)."""
+
+
 class WatermarkNotFound(SynthmarkError):
     """A watermark was required but could not be read."""
 

@@ -28,6 +28,10 @@ LIMITATIONS = (
     "The features read the 8x8 grid of the latent decoder: resizing, rotation, strong blur, "
     "or a crop by an offset that is not a multiple of 8 weaken or erase it (see the "
     "robustness table).",
+    "Blank images, gradients, flat graphics and screenshots carry none of the texture it "
+    "reads, and the 8x8 blocking of its own JPEG re-encoding would look like a decoder's "
+    "grid; screening and `detect predict` therefore refuse to score images that are mostly "
+    "flat (synthmark.detect.preprocess.check_texture).",
     "The threshold was fixed on validation data at a stated false-positive rate; the rate on "
     "your photos differs with camera, processing and subject.",
     "Not for decisions about people (moderation strikes, legal or journalistic claims) "

@@ -40,7 +40,7 @@ from synthmark.detect.card import DataSource, ModelCard, library_versions
 from synthmark.detect.data import CLASS_NAMES, balanced_weights
 from synthmark.detect.extractors import FeatureExtractor, create_extractor, extractor_spec
 from synthmark.detect.heads import create_head
-from synthmark.detect.preprocess import GRID, Preprocess
+from synthmark.detect.preprocess import GRID, Preprocess, check_texture
 from synthmark.errors import UsageError
 
 Progress = Callable[[str, int, int], None]
@@ -193,6 +193,13 @@ class Detector:
             keep = np.linspace(0, len(boxes) - 1, self.max_tiles).round().astype(int)
             boxes = [boxes[i] for i in keep]
         return [canon.crop(b) for b in boxes]
+
+    def check_applicable(self, image: Image.Image) -> None:
+        """Raise :class:`~synthmark.errors.OutsideDomain` for an image without the texture
+        the detector reads (blank, flat graphics, screenshots); see
+        :func:`~synthmark.detect.preprocess.check_texture`. ``predict_proba`` does not call
+        it, so evaluations see the raw classifier; screening and ``detect predict`` do."""
+        check_texture(self.preprocess(image))
 
     def _features_one(self, extractor: FeatureExtractor, image: Image.Image) -> ImageFeatures:
         return ImageFeatures(tiles=extractor.transform(self.tiles(image)))

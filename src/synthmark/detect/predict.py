@@ -40,6 +40,7 @@ def predict_paths(
     def score(path: str) -> FilePrediction:
         try:
             image = load_image(path, limits).image
+            detector.check_applicable(image)
             p = float(detector.proba_from_features(detector.features([image]))[0, 1])
         except SynthmarkError as exc:
             return FilePrediction(path=path, error=str(exc))
