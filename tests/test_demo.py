@@ -30,3 +30,23 @@ def test_demo_generates_strips_and_screens(tmp_path: Path) -> None:
     assert len(photos) == 4
     assert all(r["verdict"] != "synthetic" for r in photos)
     assert all("detector" in r["layers"] for r in photos)
+
+
+def test_demo_reruns_but_never_deletes_files_it_did_not_write(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    args = ["--home", str(tmp_path / "home"), "demo", "-n", "1", "-o", str(out), "--no-detector"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "not run" in first.stdout  # the detector column says it was switched off
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in (out / "photos").iterdir()) == sorted(
+        p.name for p in (out / "photos").iterdir() if p.suffix in (".png", ".jpg")
+    )
+    mine = out / "generated" / "mine.png"
+    mine.write_bytes(b"the user's own file")
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code != 0
+    assert "did not write" in refused.output and "mine.png" in refused.output
+    assert mine.read_bytes() == b"the user's own file"
+    assert any((out / "generated").glob("synthmark-*.png"))  # nothing deleted either

@@ -21,8 +21,13 @@ from typing import Any
 
 from PIL import Image
 
+from synthmark.errors import UsageError
 from synthmark.imaging import atomic_write, expand_inputs
 from synthmark.settings import Settings
+
+#: Lists, one per line, the files the last demo wrote into ``generated/`` and ``photos/``:
+#: only those are ever deleted by the next run.
+MANIFEST = ".synthmark-demo"
 
 
 @dataclass
@@ -45,6 +50,26 @@ def strip_and_recompress(source: Path, target: Path, quality: int = 75) -> Path:
     return atomic_write(target, buf.getvalue())
 
 
+def _clear_earlier_demo(folder: Path, subfolders: tuple[Path, ...]) -> None:
+    """Delete what the last demo wrote into ``subfolders``; refuse if anything else is there."""
+    manifest = folder / MANIFEST
+    ours = set(manifest.read_text(encoding="utf-8").split()) if manifest.is_file() else set()
+    found = [p for sub in subfolders if sub.is_dir() for p in sorted(sub.rglob("*"))]
+    foreign = [p for p in found if p.is_file() and p.relative_to(folder).as_posix() not in ours]
+    foreign += [p for sub in subfolders if sub.exists() and not sub.is_dir() for p in [sub]]
+    if foreign:
+        names = ", ".join(str(p) for p in foreign[:3]) + (" ..." if len(foreign) > 3 else "")
+        raise UsageError(
+            f"{folder} already holds files the demo did not write ({names}); the demo "
+            "replaces its generated/ and photos/ folders, so choose an empty folder with "
+            "-o or move those files"
+        )
+    for sub in subfolders:
+        if sub.is_dir():
+            shutil.rmtree(sub)
+        sub.mkdir(parents=True)
+
+
 def run_demo(
     settings: Settings,
     folder: Path,
@@ -53,7 +78,12 @@ def run_demo(
     use_detector: bool = True,
     notify: Callable[[str], None] = lambda message: None,
 ) -> DemoResult:
-    """Run the demo into ``folder`` (created; earlier demo files there are replaced)."""
+    """Run the demo into ``folder`` (created; earlier demo files there are replaced).
+
+    Raises:
+        UsageError: ``folder/generated`` or ``folder/photos`` holds files an earlier demo
+            did not write (nothing is deleted then).
+    """
     from synthmark.generate import GenerationRequest
     from synthmark.generate.assemble import build_generator
     from synthmark.samples import sample_photos
@@ -62,10 +92,7 @@ def run_demo(
 
     result = DemoResult(folder=folder)
     generated_dir, photos_dir = folder / "generated", folder / "photos"
-    for sub in (generated_dir, photos_dir):
-        if sub.exists():
-            shutil.rmtree(sub)
-        sub.mkdir(parents=True)
+    _clear_earlier_demo(folder, (generated_dir, photos_dir))
     notify(f"1/4 generating {count} images with the tiny model (noise-like test pictures)")
     generator = build_generator(settings, model="tiny", notify=notify)
     prompts = ["a lighthouse at dusk", "a bowl of ripe pears", "a city street in the rain"]
@@ -84,6 +111,11 @@ def run_demo(
         target = photos_dir / photo.name
         shutil.copyfile(photo, target)
         result.photos.append(target)
+    written = [*result.generated, result.stripped, *result.photos]
+    atomic_write(
+        folder / MANIFEST,
+        "".join(f"{p.relative_to(folder).as_posix()}\n" for p in written if p).encode(),
+    )
     notify("4/4 screening everything")
     spec = ScreenerSpec.from_settings(settings, use_detector=use_detector)
     items = list(expand_inputs([generated_dir, photos_dir]))
