@@ -58,12 +58,12 @@ def demo(
             table.add_row(plain(name), "[red]error", "", "", plain(record["error"]))
             continue
         verdict = record["verdict"]
-        detector = (record.get("layers") or {}).get("detector")
+        det_layer = (record.get("layers") or {}).get("detector")
         table.add_row(
             plain(name),
             f"[{style[verdict]}]{verdict}",
             f"{record['score']:.3f}",
-            f"{detector['probability']:.2f}" if detector else "not run",
+            f"{det_layer['probability']:.2f}" if det_layer else "not run",
             plain(record["reasons"][0]),
         )
     Console(width=max(120, Console().width)).print(table)
