@@ -80,3 +80,24 @@ def test_runtime_error_prints_error_and_exits_1(tmp_path: Path) -> None:
     result = runner.invoke(app, ["probe", str(tmp_path / "missing.png")])
     assert result.exit_code == 1
     assert "no such file or folder" in result.output
+
+
+def test_image_data_on_stdin_is_a_usage_error(tmp_path: Path) -> None:
+    """'-' reads file paths; piped image bytes get a clear error, not a traceback."""
+    data = hostile.png_bytes(hostile.photo_like())
+    for command in (
+        ["screen", "--no-detector"],
+        ["probe"],
+        ["inspect"],
+        ["watermark", "read"],
+        ["detect", "predict"],
+        ["registry", "lookup"],
+    ):
+        result = runner.invoke(app, [*command, "-"], input=data)
+        assert result.exit_code in (1, 2), command
+        assert isinstance(result.exception, SystemExit), (command, result.exception)
+        assert "reads a list of file paths from stdin" in result.output, command
+    listed = hostile.write(tmp_path / "listed.png", data)
+    result = runner.invoke(app, ["probe", "-", "--json"], input=f"{listed}\n")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["path"] == str(listed)

@@ -174,3 +174,84 @@ def test_hostile_corpus_gives_results_or_per_file_errors(corpus, tmp_path: Path)
             assert record.get("verdict") in ("synthetic", "likely_synthetic", "no_evidence"), name
         else:
             assert record.get("error"), name
+
+
+def test_output_is_appended_to_never_truncated(corpus, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    home, folder = corpus
+    out = tmp_path / "results.jsonl"
+    earlier = {"path": "earlier.png", "verdict": "no_evidence", "score": 0.0, "reasons": []}
+    out.write_text(json.dumps(earlier) + "\n")
+    code, _ = _screen(home, str(folder / "stripped.jpg"), "-o", str(out))
+    assert code == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines[0] == earlier
+    assert [Path(r["path"]).name for r in lines[1:]] == ["stripped.jpg"]
+
+
+def test_output_that_is_not_json_lines_is_refused(corpus, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    home, folder = corpus
+    photo = tmp_path / "o.png"
+    shutil.copyfile(folder / "generated.png", photo)
+    before = photo.read_bytes()
+    result = runner.invoke(
+        app,
+        ["screen", str(folder / "stripped.jpg"), "-o", str(photo), "--json", "--no-detector"],
+        env={"SYNTHMARK_HOME": str(home)},
+    )
+    assert result.exit_code in (1, 2)
+    assert "o.png" in result.output and "not a JSON Lines file" in result.output
+    assert result.stdout.strip() == ""  # nothing was screened
+    assert photo.read_bytes() == before
+
+
+def test_resume_counts_recorded_verdicts_for_fail_on(corpus, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    home, folder = corpus
+    out = tmp_path / "results.jsonl"
+    stripped, photo = str(folder / "stripped.jpg"), str(next(folder.glob("photo*")))
+    assert _screen(home, stripped, "-o", str(out), "--fail-on", "synthetic")[0] == 3
+    code, records = _screen(home, stripped, photo, "-o", str(out), "--resume",
+                            "--fail-on", "synthetic")
+    assert [r["path"] for r in records] == [photo]  # stripped.jpg was skipped ...
+    assert code == 3  # ... but its recorded verdict still counts
+    # a recorded verdict for a file that was not asked for does not count
+    assert _screen(home, photo, "-o", str(out), "--resume", "--fail-on", "synthetic")[0] == 0
+
+
+def test_missing_model_is_refused_before_screening(corpus, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    home, folder = corpus
+    missing = tmp_path / "no-such-model"
+    result = runner.invoke(
+        app,
+        ["screen", str(folder / "stripped.jpg"), "--model", str(missing), "--json"],
+        env={"SYNTHMARK_HOME": str(home)},
+    )
+    assert result.exit_code == 1
+    assert "Error:" in result.output and str(missing) in result.output
+    assert result.stdout.strip() == ""
+
+
+def test_file_name_that_is_not_utf8_is_written_as_valid_json(tmp_path: Path) -> None:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    odd = hostile.write(folder / "\udcff\udcfe.png", hostile.png_bytes(hostile.photo_like()))
+    good = hostile.write(folder / "good.png", hostile.png_bytes(hostile.photo_like(seed=1)))
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["screen", str(folder), "-o", str(out), "--json", "--no-detector"])
+    assert result.exit_code == 0, result.output
+    for raw in (out.read_bytes(), result.stdout_bytes):
+        records = [json.loads(line) for line in raw.decode("utf-8").splitlines()]  # strict UTF-8
+        assert {r["path"] for r in records} == {str(odd), str(good)}
+        assert all("verdict" in r for r in records)
+
+
+def test_resume_matches_the_absolute_path(corpus, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    home, folder = corpus
+    (tmp_path / "sub").mkdir()
+    shutil.copyfile(folder / "stripped.jpg", tmp_path / "sub" / "stripped.jpg")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "results.jsonl"
+    code, records = _screen(home, "sub", "-o", str(out))
+    assert code == 0 and [r["path"] for r in records] == [str(Path("sub") / "stripped.jpg")]
+    code, records = _screen(home, str(tmp_path / "sub"), "-o", str(out), "--resume")
+    assert code == 0 and records == []
+    assert len(out.read_text().splitlines()) == 1

@@ -6,6 +6,7 @@ import dataclasses
 import enum
 import json
 import math
+import re
 from datetime import date, datetime
 from pathlib import PurePath
 from typing import Any
@@ -42,9 +43,22 @@ def to_jsonable(obj: Any) -> Any:
     return str(obj)
 
 
+#: Lone surrogates: what Python makes of file name bytes that are not UTF-8 (surrogateescape).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
 def dumps(obj: Any) -> str:
-    """One line of strict JSON."""
-    return json.dumps(to_jsonable(obj), ensure_ascii=False, allow_nan=False)
+    """One line of strict JSON that encodes to valid UTF-8.
+
+    Lone surrogates (a file name that is not UTF-8) are written as ``\\udcff`` escapes, as
+    ``ensure_ascii=True`` would; ``json.loads`` gives the same string back.
+    """
+    text = json.dumps(to_jsonable(obj), ensure_ascii=False, allow_nan=False)
+    return _SURROGATE.sub(_escape_surrogate, text)
 
 
 __all__ = ["dumps", "to_jsonable"]

@@ -6,6 +6,7 @@ output goes through :func:`emit_json`.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
@@ -83,7 +84,26 @@ def plain(text: str) -> str:
 
 
 def input_args(paths: list[str]) -> list[str]:
-    """Command-line inputs, where a lone ``-`` means "read paths from stdin, one per line"."""
-    if paths == ["-"]:
-        return [line.strip() for line in sys.stdin if line.strip()]
-    return paths
+    """Command-line inputs, where a lone ``-`` means "read paths from stdin, one per line".
+
+    Paths are decoded like command-line arguments (``os.fsdecode``: a file name that is not
+    UTF-8 survives). Raises :class:`~synthmark.errors.UsageError` when stdin holds data with
+    NUL bytes (image data piped in by mistake, ``cat photo.png | synthmark screen -``).
+    """
+    if paths != ["-"]:
+        return paths
+    from synthmark.errors import UsageError
+
+    buffer = getattr(sys.stdin, "buffer", None)
+    text: str | None
+    try:
+        text = os.fsdecode(buffer.read()) if buffer is not None else sys.stdin.read()
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\0" in text:
+        raise UsageError(
+            "'-' reads a list of file paths from stdin, one per line, not image data; "
+            "pass the image's path as an argument instead, or pipe file names "
+            "(find . -name '*.png' | synthmark screen -)"
+        )
+    return [line.strip() for line in text.split("\n") if line.strip()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,7 +42,13 @@ def screen(
     ] = False,
     csv_: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Also append JSON Lines records here.")
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Also append JSON Lines records here (never overwritten; an existing file "
+            "must be JSON Lines).",
+        ),
     ] = None,
     resume: Annotated[
         bool, typer.Option(help="Skip files already recorded in --output (restart a batch).")
@@ -70,7 +77,8 @@ def screen(
     error record and the batch goes on.
 
     Exit status: 0 done (even with per-file errors), 1 runtime error, 2 usage error,
-    3 when --fail-on is given and an image reached that verdict.
+    3 when --fail-on is given and an image reached that verdict (with --resume, the
+    verdicts already recorded in --output for the given files count too).
 
     Examples:
       synthmark screen uploads/ --json -o results.jsonl --workers 2
@@ -88,6 +96,10 @@ def screen(
         raise UsageError("choose one of --json and --csv")
     if resume and output is None:
         raise UsageError("--resume needs --output FILE (the JSON Lines file to resume)")
+    if output is not None:
+        from synthmark.screen.batch import check_output
+
+        check_output(output)  # before anything is screened
     spec = ScreenerSpec.from_settings(
         st.settings,
         detector_path=str(model) if model else None,
@@ -95,6 +107,15 @@ def screen(
         registry_url=registry,
     )
     items = list(expand_inputs(input_args(paths)))
+    factory: Callable[[], Any] = spec
+    if detector:
+        screener = spec()
+        _ = screener.detector  # a missing or broken --model fails here, not once per file
+        if workers <= 1 and backend is Backend.local:
+
+            def factory() -> Any:  # one process: reuse the detector just loaded
+                return screener
+
     if backend is Backend.ray:
         from synthmark.screen.ray_backend import run_ray
 
@@ -105,7 +126,7 @@ def screen(
             f"{summary.screened} screened, {summary.skipped} skipped, "
             f"{summary.errors} errors -> {plain(str(output))}"
         )
-        _exit(summary.verdicts, fail_on)
+        _exit(summary.all_verdicts(), fail_on)
         return
     from synthmark.screen.batch import run_batch
 
@@ -123,27 +144,29 @@ def screen(
             elif writer is not None:
                 writer.writerow(
                     [
-                        record["path"],
+                        _utf8(record["path"]),
                         record.get("verdict", ""),
                         record.get("score", ""),
                         " | ".join(record.get("reasons", [])),
-                        record.get("error", ""),
+                        _utf8(record.get("error", "")),
                     ]
                 )
                 sys.stdout.flush()
             elif "error" in record:
-                table.add_row(plain(record["path"]), "[red]error", "", plain(str(record["error"])))
+                table.add_row(
+                    plain(_utf8(record["path"])), "[red]error", "", plain(_utf8(record["error"]))
+                )
             else:
                 verdict = record["verdict"]
                 table.add_row(
-                    plain(record["path"]),
+                    plain(_utf8(record["path"])),
                     f"[{_STYLE[verdict]}]{verdict}",
                     f"{record['score']:.2f}",
                     plain(" ".join(record["reasons"][:2])),
                 )
 
         summary = run_batch(
-            items, spec, workers=workers, output=output, resume=resume, on_record=on_record
+            items, factory, workers=workers, output=output, resume=resume, on_record=on_record
         )
     if not (json_ or csv_):
         from rich.console import Console
@@ -154,7 +177,12 @@ def screen(
         f"{summary.screened} screened ({counts or 'none'}), {summary.errors} "
         f"unreadable, {summary.skipped} skipped"
     )
-    _exit(summary.verdicts, fail_on)
+    _exit(summary.all_verdicts(), fail_on)  # skipped (--resume) records count too
+
+
+def _utf8(text: str) -> str:
+    """Text that encodes to valid UTF-8: a file name's undecodable bytes become ``\\udcff``."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _exit(verdicts: dict[str, int], fail_on: FailOn | None) -> None:

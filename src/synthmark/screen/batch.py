@@ -1,9 +1,11 @@
 """Screen many files: parallel workers, incremental JSON Lines output, and resume.
 
 Records are appended to the output file one line at a time, flushed as they come, so an
-interrupted run loses at most the line being written; ``resume`` drops such a torn last line
-and skips every path already recorded. One bad file yields an error record; it never stops
-the batch.
+interrupted run loses at most the line being written; such a torn last line is dropped before
+appending, and ``resume`` skips every path already recorded (as typed, or as the same absolute
+path). The output is never truncated, and a file that is not JSON Lines (an image passed to
+``-o`` by mistake) is refused before anything is screened. One bad file yields an error
+record; it never stops the batch.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import itertools
 import json
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from synthmark.errors import UsageError
 from synthmark.imaging import InputItem
 from synthmark.jsonutil import dumps
 
@@ -39,6 +42,8 @@ class BatchSummary:
     skipped: int = 0
     errors: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
+    #: Verdicts of the skipped inputs, from the records already in the output (``resume``).
+    recorded_verdicts: dict[str, int] = field(default_factory=dict)
 
     def count(self, record: dict[str, Any]) -> None:
         """Add one record to the counts."""
@@ -49,20 +54,36 @@ class BatchSummary:
             verdict = str(record.get("verdict"))
             self.verdicts[verdict] = self.verdicts.get(verdict, 0) + 1
 
+    def all_verdicts(self) -> dict[str, int]:
+        """Verdicts screened now plus those of the skipped, already recorded inputs."""
+        merged = dict(self.recorded_verdicts)
+        for verdict, n in self.verdicts.items():
+            merged[verdict] = merged.get(verdict, 0) + n
+        return merged
 
-def plan(items: Iterable[InputItem], done: set[str], summary: BatchSummary
-         ) -> tuple[list[str], list[dict[str, Any]]]:
+
+def plan(
+    items: Iterable[InputItem], done: Mapping[str, str | None], summary: BatchSummary
+) -> tuple[list[str], list[dict[str, Any]]]:
     """Split inputs into paths to screen and error records for inputs that cannot be read,
-    skipping paths in ``done`` (counted in ``summary.skipped``) and duplicates."""
+    skipping duplicates and paths in ``done`` (as returned by :func:`recorded_paths`: keyed
+    by absolute path); those are counted in ``summary.skipped`` and their recorded verdicts in
+    ``summary.recorded_verdicts``."""
     pending: list[str] = []
     early: list[dict[str, Any]] = []
     seen = set(done)
     for item in items:
         key = str(item.path)
-        if key in seen:
-            summary.skipped += key in done
+        absolute = os.path.abspath(key)
+        if absolute in seen:
+            if absolute in done:
+                summary.skipped += 1
+                verdict = done[absolute]
+                if verdict is not None:
+                    recorded = summary.recorded_verdicts
+                    recorded[verdict] = recorded.get(verdict, 0) + 1
             continue
-        seen.add(key)
+        seen.add(absolute)
         if item.error is not None:
             early.append({"path": key, "error": item.error})
         else:
@@ -70,24 +91,57 @@ def plan(items: Iterable[InputItem], done: set[str], summary: BatchSummary
     return pending, early
 
 
-def recorded_paths(jsonl: Path) -> set[str]:
-    """Paths already in a JSON Lines output; a torn last line (no newline) is cut off."""
+def check_output(jsonl: Path) -> None:
+    """Refuse an output that records cannot be appended to: a folder, or an existing file
+    whose first line is not a JSON object (an image or other data given to ``-o``)."""
+    if jsonl.is_dir():
+        raise UsageError(f"{jsonl}: is a folder; --output needs a JSON Lines file")
     if not jsonl.exists():
-        return set()
+        return
+    try:
+        with jsonl.open("rb") as fh:
+            first = fh.readline(1 << 20)
+    except OSError as exc:
+        raise UsageError(f"{jsonl}: cannot read the output file ({exc.strerror})") from None
+    if not first.strip():
+        return
+    if not first.endswith(b"\n") and first.lstrip().startswith(b"{"):
+        return  # the only line, torn by a crash: dropped before appending
+    try:
+        record = json.loads(first)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        record = None
+    if not isinstance(record, dict):
+        raise UsageError(
+            f"{jsonl}: exists and is not a JSON Lines file of records (its first line is not a "
+            "JSON object); records are appended to --output, never overwritten: choose "
+            "another file name"
+        )
+
+
+def recorded_paths(jsonl: Path) -> dict[str, str | None]:
+    """Paths already in a JSON Lines output, by absolute path (``os.path.abspath``), each
+    with its verdict (``None`` for an error record); a torn last line (no newline) is cut off.
+    """
+    if not jsonl.exists():
+        return {}
     raw = jsonl.read_bytes()
     if raw and not raw.endswith(b"\n"):
         keep = raw.rfind(b"\n") + 1
         with jsonl.open("r+b") as fh:
             fh.truncate(keep)
         raw = raw[:keep]
-    done: set[str] = set()
+    done: dict[str, str | None] = {}
     for line in raw.decode("utf-8", "replace").splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
         if isinstance(record, dict) and isinstance(record.get("path"), str):
-            done.add(record["path"])
+            verdict = record.get("verdict")
+            done[os.path.abspath(record["path"])] = (
+                str(verdict) if verdict is not None and not record.get("error") else None
+            )
     return done
 
 
@@ -128,14 +182,23 @@ def run_batch(
     resume: bool = False,
     on_record: Callable[[dict[str, Any]], None] | None = None,
 ) -> BatchSummary:
-    """Screen every item, in input order, writing records to ``output`` as they complete."""
+    """Screen every item, in input order, appending records to ``output`` as they complete.
+
+    Raises:
+        UsageError: ``output`` exists and is not a JSON Lines file (see :func:`check_output`).
+    """
     summary = BatchSummary()
-    done = recorded_paths(output) if (resume and output is not None) else set()
+    done: dict[str, str | None] = {}
+    if output is not None:
+        check_output(output)
+        recorded = recorded_paths(output)  # also cuts a torn last line before appending
+        if resume:
+            done = recorded
     pending, early = plan(items, done, summary)
     sink: IO[str] | None = None
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        sink = output.open("a" if resume else "w", encoding="utf-8")
+        sink = output.open("a", encoding="utf-8")
     try:
         for record in itertools.chain(early, _records(pending, factory, workers)):
             summary.count(record)
@@ -154,6 +217,7 @@ __all__ = [
     "BatchSummary",
     "PathScreener",
     "ScreenerFactory",
+    "check_output",
     "plan",
     "recorded_paths",
     "run_batch",
