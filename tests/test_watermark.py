@@ -394,3 +394,47 @@ def test_benchmark_runs_end_to_end(shared_data: Path) -> None:
     cal = calibrate_public_marks(shared_data / "detector", limit=2, n_marked=1)
     assert set(cal) == {"sd1", "sd2", "sdxl"} and cal["sd1"]["unmarked_reads"] > 0
     assert "| sdxl | 48 | 41 |" in format_calibration(cal)
+
+
+# -- QA fixes: a named key is never skipped; marks are read back after embedding -------------
+
+
+def test_find_key_is_none_only_when_no_key_is_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synthmark.watermark.keys import KEY_ENV, find_key
+
+    settings = Settings(home=tmp_path / "home")
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    assert find_key(settings) is None
+    with pytest.raises(KeyMissing, match=r"nonexist\.key"):
+        find_key(settings, tmp_path / "nonexist.key")
+    monkeypatch.setenv(KEY_ENV, str(tmp_path / "nonexist.key"))
+    with pytest.raises(KeyMissing, match=r"nonexist\.key"):
+        find_key(settings)
+    monkeypatch.delenv(KEY_ENV)
+    key = create_key(settings)
+    assert find_key(settings) == key
+    settings.keys_dir.joinpath("watermark.key").write_text("garbage\n")
+    with pytest.raises(KeyMissing, match="not a synthmark watermark key"):
+        find_key(settings)
+
+
+def test_check_readback_refuses_a_mark_that_does_not_read_back() -> None:
+    from PIL import ImageDraw
+
+    from synthmark.watermark.base import check_readback
+
+    scheme = get_scheme("synthmark", key=bytes(range(32)))
+    payload = bytes.fromhex("00000000000004d2")
+    text = Image.new("RGB", (800, 600), "white")
+    draw = ImageDraw.Draw(text)
+    for i in range(10):
+        draw.text((20, 20 + 30 * i), "Lorem ipsum dolor sit amet, consectetur " * 2, fill="black")
+    with pytest.raises(WatermarkError, match=r"did not read back .*too flat"):
+        check_readback(scheme, scheme.embed(text, payload), payload)
+    photo = hostile.photo_like((512, 512))
+    marked = scheme.embed(photo, payload)
+    assert check_readback(scheme, marked, payload).payload == payload
+    with pytest.raises(WatermarkError, match="status present"):  # another payload
+        check_readback(scheme, marked, bytes(8))

@@ -108,7 +108,8 @@ def embed(
             "--output",
             "-o",
             help="Where to write the marked image (PNG, JPEG "
-            "or WebP by suffix; PNG keeps the mark intact).",
+            "or WebP by suffix; PNG keeps the mark intact). An existing file is replaced, "
+            "but never the input itself.",
         ),
     ],
     payload: Annotated[
@@ -129,11 +130,17 @@ def embed(
 ) -> None:
     """Embed an invisible watermark carrying PAYLOAD.
 
+    The mark is read back from the encoded output before anything is written: an image too
+    flat or small to carry it (or a quality too low to keep it) is an error, not a file.
+
     Example: synthmark watermark embed photo.png -o marked.png --payload 00000000000004d2
     """
+    import os
+
     from synthmark.errors import UsageError
     from synthmark.imaging import atomic_write, encode_image, load_image
     from synthmark.watermark import get_scheme
+    from synthmark.watermark.base import check_readback
     from synthmark.watermark.keys import load_key
     from synthmark.watermark.quality import psnr
 
@@ -144,6 +151,12 @@ def embed(
         raise typer.BadParameter(
             f"{output} must end in .png, .jpg, .jpeg or .webp", param_hint="--output"
         )
+    if output.resolve() == input_path.resolve() or (
+        output.exists() and input_path.exists() and os.path.samefile(output, input_path)
+    ):
+        raise UsageError(
+            f"--output {output} is the input image; write the marked copy to another file"
+        )
     key = load_key(settings, key_file) if scheme is Scheme.synthmark else None
     marker = get_scheme(scheme.value, key=key)
     try:
@@ -153,7 +166,12 @@ def embed(
     loaded = load_image(input_path)
     marked = marker.embed(loaded.image, data)
     params: dict[str, Any] = {} if fmt == "PNG" else {"quality": quality}
-    atomic_write(output, encode_image(marked, fmt, **params))
+    encoded = encode_image(marked, fmt, **params)
+    hint = "the image may be too flat or too small to carry it"
+    if fmt != "PNG":
+        hint += f", or {fmt} quality {quality} too low to keep it (try PNG or a higher --quality)"
+    check_readback(marker, load_image(encoded).image, data, hint)
+    atomic_write(output, encoded)
     quality_db = psnr(loaded.image, marked)
     record = {
         "path": str(input_path),
@@ -215,33 +233,33 @@ def read(
         ),
     ] = False,
 ) -> None:
-    """Read watermarks. Exit status 0 when every input was read (whatever it carries),
-    1 when an input could not be read.
+    """Read watermarks. The results go to stdout (a table, or JSON Lines with --json).
+    Exit status 0 when every input was read (whatever it carries), 1 when an input could
+    not be read or the key given with --key-file / SYNTHMARK_WATERMARK_KEY is missing or
+    invalid.
 
     Example: synthmark watermark read marked.png uploads/ --json
     """
-    from rich.table import Table
+    from rich.console import Console
+    from rich.table import Column, Table
 
-    from synthmark.errors import KeyMissing, SynthmarkError
+    from synthmark.errors import SynthmarkError
     from synthmark.imaging import expand_inputs, load_image
     from synthmark.watermark import get_scheme, read_all
-    from synthmark.watermark.keys import load_key
+    from synthmark.watermark.keys import NO_KEY_WARNING, find_key, load_key
 
     settings = state(ctx).settings
     console = state(ctx).console
     key: bytes | None = None
-    if scheme in (ReadScheme.auto, ReadScheme.synthmark):
-        try:
-            key = load_key(settings, key_file)
-        except KeyMissing:
-            if scheme is ReadScheme.synthmark:
-                raise
-            console.print(
-                "[yellow]No watermark key: synthmark's own mark is not read "
-                "(run `synthmark watermark keygen`).[/]"
-            )
+    if scheme is ReadScheme.synthmark:
+        key = load_key(settings, key_file)
+    elif scheme is ReadScheme.auto:
+        key = find_key(settings, key_file)  # a key named but missing or invalid raises
+        if key is None:
+            console.print(f"[yellow]{plain(NO_KEY_WARNING)}.[/]")
     reader = None if scheme is ReadScheme.auto else get_scheme(scheme.value, key=key)
-    table = Table("path", "scheme", "status", "payload", "p-value")
+    table = Table("scheme", "status", "payload", "p-value", "note")
+    table.columns.insert(0, Column("path", overflow="fold"))  # whole paths, even when narrow
     failures = 0
     for item in expand_inputs(input_args(paths)):
         record: dict[str, Any]
@@ -265,19 +283,21 @@ def read(
             emit_json(record)
         elif "error" in record:
             table.add_row(
-                plain(record["path"]), scheme.value, "[red]error", "", plain(record["error"])
+                plain(record["path"]), scheme.value, "[red]error", "", "", plain(record["error"])
             )
         else:
             p = record["p_value"]
+            note = next((n for r in record["readouts"] if (n := r["details"].get("note"))), "")
             table.add_row(
                 plain(record["path"]),
                 record["scheme"],
                 record["status"],
                 record["payload"] or "",
                 "" if p is None else f"{p:.1e}",
+                plain(str(note)),
             )
     if not json_:
-        console.print(table)
+        Console().print(table)  # stdout: the results are data, even under --quiet
     if failures:
         raise typer.Exit(1)
 

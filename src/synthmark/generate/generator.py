@@ -33,6 +33,7 @@ from synthmark import __version__
 from synthmark.errors import ContentBlocked, SynthmarkError, UsageError, WatermarkError
 from synthmark.generate.models import ModelHandle
 from synthmark.imaging import atomic_writer
+from synthmark.watermark.base import check_readback
 
 if TYPE_CHECKING:  # the parts' types; fakes in tests need only the same methods
     from synthmark.labels import Labeller
@@ -261,12 +262,7 @@ class Generator:
         if self.public_mark is not None:
             marked = self.public_mark.embed(marked, self.public_payload or b"")
         marked = self.marker.embed(marked, payload)
-        readout = self.marker.extract(marked)
-        if not readout.present or readout.payload != payload:
-            raise WatermarkError(
-                f"the {self.marker.name} watermark did not read back after embedding "
-                f"(status {readout.status}); the image may be too flat or too small to carry it"
-            )
+        check_readback(self.marker, marked, payload)
         if self.public_mark is not None and not self.public_mark.extract(marked).present:
             raise WatermarkError(
                 f"the public {self.public_mark.name} mark did not read back after embedding "

@@ -6,13 +6,16 @@ Ray actor, service) builds its own screener, and loads the detector once.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
-from synthmark.errors import KeyMissing
 from synthmark.imaging import ImageLimits
 from synthmark.screen.screener import Screener, ScreenOptions
 from synthmark.settings import Settings
+from synthmark.watermark.keys import KEY_ENV, NO_KEY_WARNING, find_key
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,10 +29,21 @@ class ScreenerSpec:
     registry_url: str | None = None
     max_bytes: int = ImageLimits().max_bytes
     max_pixels: int = ImageLimits().max_pixels
+    #: the watermark key file named by the user (``$SYNTHMARK_WATERMARK_KEY``); None: the
+    #: home folder's key, if there is one
+    watermark_key_file: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: object) -> ScreenerSpec:
-        return cls(home=os.fspath(settings.home), **kwargs)  # type: ignore[arg-type]
+        """The spec for ``settings``' home. The watermark key is checked here, once, before
+        any work: a key named by ``$SYNTHMARK_WATERMARK_KEY`` that is missing or invalid
+        raises :class:`~synthmark.errors.KeyMissing`; no key at all logs one warning (every
+        record then notes that synthmark's mark was not checked)."""
+        kwargs.setdefault("watermark_key_file", os.environ.get(KEY_ENV) or None)
+        spec = cls(home=os.fspath(settings.home), **kwargs)  # type: ignore[arg-type]
+        if find_key(settings, spec.watermark_key_file) is None:
+            logger.warning(NO_KEY_WARNING)
+        return spec
 
     def __call__(self) -> Screener:
         return build_screener(self)
@@ -38,19 +52,15 @@ class ScreenerSpec:
 def build_screener(spec: ScreenerSpec) -> Screener:
     """A screener with the home folder's watermark key, trust anchor and registry.
 
-    A missing watermark key only means our own mark cannot be read (the public marks still
-    are); a missing registry file is created empty only when a key exists.
+    When no key is configured, our own mark is not read (the public marks still are, and
+    each record notes it); a key that is configured but missing or invalid raises
+    :class:`~synthmark.errors.KeyMissing`. A missing registry file is created empty only
+    when a key exists.
     """
     from synthmark.labels import local_trust_anchor
 
     settings = Settings.from_env(spec.home)
-    key: bytes | None
-    try:
-        from synthmark.watermark.keys import load_key
-
-        key = load_key(settings)
-    except KeyMissing:
-        key = None
+    key = find_key(settings, spec.watermark_key_file)
     registry = None
     if spec.use_registry:
         from synthmark.registry import open_registry

@@ -93,6 +93,10 @@ def gather(data: bytes, path: str | os.PathLike[str], options: GatherOptions) ->
         from synthmark.watermark import read_all
 
         signals.watermarks = read_all(loaded.image, options.watermark_key)
+        if options.watermark_key is None:
+            from synthmark.watermark.keys import NO_KEY_NOTE
+
+            signals.errors.append(NO_KEY_NOTE)
     _registry_part(signals, data, options)
     return signals
 

@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
-from synthmark.errors import ImageTooSmall, UsageError
+from synthmark.errors import ImageTooSmall, UsageError, WatermarkError
 
-__all__ = ["Readout", "WatermarkScheme", "WatermarkStatus"]
+__all__ = ["Readout", "WatermarkScheme", "WatermarkStatus", "check_readback"]
 
 
 class WatermarkStatus(str, enum.Enum):
@@ -122,3 +122,27 @@ class WatermarkScheme(ABC):
         if image.mode != "RGB":
             image = image.convert("RGB")
         return image
+
+
+def check_readback(
+    scheme: WatermarkScheme,
+    image: Image.Image,
+    payload: bytes,
+    hint: str = "the image may be too flat or too small to carry it",
+) -> Readout:
+    """Read ``scheme``'s mark from a freshly marked ``image`` and check it carries ``payload``
+    (for fixed-message schemes, ``payload=b""``: that the mark is present).
+
+    Embedding never counts as done until the mark reads back.
+
+    Raises:
+        WatermarkError: the mark does not read ``present`` with that payload; ``hint`` ends
+            the message.
+    """
+    readout = scheme.extract(image)
+    if not readout.present or (payload and readout.payload != payload):
+        raise WatermarkError(
+            f"the {scheme.name} watermark did not read back after embedding "
+            f"(status {readout.status}); {hint}"
+        )
+    return readout

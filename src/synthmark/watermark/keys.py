@@ -23,7 +23,18 @@ from pathlib import Path
 from synthmark.errors import KeyMissing, UsageError
 from synthmark.settings import Settings
 
-__all__ = ["KEY_BYTES", "KEY_ENV", "KEY_FILE", "create_key", "key_id", "key_path", "load_key"]
+__all__ = [
+    "KEY_BYTES",
+    "KEY_ENV",
+    "KEY_FILE",
+    "NO_KEY_NOTE",
+    "NO_KEY_WARNING",
+    "create_key",
+    "find_key",
+    "key_id",
+    "key_path",
+    "load_key",
+]
 
 #: Environment variable naming a key file to use instead of the default one.
 KEY_ENV = "SYNTHMARK_WATERMARK_KEY"
@@ -32,6 +43,13 @@ KEY_FILE = "watermark.key"
 #: Length of a new key.
 KEY_BYTES = 32
 _HEADER = "synthmark-watermark-key-v1"
+#: What a reader that runs without a key notes about synthmark's own mark.
+NO_KEY_NOTE = "synthmark watermark not checked: no key"
+#: The same, with the fix, for a person.
+NO_KEY_WARNING = (
+    f"{NO_KEY_NOTE} (create one with `synthmark watermark keygen` or point {KEY_ENV} "
+    "at a key file)"
+)
 
 
 def key_path(settings: Settings, path: str | os.PathLike[str] | None = None) -> Path:
@@ -115,3 +133,20 @@ def load_key(settings: Settings, path: str | os.PathLike[str] | None = None) -> 
     if len(key) < 16:
         raise KeyMissing(f"the watermark key at {path} is too short ({len(key)} bytes)")
     return key
+
+
+def find_key(settings: Settings, path: str | os.PathLike[str] | None = None) -> bytes | None:
+    """The key when one is configured, ``None`` when none is.
+
+    A key is configured when ``path`` is given, ``$SYNTHMARK_WATERMARK_KEY`` is set, or the
+    default ``keys_dir/watermark.key`` exists. Only in the last case may it be absent: a key
+    the user named is never skipped silently.
+
+    Raises:
+        KeyMissing: a configured key file is missing, unreadable or not a synthmark key.
+    """
+    default = settings.keys_dir / KEY_FILE
+    explicit = path is not None or bool(os.environ.get(KEY_ENV))
+    if not explicit and not (default.exists() or default.is_symlink()):
+        return None
+    return load_key(settings, path)
