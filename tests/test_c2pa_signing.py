@@ -406,7 +406,7 @@ def test_keys_cli(tmp_path: Path) -> None:
     assert info["issuer"] == "O=Acme,CN=Acme local root CA"
     assert info["extended_key_usages"] == ["documentSigning", "emailProtection"]
     again = runner.invoke(app, [*home, "keys", "init"])
-    assert again.exit_code == 1 and "--force" in again.output
+    assert again.exit_code == 2 and "--force" in again.output
     assert os.stat(created["signer_key"]).st_mode & 0o077 == 0
 
 

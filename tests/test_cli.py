@@ -101,3 +101,29 @@ def test_image_data_on_stdin_is_a_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["probe", "-", "--json"], input=f"{listed}\n")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["path"] == str(listed)
+
+
+def test_usage_errors_exit_2_and_runtime_errors_exit_1(tmp_path: Path) -> None:
+    env = {"SYNTHMARK_HOME": str(tmp_path / "home")}
+    usage = runner.invoke(app, ["screen", str(tmp_path), "--json", "--csv"], env=env)
+    assert usage.exit_code == 2 and "Error:" in usage.output
+    runtime = runner.invoke(app, ["probe", str(tmp_path / "missing.png")], env=env)
+    assert runtime.exit_code == 1 and "could not be read" in runtime.output
+
+
+def test_a_closed_pipe_is_not_reported_as_an_error(tmp_path: Path) -> None:
+    data = hostile.png_bytes(hostile.photo_like((32, 32)))
+    for i in range(800):  # far more output than a pipe buffers
+        (tmp_path / f"p{i:03d}.png").write_bytes(data)
+    script = "import sys; from synthmark.cli.main import app; sys.argv[0] = 'synthmark'; app()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "probe", "--json", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # like `| head -1`
+    _, err = proc.communicate(timeout=120)
+    assert b"Error" not in err and b"Traceback" not in err
+    assert proc.returncode == 141

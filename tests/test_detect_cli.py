@@ -126,4 +126,4 @@ def test_train_with_a_missing_folder_is_an_error(
             str(tmp_path / "m"),
         ],
     )
-    assert result.exit_code == 1 and "Error:" in result.output
+    assert result.exit_code == 2 and "Error:" in result.output

@@ -45,4 +45,4 @@ def test_report_on_a_few_images(tmp_path: Path) -> None:
     assert (out / "exact_rate.png").stat().st_size > 1000
     bad = CliRunner().invoke(app, ["eval", "watermark", "--images", str(folder), "--schemes",
                                    "sd1", "-o", str(out)])
-    assert bad.exit_code == 1 and "unknown scheme 'sd1'" in bad.output
+    assert bad.exit_code == 2 and "unknown scheme 'sd1'" in bad.output

@@ -170,7 +170,7 @@ def test_prompts_file_and_formats(tmp_path: Path) -> None:
     assert [r["seed"] for r in rows] == [11, 1]
     assert all(r["path"].endswith(".webp") for r in rows)
     both = runner.invoke(app, ["generate", "x", "--prompts", str(prompts)])
-    assert both.exit_code == 1 and "exactly one" in both.output
+    assert both.exit_code == 2 and "exactly one" in both.output
 
 
 def test_an_image_that_cannot_be_marked_is_skipped_with_on_error(tmp_path: Path) -> None:

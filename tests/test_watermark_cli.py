@@ -35,7 +35,7 @@ def test_keygen_writes_a_private_key_and_never_prints_it(synthmark_home: Path) -
     secret = path.read_text().split()[1]
     assert secret not in result.output
     again = runner.invoke(app, ["watermark", "keygen"])
-    assert again.exit_code == 1
+    assert again.exit_code == 2
     assert "Error: a watermark key already exists" in again.output
 
 

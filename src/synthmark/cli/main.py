@@ -6,6 +6,7 @@ Every sub-app module imports only Typer and the standard library at import time,
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,23 +27,37 @@ from synthmark.cli import screen as screen_cli
 from synthmark.cli import serve as serve_cli
 from synthmark.cli import watermark as watermark_cli
 from synthmark.cli._common import CliState
-from synthmark.errors import SynthmarkError
+from synthmark.errors import SynthmarkError, UsageError
 from synthmark.settings import HOME_ENV, Settings
+
+#: Exit status when the reader of stdout went away (``synthmark ... | head``), as a shell
+#: reports a process killed by SIGPIPE.
+EXIT_BROKEN_PIPE = 141
 
 
 class SynthmarkGroup(TyperGroup):
-    """Turns synthmark's own errors into ``Error: ...`` on stderr and exit status 1."""
+    """Turns synthmark's own errors into ``Error: ...`` on stderr and exit status 1 (2 for a
+    :class:`~synthmark.errors.UsageError`, like Click's own usage errors)."""
 
     def invoke(self, ctx: Any) -> Any:
+        code = 1
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            # Nobody reads stdout any more: say nothing, and keep Python from complaining
+            # about the unflushed buffer at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(EXIT_BROKEN_PIPE) from None
+        except UsageError as exc:
+            message, code = str(exc), 2
         except SynthmarkError as exc:
             message = str(exc)
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
             message = f"{exc.strerror or exc}{where}"
         sys.stderr.write(f"Error: {message}\n")
-        raise typer.Exit(1)
+        raise typer.Exit(code)
 
 
 app = typer.Typer(
@@ -50,7 +65,8 @@ app = typer.Typer(
     cls=SynthmarkGroup,
     help=(
         "Mark, label, register and screen AI-generated images.\n\n"
-        "Exit status: 0 success, 1 runtime error (Error: ... on stderr), 2 usage error."
+        "Exit status: 0 success, 1 runtime error, 2 usage error (both with Error: ... on "
+        "stderr)."
     ),
     no_args_is_help=True,
     add_completion=False,
