@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -192,3 +195,50 @@ def test_upload_page_in_headless_chromium(live_server: str, tmp_path: Path) -> N
         assert shot.stat().st_size > 1000
     finally:
         driver.quit()
+
+
+def test_serve_command_listens_and_answers(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "SYNTHMARK_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synthmark", "serve", "--port", str(port), "--no-detector"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.communicate()[1].decode()
+                assert time.time() < deadline, "the service did not answer in 60 s"
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_serve_refuses_a_busy_port_and_an_unwritable_upload_folder(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from synthmark.cli.main import app
+
+    env = {"SYNTHMARK_HOME": str(tmp_path / "home")}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--port", str(port), "--no-detector"], env=env)
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "service on" not in result.output
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(
+        app, ["serve", "--no-detector", "--keep-uploads", str(blocker / "uploads")], env=env
+    )
+    assert result.exit_code == 1 and "cannot write there" in result.output

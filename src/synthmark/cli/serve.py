@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import socket
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from synthmark.cli._common import RegistryOption, state
+from synthmark.errors import SynthmarkError
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, so that a busy port or a bad host is an error here,
+    before the service says it runs."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:  # socket.gaierror included
+        raise SynthmarkError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def _check_writable(folder: Path) -> None:
+    """Create ``folder`` and write a file there, or raise: --keep-uploads must work from the
+    first request."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise SynthmarkError(
+            f"--keep-uploads {folder}: cannot write there ({exc.strerror or exc})"
+        ) from None
 
 
 def serve(
@@ -43,14 +72,15 @@ def serve(
 
         from synthmark.serve.app import ServeConfig, create_app
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        from synthmark.errors import SynthmarkError
-
         raise SynthmarkError(
             f"the service needs the 'serve' extra: pip install 'synthmark[serve]' ({exc})"
         ) from None
     from synthmark.screen.assemble import ScreenerSpec, build_screener
 
     st = state(ctx)
+    if keep_uploads is not None:
+        _check_writable(keep_uploads)
+    sock = _listen(host, port)
     config = ServeConfig.from_env(
         max_bytes=max_bytes,
         max_pixels=max_pixels,
@@ -71,5 +101,8 @@ def serve(
         _ = screener.detector  # load before the first request, not during it
     app = create_app(config, lambda data, name, limits: screener.screen_bytes(data, name))
     auth = "bearer token required" if config.token else "no authentication"
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     st.console.print(f"synthmark service on http://{host}:{port} ({auth})")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    server.run(sockets=[sock])
+    if not server.started:
+        raise SynthmarkError("the service did not start (see the messages above)")
