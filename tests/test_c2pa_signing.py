@@ -421,3 +421,18 @@ def test_user_supplied_chain_signs_valid_without_an_anchor(
         out = labeller.apply(image, "WEBP", _request())
     assert out.validation_state == "Valid" and out.manifest_id.startswith("urn:c2pa:")
     assert read_labels(out.data).c2pa.manifest_id == out.manifest_id
+
+
+def test_keys_init_checks_name_lengths_and_takes_a_long_organisation(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for args, option in (
+        (["--common-name", ""], "--common-name"),
+        (["--org", "x" * 65], "--org"),
+    ):
+        result = runner.invoke(app, ["--home", str(tmp_path / "bad"), "keys", "init", *args])
+        assert result.exit_code == 2 and f"{option} must be 1 to 64 characters" in result.output
+    org = "International Association of Synthetic Media Producers"  # 54 characters
+    made = runner.invoke(app, ["--home", str(tmp_path / "ok"), "keys", "init", "--org", org])
+    assert made.exit_code == 0, made.output
+    shown = runner.invoke(app, ["--home", str(tmp_path / "ok"), "keys", "show", "--json"])
+    assert shown.exit_code == 0 and org in shown.output

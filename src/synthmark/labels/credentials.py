@@ -108,6 +108,10 @@ class CertificateInfo:
     trust_anchor: str | None = None
 
 
+#: Upper bound of X.509 commonName and organizationName (RFC 5280, ub-common-name).
+_MAX_NAME = 64
+
+
 def _name(common_name: str, organisation: str) -> x509.Name:
     return x509.Name(
         [
@@ -155,6 +159,12 @@ def init_local_ca(
     """
     if days < 1:
         raise UsageError(f"days must be at least 1, got {days}")
+    for option, value in (("--org", organisation), ("--common-name", common_name)):
+        if not value.strip() or len(value) > _MAX_NAME:
+            raise UsageError(
+                f"{option} must be 1 to {_MAX_NAME} characters (the X.509 limit for a name), "
+                f"got {len(value)}: {value!r}"
+            )
     paths = LocalCaPaths.under(settings.keys_dir)
     if paths.exists() and not force:
         raise UsageError(
@@ -167,7 +177,10 @@ def init_local_ca(
     start = now - dt.timedelta(minutes=5)
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = _name(f"{organisation} local root CA", organisation)
+    ca_common_name = f"{organisation} local root CA"
+    if len(ca_common_name) > _MAX_NAME:  # the organisation is still named in O
+        ca_common_name = "synthmark local root CA"
+    ca_name = _name(ca_common_name, organisation)
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
