@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from synthmark import __version__
@@ -127,3 +128,25 @@ def test_a_closed_pipe_is_not_reported_as_an_error(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=120)
     assert b"Error" not in err and b"Traceback" not in err
     assert proc.returncode == 141
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["eval", "watermark", "--images", ".", "--sizes", "0"], "at least 16 px"),
+        (["eval", "watermark", "--images", ".", "--sizes", "abc"], "comma-separated integers"),
+        (["eval", "watermark", "--images", ".", "--unmarked", "-5"], "0 (every image) or more"),
+        (["eval", "detector", "--real", ".", "--fake", ".", "--grid", "jpeg:500"], "1..100"),
+        (["detect", "predict", ".", "--jobs", "0"], "--jobs"),
+        (["detect", "train", "--real", ".", "--fake", ".", "-o", "m", "--jobs", "-3"], "--jobs"),
+        (["generate", "a cat", "--width", "0"], "--width"),
+    ],
+)
+def test_bad_numbers_are_usage_errors(
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["--home", str(tmp_path / "home"), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output

@@ -190,6 +190,24 @@ _KINDS: dict[str, tuple[AttackFn, bool, str]] = {
 }
 
 
+#: kind -> the parameter's valid range, inclusive
+_RANGES: dict[str, tuple[float, float]] = {
+    "jpeg": (1, 100),
+    "webp": (1, 100),
+    "resize": (0.01, 10),
+    "crop": (0.01, 1),
+    "crop_corner": (0.01, 1),
+    "blur": (0, 50),
+    "noise": (0, 255),
+    "brightness": (0, 10),
+    "contrast": (0, 10),
+    "rotate": (-360, 360),
+    "rotate_crop": (-45, 45),
+    "screenshot": (0.05, 10),
+    "crop_pad": (0.01, 1),
+}
+
+
 def list_attacks() -> list[str]:
     """Known attack kinds."""
     return sorted(_KINDS)
@@ -209,11 +227,17 @@ def get_attack(name: str) -> Attack:
         if not raw:
             raise UsageError(f"attack {kind!r} needs a parameter, e.g. {kind}:0.5 ({description})")
         try:
-            param: float | None = float(raw)
+            value = float(raw)
         except ValueError:
             raise UsageError(f"attack {name!r}: parameter {raw!r} is not a number") from None
-        if param is not None and not math.isfinite(param):
+        if not math.isfinite(value):
             raise UsageError(f"attack {name!r}: parameter must be finite")
+        lo, hi = _RANGES.get(kind, (-math.inf, math.inf))
+        if not lo <= value <= hi:
+            raise UsageError(
+                f"attack {name!r}: parameter must be in {lo:g}..{hi:g} ({description})"
+            )
+        param: float | None = value
     else:
         if raw:
             raise UsageError(f"attack {kind!r} takes no parameter, got {name!r}")

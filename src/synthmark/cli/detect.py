@@ -59,7 +59,10 @@ def train(
     ] = True,
     cv: Annotated[int, typer.Option(help="Validation folds (split by near-duplicate group).")] = 5,
     jobs: Annotated[
-        int, typer.Option("--jobs", "-j", help="Threads for feature extraction (0: all cores).")
+        int,
+        typer.Option(
+            "--jobs", "-j", min=0, help="Threads for feature extraction (0: all cores)."
+        ),
     ] = 1,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     licence: Annotated[
@@ -167,7 +170,7 @@ def predict(
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON object per file on stdout.")
     ] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Threads.")] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Threads.")] = 1,
 ) -> None:
     """Print P(generated) and a label for each image.
 
@@ -183,7 +186,7 @@ def predict(
 
     st = state(ctx)
     det = load_detector(model)
-    det.n_jobs = max(1, jobs)
+    det.n_jobs = jobs
     items = list(expand_inputs(input_args(paths)))
     failed = 0
     good = [str(i.path) for i in items if i.error is None]

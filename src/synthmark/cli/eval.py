@@ -83,16 +83,18 @@ def detector(
       synthmark eval detector --data GenImage/ --grid none,jpeg:75,resize:0.5
     """
 
+    from synthmark.attacks import parse_attacks
     from synthmark.eval.datasets import discover
     from synthmark.eval.detector_eval import Alignment, evaluate_detector
     from synthmark.eval.detector_report import write_report
     from synthmark.eval.feature_cache import default_cache_dir
 
     st = state(ctx)
+    perturbations = [p.strip() for p in grid.split(",") if p.strip()]
+    parse_attacks(perturbations)  # a bad name is a usage error before any work
     samples = discover(real=real, fake=fake, data=data)
     if limit is not None:
         samples = _thin(samples, limit)
-    perturbations = [p.strip() for p in grid.split(",") if p.strip()]
     with progress_bar(st.console, "features") as bar:
         task = bar.add_task("features", total=len(samples))
         result = evaluate_detector(
@@ -166,7 +168,7 @@ def watermark(
     from synthmark.errors import UsageError
     from synthmark.eval.watermark_report import EVAL_ATTACKS, write_report
     from synthmark.watermark import list_schemes
-    from synthmark.watermark.bench import BenchConfig, run_benchmark
+    from synthmark.watermark.bench import BenchConfig, parse_sizes, run_benchmark
 
     st = state(ctx)
     chosen = [s.strip() for s in schemes.split(",") if s.strip()]
@@ -174,10 +176,7 @@ def watermark(
     unknown = [s for s in chosen if s not in embeddable]
     if unknown:
         raise UsageError(f"unknown scheme {unknown[0]!r}; known: {', '.join(embeddable)}")
-    try:
-        size_list = [int(v) for v in sizes.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"--sizes must be integers, got {sizes!r}") from None
+    size_list = parse_sizes(sizes)
     attack_list = [a.strip() for a in attacks.split(",")] if attacks else list(EVAL_ATTACKS)
     if "none" not in attack_list:
         attack_list.insert(0, "none")

@@ -54,9 +54,11 @@ def generate(
     steps: Annotated[
         int | None, typer.Option(min=1, help="Denoising steps (default: 25, tiny 10).")
     ] = None,
-    width: Annotated[int | None, typer.Option(help="Width in px (default: 512, tiny 256).")] = None,
+    width: Annotated[
+        int | None, typer.Option(min=8, help="Width in px (default: 512, tiny 256).")
+    ] = None,
     height: Annotated[
-        int | None, typer.Option(help="Height in px (default: 512, tiny 256).")
+        int | None, typer.Option(min=8, help="Height in px (default: 512, tiny 256).")
     ] = None,
     guidance: Annotated[float, typer.Option(min=0.0, help="Classifier-free guidance scale.")] = 7.5,
     negative: Annotated[str | None, typer.Option("--negative", help="Negative prompt.")] = None,

@@ -62,7 +62,11 @@ def _describe(record: dict[str, Any]) -> list[str]:
 def inspect(
     ctx: typer.Context,
     paths: Annotated[
-        list[str], typer.Argument(help="Image files, folders or glob patterns; '-' reads stdin.")
+        list[str],
+        typer.Argument(
+            help="Image files, folders or glob patterns; '-' reads file paths from stdin, "
+            "one per line."
+        ),
     ],
     json_: Annotated[
         bool, typer.Option("--json", help="One JSON object per file on stdout.")

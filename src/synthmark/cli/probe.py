@@ -12,7 +12,11 @@ from synthmark.cli._common import emit_json, input_args, plain, state
 def probe(
     ctx: typer.Context,
     paths: Annotated[
-        list[str], typer.Argument(help="Image files, folders or glob patterns; '-' reads stdin.")
+        list[str],
+        typer.Argument(
+            help="Image files, folders or glob patterns; '-' reads file paths from stdin, "
+            "one per line."
+        ),
     ],
     json_: Annotated[
         bool, typer.Option("--json", help="One JSON object per input on stdout.")

@@ -358,6 +358,7 @@ def bench(
         BenchConfig,
         calibrate_public_marks,
         format_markdown,
+        parse_sizes,
         run_benchmark,
     )
 
@@ -365,7 +366,7 @@ def bench(
     config = BenchConfig(
         data_dir=data,
         schemes=[s.strip() for s in schemes.split(",") if s.strip()],
-        sizes=[int(s) for s in sizes.split(",") if s.strip()],
+        sizes=parse_sizes(sizes),
         n_images=n,
         scheme_images={"rivaGan": rivagan_n},
         unmarked_limit=unmarked or None,

@@ -74,6 +74,26 @@ class BenchConfig:
     timing_2048: int = 5
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        bad = [s for s in self.sizes if int(s) < 16]
+        if not self.sizes or bad:
+            raise UsageError(f"sizes must be at least 16 px, got {list(self.sizes)}")
+        if self.n_images < 1:
+            raise UsageError(f"the number of images must be at least 1, got {self.n_images}")
+        if self.unmarked_limit is not None and self.unmarked_limit < 0:
+            raise UsageError(
+                f"the unmarked-image limit must be 0 (every image) or more, "
+                f"got {self.unmarked_limit}"
+            )
+
+
+def parse_sizes(text: str) -> list[int]:
+    """``"512,1024"`` -> ``[512, 1024]``; a :class:`UsageError` names anything else."""
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--sizes must be comma-separated integers, got {text!r}") from None
+
 
 @dataclass
 class AttackRow:
