@@ -150,3 +150,15 @@ def test_bad_numbers_are_usage_errors(
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_inspect_exits_1_when_an_input_cannot_be_read(tmp_path: Path) -> None:
+    good = tmp_path / "good.png"
+    good.write_bytes(hostile.png_bytes(hostile.photo_like((64, 64))))
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    env = {"SYNTHMARK_HOME": str(tmp_path / "home")}
+    both = runner.invoke(app, ["inspect", str(good), str(bad), "--json"], env=env)
+    assert both.exit_code == 1
+    assert [json.loads(line)["path"] for line in both.stdout.splitlines()] == [str(good), str(bad)]
+    assert runner.invoke(app, ["inspect", str(good)], env=env).exit_code == 0

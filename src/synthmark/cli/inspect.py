@@ -78,7 +78,7 @@ def inspect(
     (AUTOMATIC1111, ComfyUI, InvokeAI, NovelAI, Midjourney, SwarmUI, Fooocus), watermarks
     (ours with the home folder's key, and Stable Diffusion's public marks) and the registry.
 
-    A damaged file gives an error for that file only.
+    A damaged file gives an error for that file only; the exit status is then 1.
 
     Example: synthmark inspect out/*.png --json
     """
@@ -99,19 +99,27 @@ def inspect(
         limits=screener.options.limits,
     )
     out = Console()
+    failed = 0
     for item in expand_inputs(input_args(paths)):
         if item.error is not None:
             record: dict[str, Any] = {"path": str(item.path), "errors": [item.error]}
+            failed += 1
         else:
             try:
                 data = Path(item.path).read_bytes()
             except OSError as exc:
                 record = {"path": str(item.path), "errors": [f"cannot read ({exc.strerror})"]}
+                failed += 1
             else:
-                record = signals_to_dict(gather(data, item.path, options))
+                signals = gather(data, item.path, options)
+                failed += not signals.decoded
+                record = signals_to_dict(signals)
         if json_:
             emit_json(record)
         else:
             out.print(f"[bold]{plain(record['path'])}[/]")
             for line in _describe(record):
                 out.print(f"  {line}")
+    if failed:
+        state(ctx).console.print(f"{failed} input(s) could not be read")
+        raise typer.Exit(1)
