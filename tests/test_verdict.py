@@ -6,6 +6,7 @@ import pytest
 
 from synthmark.screen.verdict import (
     NO_EVIDENCE_REASON,
+    NO_EVIDENCE_REASON_WITHOUT_DETECTOR,
     Evidence,
     Strength,
     VerdictLabel,
@@ -59,3 +60,33 @@ def test_capture_claim_is_reported_but_never_overrides_a_watermark() -> None:
 def test_weights_are_checked() -> None:
     with pytest.raises(ValueError, match="weight"):
         Evidence("x", "y", Strength.indicative, "z", 1.5)
+
+
+def test_no_evidence_without_the_detector_does_not_mention_detector_evidence() -> None:
+    verdict = decide([])
+    assert verdict.verdict is VerdictLabel.no_evidence
+    assert verdict.reasons == [NO_EVIDENCE_REASON_WITHOUT_DETECTOR]
+    assert "did not score" in verdict.reasons[0] and "does not prove" in verdict.reasons[0]
+
+
+def test_algorithmic_media_is_synthetic_but_not_called_ai() -> None:
+    from types import SimpleNamespace
+
+    from synthmark.screen.evidence import c2pa_evidence
+
+    def labels(source_type: str) -> SimpleNamespace:
+        c2pa = SimpleNamespace(
+            present=True,
+            digital_source_types=[f"http://cv.iptc.org/newscodes/digitalsourcetype/{source_type}"],
+            validation_state="Valid",
+            signer="Test",
+            claim_generator=None,
+            failure_codes=[],
+        )
+        return SimpleNamespace(c2pa=c2pa)
+
+    (algorithmic,) = c2pa_evidence(labels("algorithmicMedia"))
+    assert algorithmic.strength is Strength.conclusive
+    assert "not trained AI" in algorithmic.reason and "AI generation" not in algorithmic.reason
+    (trained,) = c2pa_evidence(labels("trainedAlgorithmicMedia"))
+    assert "declares AI generation" in trained.reason

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from synthmark.labels.sourcetypes import AI_SOURCE_TYPES
 from synthmark.screen.gather import Signals
 from synthmark.screen.verdict import Evidence, Strength
 
@@ -36,22 +37,31 @@ def _short(uri: str) -> str:
     return uri.rstrip("/").rsplit("/", 1)[-1]
 
 
+#: IPTC digital source types that declare a made, not captured, image. The first two mean
+#: generative AI (trained on data); ``algorithmicMedia`` and ``compositeSynthetic`` mean made
+#: by an algorithm without training data (procedural graphics, say): synthetic, not AI.
+SYNTHETIC_SOURCE_TYPES = (
+    "trainedAlgorithmicMedia",
+    "compositeWithTrainedAlgorithmicMedia",
+    "algorithmicMedia",
+    "compositeSynthetic",
+)
+
+
+def _declares(types: list[str]) -> str:
+    """How to say what ``types`` declare: AI generation, or algorithmic media."""
+    if any(t in AI_SOURCE_TYPES for t in types):
+        return "declares AI generation"
+    return "declares algorithmically made media (not trained AI)"
+
+
 def c2pa_evidence(labels: Any) -> list[Evidence]:
     c2pa = labels.c2pa
     if not c2pa.present:
         return [Evidence("c2pa", "absent", Strength.neutral, "No C2PA manifest.")]
     types = [_short(t) for t in c2pa.digital_source_types]
-    ai = [
-        t
-        for t in types
-        if t
-        in (
-            "trainedAlgorithmicMedia",
-            "compositeWithTrainedAlgorithmicMedia",
-            "algorithmicMedia",
-            "compositeSynthetic",
-        )
-    ]
+    ai = [t for t in types if t in SYNTHETIC_SOURCE_TYPES]
+    declares = _declares(ai)
     capture = [t for t in types if t in CAPTURE_TYPES]
     state = c2pa.validation_state
     signer = f", signed by {c2pa.signer}" if c2pa.signer else ""
@@ -64,7 +74,7 @@ def c2pa_evidence(labels: Any) -> list[Evidence]:
                     "c2pa",
                     "declared_ai",
                     Strength.conclusive,
-                    f"C2PA manifest ({trust}{signer}) declares AI generation: "
+                    f"C2PA manifest ({trust}{signer}) {declares}: "
                     f"{', '.join(dict.fromkeys(ai))}{generator}.",
                     0.99,
                 )
@@ -95,7 +105,7 @@ def c2pa_evidence(labels: Any) -> list[Evidence]:
                 "c2pa",
                 "invalid_declared_ai",
                 Strength.indicative,
-                f"C2PA manifest declares AI generation ({', '.join(dict.fromkeys(ai))}) "
+                f"C2PA manifest {declares} ({', '.join(dict.fromkeys(ai))}) "
                 f"but fails validation ({codes}): the file changed after signing.",
                 0.7,
             )
@@ -112,12 +122,7 @@ def xmp_evidence(labels: Any) -> list[Evidence]:
     if not dst:
         return []
     name = _short(dst)
-    if name in (
-        "trainedAlgorithmicMedia",
-        "compositeWithTrainedAlgorithmicMedia",
-        "algorithmicMedia",
-        "compositeSynthetic",
-    ):
+    if name in SYNTHETIC_SOURCE_TYPES:
         return [
             Evidence(
                 "xmp",

@@ -75,6 +75,13 @@ NO_EVIDENCE_REASON = (
     "the detector misses some generated images."
 )
 
+#: The same when the detector did not run (switched off, or the image was outside its domain).
+NO_EVIDENCE_REASON_WITHOUT_DETECTOR = (
+    "No provenance mark or label of AI generation was found, and the detector did not "
+    "score this image. This does not prove the image is a real photograph: marks can be "
+    "stripped."
+)
+
 #: Weight given to conclusive evidence: the score floor of a synthetic verdict.
 CONCLUSIVE_WEIGHT = 0.99
 
@@ -99,7 +106,8 @@ def decide(evidence: list[Evidence]) -> Verdict:
     ordered = conclusive + indicative
     reasons = [e.reason for e in ordered]
     if label is VerdictLabel.no_evidence:
-        reasons.append(NO_EVIDENCE_REASON)
+        detector_ran = any(e.layer == "detector" for e in evidence)
+        reasons.append(NO_EVIDENCE_REASON if detector_ran else NO_EVIDENCE_REASON_WITHOUT_DETECTOR)
     if against:
         reasons.extend(e.reason for e in against)
         if label is not VerdictLabel.no_evidence:
@@ -109,4 +117,7 @@ def decide(evidence: list[Evidence]) -> Verdict:
     return Verdict(verdict=label, score=score, reasons=reasons, evidence=list(evidence))
 
 
-__all__ = ["NO_EVIDENCE_REASON", "Evidence", "Strength", "Verdict", "VerdictLabel", "decide"]
+__all__ = [
+    "NO_EVIDENCE_REASON",
+    "NO_EVIDENCE_REASON_WITHOUT_DETECTOR",
+    "Evidence", "Strength", "Verdict", "VerdictLabel", "decide"]
