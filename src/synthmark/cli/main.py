@@ -6,6 +6,7 @@ Every sub-app module imports only Typer and the standard library at import time,
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -104,6 +105,8 @@ def root(
     ] = False,
 ) -> None:
     """Mark, label, register and screen AI-generated images."""
+    if quiet:  # library warnings (a missing watermark key, say) go through logging
+        logging.getLogger("synthmark").setLevel(logging.ERROR)
     ctx.obj = CliState(settings=Settings.from_env(home), quiet=quiet)
 
 
