@@ -333,6 +333,11 @@ def test_registry_cli(tmp_path: Path, shared_data: Path) -> None:
     first, second = (json.loads(line) for line in looked.stdout.splitlines())
     assert first["found"] is True and first["similar"][0]["record"]["serial"] == serial
     assert "error" in second
+    original = tmp_path / "original.png"
+    original.write_bytes(data)
+    table = runner.invoke(app, [*home, "registry", "lookup", str(original)])
+    assert table.exit_code == 0
+    assert table.stdout.splitlines() == [f"{original}: serial {serial} (exact bytes)"]
 
     out = tmp_path / "export.jsonl"
     exported = runner.invoke(

@@ -180,7 +180,10 @@ def lookup(
             else:
                 for record in result.exact:
                     typer.echo(f"{out['path']}: serial {record.serial} (exact bytes)")
+                exact = {record.serial for record in result.exact}
                 for match in result.similar:
+                    if match.record.serial in exact:  # already listed, and at distance 0
+                        continue
                     typer.echo(
                         f"{out['path']}: serial {match.record.serial} "
                         f"(pHash distance {match.distance})"
