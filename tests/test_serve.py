@@ -58,6 +58,19 @@ def test_healthz_and_openapi(client: TestClient) -> None:
     assert "/v1/screen" in schema["paths"]
 
 
+def test_http_errors_have_the_error_shape(client: TestClient) -> None:
+    wrong_method = client.get("/v1/screen")
+    assert wrong_method.status_code == 405 and "error" in wrong_method.json()
+    missing = client.get("/no-such-page")
+    assert missing.status_code == 404 and missing.json() == {"error": "Not Found"}
+    malformed = client.post(
+        "/v1/screen",
+        content=b"--x\r\nnot a multipart body",
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
+    assert malformed.status_code in (400, 422) and "error" in malformed.json()
+
+
 def test_multipart_and_raw_uploads_give_the_screen_record(client: TestClient) -> None:
     multipart = client.post("/v1/screen", files={"file": ("photo.png", _png(), "image/png")})
     assert multipart.status_code == 200

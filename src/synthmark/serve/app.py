@@ -25,6 +25,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synthmark import __version__
 from synthmark.imaging import ImageLimits
@@ -145,6 +146,15 @@ def create_app(config: ServeConfig, screen: ScreenFn) -> FastAPI:
         description="Screen images for AI generation: provenance labels, watermarks, "
         "registry and detector, one verdict with reasons.",
     )
+
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Every error answer has the same shape as a screening error: ``{"error": ...}``."""
+        return JSONResponse(
+            {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+        )
+
     slots = asyncio.Semaphore(config.concurrency)
     limits = ImageLimits(max_bytes=config.max_bytes, max_pixels=config.max_pixels)
     started = time.time()
