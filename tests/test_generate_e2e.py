@@ -218,3 +218,9 @@ def test_public_mark_option_adds_the_sdxl_mark_beside_ours(tmp_path: Path) -> No
     status = {w["scheme"]: w["status"] for w in record["watermarks"]}
     assert status["synthmark"] == "present"
     assert status["sdxl"] == "present"
+    lossy = runner.invoke(
+        app, ["generate", "a pear", "-o", str(tmp_path / "j"), "--public-mark", "-f", "jpeg"],
+        env=env,
+    )
+    assert lossy.exit_code == 2 and "--public-mark needs --format png" in lossy.output
+    assert not (tmp_path / "j").exists()

@@ -94,7 +94,7 @@ def generate(
         bool,
         typer.Option(
             "--public-mark/--no-public-mark",
-            help="Also add Stable Diffusion's public dwtDct mark (SDXL bits).",
+            help="Also add Stable Diffusion's public dwtDct mark (SDXL bits); PNG only.",
         ),
     ] = False,
     include_prompt: Annotated[
@@ -138,6 +138,11 @@ def generate(
     st = state(ctx)
     if (prompt is None) == (prompts is None):
         raise UsageError("give either a PROMPT or --prompts FILE (exactly one)")
+    if public_mark and fmt is not Fmt.png:
+        raise UsageError(
+            "--public-mark needs --format png: Stable Diffusion's dwtDct mark does not "
+            f"survive {fmt.value.upper()} encoding, so it would be claimed but not carried"
+        )
     rows = read_prompts(prompts) if prompts is not None else None
     is_tiny = model == "tiny"
     defaults: dict[str, Any] = {
