@@ -243,9 +243,10 @@ def load_image(
         notes.extend(f"decoder warning: {w.message}" for w in caught)
     except (ImageTooLarge, CorruptImage):
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLarge(
-            f"{label}: too many pixels, decompression bomb refused ({exc})"
+            f"{label}: decompression bomb refused: the image declares far more pixels than "
+            f"the limit of {limits.max_pixels:,}"
         ) from None
     except UnidentifiedImageError:
         raise UnsupportedImage(
