@@ -105,8 +105,9 @@ def root(
     ] = False,
 ) -> None:
     """Mark, label, register and screen AI-generated images."""
-    if quiet:  # library warnings (a missing watermark key, say) go through logging
-        logging.getLogger("synthmark").setLevel(logging.ERROR)
+    # Library warnings (a missing watermark key, say) go through logging; set on every
+    # invocation, so that one --quiet run does not silence the next in the same process.
+    logging.getLogger("synthmark").setLevel(logging.ERROR if quiet else logging.NOTSET)
     ctx.obj = CliState(settings=Settings.from_env(home), quiet=quiet)
 
 
