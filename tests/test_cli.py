@@ -57,6 +57,7 @@ def test_probe_json_and_per_file_errors(tmp_path: Path) -> None:
     assert [line["path"] for line in lines] == [str(good), str(bad)]
     assert lines[0]["format"] == "PNG" and "error" not in lines[0]
     assert "cannot decode" in lines[1]["error"]
+    assert str(bad) not in lines[1]["error"]  # the path is in its own key, named once
 
 
 def test_cli_start_up_does_not_import_heavy_libraries() -> None:

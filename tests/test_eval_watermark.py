@@ -46,3 +46,16 @@ def test_report_on_a_few_images(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["eval", "watermark", "--images", str(folder), "--schemes",
                                    "sd1", "-o", str(out)])
     assert bad.exit_code == 2 and "unknown scheme 'sd1'" in bad.output
+
+
+def test_report_with_no_attacks_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    hostile.photo_like((600, 520), seed=1).save(folder / "p.png")
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, [
+        "eval", "watermark", "--images", str(folder), "--schemes", "synthmark", "-n", "1",
+        "--attacks", "none", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    report = (out / "report.md").read_text()
+    assert "no attacks" in report and "(None)" not in report

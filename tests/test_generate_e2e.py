@@ -224,3 +224,17 @@ def test_public_mark_option_adds_the_sdxl_mark_beside_ours(tmp_path: Path) -> No
     )
     assert lossy.exit_code == 2 and "--public-mark needs --format png" in lossy.output
     assert not (tmp_path / "j").exists()
+
+
+def test_too_small_a_size_suggests_a_larger_one_not_another_scheme(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["generate", "a red barn", "-o", str(tmp_path / "out"), "--width", "128", "--height",
+         "128", "--steps", "2"],
+        env={"SYNTHMARK_HOME": str(tmp_path / "home"), "COLUMNS": "400"},
+    )
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "the generated image is 128x128" in text and "(--width/--height)" in text
+    assert "another scheme" not in text
+    assert not list((tmp_path / "out").glob("*.png"))

@@ -15,6 +15,7 @@ from synthmark.imaging import (
     ImageLimits,
     atomic_write,
     atomic_writer,
+    error_detail,
     expand_inputs,
     load_image,
 )
@@ -114,6 +115,15 @@ def test_animated_gif_gives_first_frame() -> None:
     assert np.asarray(loaded.image)[0, 0, 0] < 40  # first frame is the darkest red
 
 
+def test_multi_page_tiff_is_not_called_animated() -> None:
+    buf = io.BytesIO()
+    pages = [Image.new("RGB", (16, 16), (i * 80, 0, 0)) for i in range(3)]
+    pages[0].save(buf, format="TIFF", save_all=True, append_images=pages[1:])
+    loaded = load_image(buf.getvalue())
+    assert loaded.frames == 3
+    assert "multi-page image (3 pages): first page used" in loaded.notes
+
+
 def test_exif_rotation_is_applied() -> None:
     loaded = load_image(hostile.exif_rotated_jpeg(6))
     assert loaded.original_size == (80, 40)
@@ -175,6 +185,30 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path: Path) -> None:
         raise RuntimeError("boom")
     assert target.read_bytes() == b"first"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+def test_atomic_write_errors_name_the_target_not_the_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "out.png"
+    with pytest.raises(FileNotFoundError) as info:
+        atomic_write(target, b"data")
+    assert info.value.filename == str(target)
+    assert ".tmp" not in str(info.value)
+    folder = tmp_path / "folder.png"
+    folder.mkdir()
+    with pytest.raises(OSError) as info:
+        atomic_write(folder, b"data")  # the rename onto a folder fails
+    assert info.value.filename == str(folder) and ".tmp" not in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.png"]
+
+
+def test_error_detail_drops_the_leading_path(tmp_path: Path) -> None:
+    path = tmp_path / "text.png"
+    path.write_text("hello")
+    with pytest.raises(UnsupportedImage) as info:
+        load_image(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert error_detail(info.value, path).startswith("not an image")
+    assert error_detail("other: message", path) == "other: message"
 
 
 def test_atomic_write_sets_the_mode(tmp_path: Path) -> None:

@@ -370,6 +370,11 @@ def test_report_is_json_serialisable(shared_data: Path) -> None:
     } <= set(obj["c2pa"])
 
 
+def test_unreadable_tiff_header_error_names_no_python_object() -> None:
+    blocks = extract_blocks(b"II*\x00" + bytes(40))
+    assert blocks.errors == ["cannot parse TIFF header: Pillow cannot read it"]
+
+
 def test_xmp_and_exif_in_a_tiff() -> None:
     buf = io.BytesIO()
     packet = build_xmp(_fields())

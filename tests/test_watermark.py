@@ -295,8 +295,9 @@ def test_key_file_is_private_and_round_trips(synthmark_home: Path) -> None:
 def test_existing_key_is_not_replaced_without_force(synthmark_home: Path) -> None:
     settings = Settings.from_env()
     key = create_key(settings)
-    with pytest.raises(UsageError, match="already exists"):
+    with pytest.raises(UsageError, match="already exists") as info:
         create_key(settings)
+    assert "pass --force (force=True in Python)" in str(info.value)
     assert load_key(settings) == key
     assert create_key(settings, force=True) != key
 

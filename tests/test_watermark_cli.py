@@ -99,7 +99,8 @@ def test_auto_read_without_a_key_still_reads_public_marks(photo_path: Path) -> N
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--payload", "12"], "(16 hex digits)"),
+        (["--payload", "12"], "must be 16 hex digits (8 bytes)"),
+        (["--payload", "04d2"], "for scheme 'synthmark'; got 4 hex digits (2 bytes)"),
         (["--payload", "zz"], "hexadecimal"),
         (["--payload", PAYLOAD, "--scheme", "nope"], "nope"),
     ],
@@ -219,6 +220,15 @@ def test_read_table_goes_to_stdout_with_errors_in_their_own_column(
     assert any(photo_path.name in row and "absent" in row for row in rows), rows
     error_row = next(row for row in rows if missing.name in row)
     assert "error" in error_row and "no such file" in " ".join(rows)
+
+
+def test_read_json_error_does_not_repeat_the_path(tmp_path: Path) -> None:
+    text = hostile.write(tmp_path / "text.png", b"not an image at all")
+    result = runner.invoke(app, ["-q", "watermark", "read", str(text), "--json"])
+    assert result.exit_code == 1
+    line = json.loads(result.stdout.splitlines()[0])
+    assert line["path"] == str(text)
+    assert line["error"].startswith("not an image"), line["error"]
 
 
 def _bad_keys(tmp_path: Path) -> dict[str, Path]:

@@ -226,7 +226,8 @@ def load_image(
             frames = int(getattr(im, "n_frames", 1) or 1)
             if frames > 1:
                 im.seek(0)
-                notes.append(f"animated image with {frames} frames: first frame used")
+                unit = "page" if fmt == "TIFF" else "frame"
+                notes.append(f"multi-{unit} image ({frames} {unit}s): first {unit} used")
             original_mode = im.mode
             im.load()
             info = {str(k): v for k, v in im.info.items()}
@@ -277,6 +278,13 @@ def load_image(
         notes=notes,
         info=info,
     )
+
+
+def error_detail(exc: BaseException | str, path: str | os.PathLike[str]) -> str:
+    """An error's message without its leading ``"<path>: "``, for output that names the path
+    already (a table row, a JSON record with a ``path`` key, ``"<path>: error: ..."``)."""
+    message = str(exc)
+    return message.removeprefix(f"{os.fspath(path)}: ")
 
 
 @dataclass(frozen=True)
@@ -340,7 +348,10 @@ def atomic_writer(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[I
     """
     final = Path(path)
     directory = final.parent if str(final.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise _naming(exc, final) from None
     tmp = Path(tmp_name)
     try:
         os.fchmod(fd, mode)
@@ -349,9 +360,21 @@ def atomic_writer(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[I
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, final)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is not None and Path(exc.filename) == tmp:
+            raise _naming(exc, final) from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` about ``path`` rather than the temporary file (which no user ever named)."""
+    if exc.errno is None:
+        return OSError(f"cannot write {path}: {exc}")
+    return OSError(exc.errno, exc.strerror, str(path))
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> Path:
@@ -377,6 +400,7 @@ __all__ = [
     "atomic_write",
     "atomic_writer",
     "encode_image",
+    "error_detail",
     "expand_inputs",
     "load_image",
     "supported_formats",

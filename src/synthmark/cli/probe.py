@@ -31,7 +31,7 @@ def probe(
     from rich.table import Table
 
     from synthmark.errors import UnsupportedImage
-    from synthmark.imaging import expand_inputs, load_image
+    from synthmark.imaging import error_detail, expand_inputs, load_image
 
     console = state(ctx).console
     table = Table("path", "format", "size", "mode", "notes")
@@ -42,7 +42,7 @@ def probe(
             try:
                 loaded = load_image(item.path)
             except UnsupportedImage as exc:
-                record["error"] = str(exc)
+                record["error"] = error_detail(exc, item.path)
             else:
                 record.update(
                     format=loaded.format,

@@ -146,7 +146,7 @@ def lookup(
     Example: synthmark registry lookup photo.jpg --json
     """
     from synthmark.errors import UnsupportedImage
-    from synthmark.imaging import expand_inputs, load_image
+    from synthmark.imaging import error_detail, expand_inputs, load_image
 
     cli = state(ctx)
     failures = 0
@@ -158,7 +158,7 @@ def lookup(
                     data = load_image(item.path).data  # bounded read, typed errors
                     result = reg.lookup_bytes(data, radius, limit)
                 except UnsupportedImage as exc:
-                    out["error"] = str(exc)
+                    out["error"] = error_detail(exc, item.path)
                 else:
                     out.update(
                         found=result.found,

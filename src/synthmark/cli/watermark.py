@@ -61,11 +61,12 @@ def _parse_payload(text: str, n_bytes: int, scheme: str) -> bytes:
     try:
         value = bytes.fromhex(cleaned)
     except ValueError:
-        raise UsageError(f"--payload must be hexadecimal, got {text!r}") from None
+        raise UsageError(f"must be hexadecimal, got {text!r}") from None
     if len(value) != n_bytes:
         raise UsageError(
-            f"scheme {scheme!r} carries {n_bytes} bytes ({2 * n_bytes} hex digits); "
-            f"--payload {text!r} has {len(value)}"
+            f"must be {2 * n_bytes} hex digits ({n_bytes} bytes) for scheme "
+            f"{scheme!r}; got {2 * len(value)} hex digits ({len(value)} byte"
+            f"{'' if len(value) == 1 else 's'})"
         )
     return value
 
@@ -244,7 +245,7 @@ def read(
     from rich.table import Column, Table
 
     from synthmark.errors import SynthmarkError
-    from synthmark.imaging import expand_inputs, load_image
+    from synthmark.imaging import error_detail, expand_inputs, load_image
     from synthmark.watermark import get_scheme, read_all
     from synthmark.watermark.keys import NO_KEY_WARNING, find_key, load_key
 
@@ -277,7 +278,7 @@ def read(
                 "status": None,
                 "payload": None,
                 "p_value": None,
-                "error": str(exc),
+                "error": error_detail(exc, item.path),
             }
         if json_:
             emit_json(record)

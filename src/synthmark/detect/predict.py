@@ -14,7 +14,7 @@ from pathlib import Path
 
 from synthmark.detect.detector import Detector
 from synthmark.errors import SynthmarkError
-from synthmark.imaging import ImageLimits, load_image
+from synthmark.imaging import ImageLimits, error_detail, load_image
 
 
 @dataclass
@@ -43,10 +43,10 @@ def predict_paths(
             detector.check_applicable(image)
             p = float(detector.proba_from_features(detector.features([image]))[0, 1])
         except SynthmarkError as exc:
-            return FilePrediction(path=path, error=str(exc))
+            return FilePrediction(path=path, error=error_detail(exc, path))
         except (ValueError, OSError, MemoryError) as exc:
             return FilePrediction(
-                path=path, error=f"{path}: cannot score ({exc.__class__.__name__}: {exc})"
+                path=path, error=f"cannot score ({exc.__class__.__name__}: {exc})"
             )
         label = "generated" if p >= detector.threshold_ else "real"
         return FilePrediction(path=path, probability=p, label=label, threshold=detector.threshold_)

@@ -58,6 +58,12 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+def _worst(row: dict[str, Any]) -> str:
+    if row["worst_attack"] is None:
+        return "no attacks"
+    return f"{_pct(row['exact_worst'])} ({row['worst_attack']})"
+
+
 def render_markdown(result: Any, images: Sequence[Path]) -> str:
     from synthmark.watermark.bench import format_markdown
 
@@ -78,7 +84,7 @@ def render_markdown(result: Any, images: Sequence[Path]) -> str:
         lines.append(
             f"| {row['scheme']} | {row['size']} | {row['n']} | {row['payload_bits']} | "
             f"{row['psnr_mean']:.1f} dB | {row['ssim_mean']:.3f} | {_pct(row['exact_mean'])} | "
-            f"{_pct(row['exact_worst'])} ({row['worst_attack']}) | {_pct(row['tpr_mean'])} | "
+            f"{_worst(row)} | {_pct(row['tpr_mean'])} | "
             f"{row['false_positives']}/{row['unmarked_reads']} | {row['embed_ms']:.0f} | "
             f"{row['read_ms']:.0f} |"
         )

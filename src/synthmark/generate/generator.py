@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from synthmark import __version__
-from synthmark.errors import ContentBlocked, SynthmarkError, UsageError, WatermarkError
+from synthmark.errors import (
+    ContentBlocked,
+    ImageTooSmall,
+    SynthmarkError,
+    UsageError,
+    WatermarkError,
+)
 from synthmark.generate.models import ModelHandle
 from synthmark.imaging import atomic_writer
 from synthmark.watermark.base import check_readback
@@ -258,6 +264,15 @@ class Generator:
 
     def _embed(self, image: Image.Image, serial: int) -> Image.Image:
         payload = serial_payload(serial, int(getattr(self.marker, "payload_bits", 64)))
+        for scheme in (self.public_mark, self.marker):
+            need = int(getattr(scheme, "min_side", 0))
+            if scheme is not None and min(image.size) < need:
+                w, h = image.size
+                raise ImageTooSmall(
+                    f"the generated image is {w}x{h}; watermark scheme {scheme.name!r} needs "
+                    f"at least {need} px on the short side: generate a larger one "
+                    "(--width/--height)"
+                )
         marked = image
         if self.public_mark is not None:
             marked = self.public_mark.embed(marked, self.public_payload or b"")

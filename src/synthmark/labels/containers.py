@@ -14,7 +14,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 #: Largest text value read from one chunk, after decompression (zip-bomb guard).
 MAX_TEXT_BYTES = 8 * 1024 * 1024
@@ -256,6 +256,10 @@ def _via_pillow(data: bytes, blocks: MetadataBlocks) -> None:
             for key, value in im.info.items():
                 if isinstance(value, str) and key not in ("xmp",):
                     blocks.texts.append(TextEntry(str(key), value, f"{blocks.format} info"))
+    except UnidentifiedImageError:  # its message names our in-memory buffer, not the file
+        blocks.errors.append(
+            f"cannot parse {blocks.format or 'file'} header: Pillow cannot read it"
+        )
     except Exception as exc:  # Pillow raises many types on hostile headers
         blocks.errors.append(f"cannot parse {blocks.format or 'file'} header: {exc}")
 

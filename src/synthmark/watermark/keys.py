@@ -81,7 +81,7 @@ def create_key(
     if path.exists() and not force:
         raise UsageError(
             f"a watermark key already exists at {path}; replacing it makes images marked "
-            "with it unreadable. Pass force=True (--force) to replace it anyway"
+            "with it unreadable. To replace it anyway, pass --force (force=True in Python)"
         )
     if path.parent == settings.keys_dir:
         settings.ensure_private_dir(settings.keys_dir)
