@@ -38,6 +38,7 @@ def test_demo_reruns_but_never_deletes_files_it_did_not_write(tmp_path: Path) ->
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "not run" in first.stdout  # the detector column says it was switched off
+    (out / ".synthmark-demo").unlink()  # a demo folder from before the manifest existed
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
     assert sorted(p.name for p in (out / "photos").iterdir()) == sorted(

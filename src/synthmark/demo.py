@@ -13,6 +13,7 @@ It needs nothing beyond the installed package.
 from __future__ import annotations
 
 import io
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from synthmark.settings import Settings
 #: Lists, one per line, the files the last demo wrote into ``generated/`` and ``photos/``:
 #: only those are ever deleted by the next run.
 MANIFEST = ".synthmark-demo"
+#: What the demo's generator names its images (``synthmark-<serial>[-n].png``).
+_DEMO_IMAGE = re.compile(r"generated/synthmark-\d+(-\d+)?\.png")
 
 
 @dataclass
@@ -52,10 +55,20 @@ def strip_and_recompress(source: Path, target: Path, quality: int = 75) -> Path:
 
 def _clear_earlier_demo(folder: Path, subfolders: tuple[Path, ...]) -> None:
     """Delete what the last demo wrote into ``subfolders``; refuse if anything else is there."""
+    from synthmark.samples import sample_photos
+
     manifest = folder / MANIFEST
     ours = set(manifest.read_text(encoding="utf-8").split()) if manifest.is_file() else set()
+    # Demos from before the manifest existed: their files have these names.
+    ours |= {f"photos/{p.name}" for p in sample_photos()} | {"generated/stripped-copy.jpg"}
     found = [p for sub in subfolders if sub.is_dir() for p in sorted(sub.rglob("*"))]
-    foreign = [p for p in found if p.is_file() and p.relative_to(folder).as_posix() not in ours]
+    foreign = [
+        p
+        for p in found
+        if p.is_file()
+        and p.relative_to(folder).as_posix() not in ours
+        and not _DEMO_IMAGE.fullmatch(p.relative_to(folder).as_posix())
+    ]
     foreign += [p for sub in subfolders if sub.exists() and not sub.is_dir() for p in [sub]]
     if foreign:
         names = ", ".join(str(p) for p in foreign[:3]) + (" ..." if len(foreign) > 3 else "")
