@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,35 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 # pg_server / pg_url: a throwaway PostgreSQL server for the registry tests.
 pytest_plugins = ("tests.pg_server",)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def reproducible_watermark_keys() -> Iterator[None]:
+    """Watermark keys made in tests derive from the test's id, not from the OS's randomness.
+
+    A tiny-model picture whose mark does not read back is refused by design (about 1 in 200
+    at 256 px, depending on the key); with random keys that made a test fail at random.
+    Now a given test gets the same keys on every run, so it passes or fails every time.
+    """
+    import hashlib
+    import secrets
+
+    from synthmark.watermark import keys
+
+    made: dict[str, int] = {}
+
+    class _Secrets:
+        token_hex = staticmethod(secrets.token_hex)  # temporary file names stay random
+
+        @staticmethod
+        def token_bytes(n: int) -> bytes:
+            test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+            made[test] = made.get(test, 0) + 1
+            return hashlib.sha256(f"{test}#{made[test]}".encode()).digest()[:n]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keys, "secrets", _Secrets)
+        yield
 
 
 @pytest.fixture(autouse=True)

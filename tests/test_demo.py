@@ -51,3 +51,34 @@ def test_demo_reruns_but_never_deletes_files_it_did_not_write(tmp_path: Path) ->
     assert "did not write" in refused.output and "mine.png" in refused.output
     assert mine.read_bytes() == b"the user's own file"
     assert any((out / "generated").glob("synthmark-*.png"))  # nothing deleted either
+
+
+def test_demo_draws_another_seed_when_a_mark_does_not_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synthmark.demo import run_demo
+    from synthmark.errors import WatermarkError
+    from synthmark.generate import generator as generator_module
+    from synthmark.settings import Settings
+
+    real_check = generator_module.check_readback
+    calls = {"n": 0}
+
+    def first_fails(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise WatermarkError("the synthmark watermark did not read back (test)")
+        return real_check(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(generator_module, "check_readback", first_fails)
+    messages: list[str] = []
+    result = run_demo(
+        Settings(home=tmp_path / "home"),
+        tmp_path / "demo",
+        count=2,
+        use_detector=False,
+        notify=messages.append,
+    )
+    assert len(result.generated) == 2 and all(p.exists() for p in result.generated)
+    assert any("seed 0 refused" in m for m in messages)
+    assert len(list((tmp_path / "demo" / "generated").glob("synthmark-*.png"))) == 2

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from synthmark.registry import open_registry
+from synthmark.settings import Settings
+from synthmark.watermark.keys import create_key
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -18,6 +20,9 @@ pytestmark = pytest.mark.timeout(300)
 def test_parallel_generators_share_serials_without_loss(pg_url: str, tmp_path: Path) -> None:
     env = {**os.environ, "SYNTHMARK_HOME": str(tmp_path / "home"), "SYNTHMARK_REGISTRY": pg_url,
            "OMP_NUM_THREADS": "1"}
+    # The key is made here, not in a subprocess, so that it is the same on every run
+    # (tests/conftest.py: reproducible_watermark_keys).
+    create_key(Settings(home=tmp_path / "home"))
     base = [sys.executable, "-m", "synthmark", "--quiet", "generate"]
     subprocess.run([*base, "keys first", "-o", str(tmp_path / "w"), "--steps", "1"], env=env,
                    check=True, capture_output=True)
