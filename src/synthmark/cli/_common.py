@@ -19,6 +19,16 @@ if TYPE_CHECKING:
 
 from synthmark.settings import Settings
 
+#: The image inputs of every command that reads many: files, folders, globs or ``-``.
+PathsArgument = Annotated[
+    list[str],
+    typer.Argument(
+        help="Image files, folders or glob patterns; '-' reads file paths from stdin, one "
+        "per line.",
+        metavar="INPUT",
+    ),
+]
+
 #: ``--registry URL`` (or ``SYNTHMARK_REGISTRY``), for every command that reads the registry.
 RegistryOption = Annotated[
     str | None,

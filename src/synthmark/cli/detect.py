@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from synthmark.cli._common import emit_json, input_args, plain, state
+from synthmark.cli._common import PathsArgument, emit_json, input_args, plain, state
 
 app = typer.Typer(help="Train and run the real-vs-generated image detector.", no_args_is_help=True)
 
@@ -160,9 +160,7 @@ def train(
 @app.command()
 def predict(
     ctx: typer.Context,
-    paths: Annotated[
-        list[str], typer.Argument(help="Image files, folders or globs; '-' reads paths from stdin.")
-    ],
+    paths: PathsArgument,
     model: Annotated[
         Path | None,
         typer.Option("--model", "-m", help="Saved detector folder (default: the packaged model)."),

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from synthmark.cli._common import RegistryOption, emit_json, input_args, plain, state
+from synthmark.cli._common import PathsArgument, RegistryOption, emit_json, input_args, plain, state
 
 
 def _describe(record: dict[str, Any]) -> list[str]:
@@ -61,13 +61,7 @@ def _describe(record: dict[str, Any]) -> list[str]:
 
 def inspect(
     ctx: typer.Context,
-    paths: Annotated[
-        list[str],
-        typer.Argument(
-            help="Image files, folders or glob patterns; '-' reads file paths from stdin, "
-            "one per line."
-        ),
-    ],
+    paths: PathsArgument,
     json_: Annotated[
         bool, typer.Option("--json", help="One JSON object per file on stdout.")
     ] = False,

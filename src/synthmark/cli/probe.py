@@ -6,18 +6,12 @@ from typing import Annotated
 
 import typer
 
-from synthmark.cli._common import emit_json, input_args, plain, state
+from synthmark.cli._common import PathsArgument, emit_json, input_args, plain, state
 
 
 def probe(
     ctx: typer.Context,
-    paths: Annotated[
-        list[str],
-        typer.Argument(
-            help="Image files, folders or glob patterns; '-' reads file paths from stdin, "
-            "one per line."
-        ),
-    ],
+    paths: PathsArgument,
     json_: Annotated[
         bool, typer.Option("--json", help="One JSON object per input on stdout.")
     ] = False,

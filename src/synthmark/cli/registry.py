@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from synthmark.cli._common import emit_json, input_args, plain, state
+from synthmark.cli._common import PathsArgument, emit_json, input_args, plain, state
 
 if TYPE_CHECKING:
     from synthmark.registry import Registry
@@ -128,7 +128,7 @@ def show(
 @app.command("lookup")
 def lookup(
     ctx: typer.Context,
-    paths: Annotated[list[str], typer.Argument(help="Image files, folders or globs; '-': stdin.")],
+    paths: PathsArgument,
     radius: Annotated[
         int,
         typer.Option(

@@ -11,7 +11,15 @@ from typing import Annotated, Any
 
 import typer
 
-from synthmark.cli._common import RegistryOption, emit_json, input_args, plain, progress_bar, state
+from synthmark.cli._common import (
+    PathsArgument,
+    RegistryOption,
+    emit_json,
+    input_args,
+    plain,
+    progress_bar,
+    state,
+)
 
 #: Exit status when --fail-on is triggered.
 EXIT_FLAGGED = 3
@@ -33,10 +41,7 @@ _STYLE = {"synthetic": "bold red", "likely_synthetic": "yellow", "no_evidence": 
 
 def screen(
     ctx: typer.Context,
-    paths: Annotated[
-        list[str],
-        typer.Argument(help="Image files, folders or glob patterns; '-' reads paths from stdin."),
-    ],
+    paths: PathsArgument,
     json_: Annotated[
         bool, typer.Option("--json", help="One JSON object per file on stdout.")
     ] = False,

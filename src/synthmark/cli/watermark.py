@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from synthmark.cli._common import emit_json, input_args, plain, state
+from synthmark.cli._common import PathsArgument, emit_json, input_args, plain, state
 
 if TYPE_CHECKING:
     from synthmark.watermark import Readout
@@ -210,12 +210,7 @@ def _summary(path: str, readouts: list[Readout]) -> dict[str, Any]:
 @app.command("read")
 def read(
     ctx: typer.Context,
-    paths: Annotated[
-        list[str],
-        typer.Argument(
-            help="Images, folders or globs; '-' reads paths from stdin.", metavar="INPUT..."
-        ),
-    ],
+    paths: PathsArgument,
     scheme: Annotated[
         ReadScheme,
         typer.Option(
