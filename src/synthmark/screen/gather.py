@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synthmark.errors import UnsupportedImage
-from synthmark.imaging import ImageLimits, load_image
+from synthmark.imaging import ImageLimits, error_detail, load_image
 
 
 @dataclass
@@ -79,7 +79,7 @@ def gather(data: bytes, path: str | os.PathLike[str], options: GatherOptions) ->
     try:
         loaded = load_image(data, options.limits)
     except UnsupportedImage as exc:
-        signals.errors.append(str(exc).replace("input: ", "", 1))
+        signals.errors.append(error_detail(exc, "input"))
         loaded = None
     if loaded is not None:
         signals.format = loaded.format
