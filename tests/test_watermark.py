@@ -360,6 +360,45 @@ def test_thresholds_follow_from_alpha(synthmark_scheme: WatermarkScheme) -> None
     assert 3.0 < limits["present"] < limits["damaged"] < 6.0
     p_at = synthmark_scheme._p_sync(limits["present"]) * 2.0**-16
     assert p_at == pytest.approx(1e-6, rel=1e-3)
+    # The two stages share alpha (weighted Bonferroni); the refined one counts its whole
+    # grid for every candidate, so it needs a higher score.
+    assert limits["present"] < limits["present_refined"] < limits["damaged_refined"]
+    p_refined = synthmark_scheme._p_sync(limits["present_refined"], refined=True)
+    assert p_refined * 2.0**-16 == pytest.approx(1e-6, rel=1e-3)
+    share = synthmark_scheme.design.refine_share
+    ratio = synthmark_scheme.n_refined_hypotheses / synthmark_scheme.n_hypotheses
+    first, refined = synthmark_scheme._p_sync(5.5), synthmark_scheme._p_sync(5.5, refined=True)
+    assert refined == pytest.approx(first * ratio * (1 - share) / share, rel=1e-9)
+
+
+def test_refinement_recovers_a_lattice_off_by_half_a_degree(
+    synthmark_scheme: WatermarkScheme, marked: Image.Image
+) -> None:
+    """The keyed local search climbs back from a lattice the keyless search got slightly
+    wrong (turned 0.55 degrees and scaled 0.8%) to the embedded one."""
+    import math
+
+    from synthmark.watermark.lattice import Lattice, residual
+    from synthmark.watermark.tiled import TiledScheme
+
+    assert isinstance(synthmark_scheme, TiledScheme)
+    d = synthmark_scheme.design
+    y = synthmark_scheme._decode_space(marked)
+    r, wt = residual(y, d.highpass_sigma, power=d.weight_power)
+    rw = r * wt
+
+    def lattice(turn_deg: float, scale: float) -> Lattice:
+        t = math.radians(math.degrees(math.atan2(1, 2)) + turn_deg)
+        rot = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+        return Lattice(basis=scale * d.step * math.sqrt(5.0) * rot, score=0.0)
+
+    true = synthmark_scheme._align(rw, wt, lattice(0.0, 1.0))
+    off = synthmark_scheme._align(rw, wt, lattice(0.55, 1.008))
+    assert off.z < 0.85 * true.z
+    found = synthmark_scheme._refine(rw, wt, off)
+    assert found.z >= 0.95 * true.z
+    assert abs(found.lattice.angle - true.lattice.angle) <= 0.15
+    assert abs(found.lattice.period / true.lattice.period - 1.0) <= 0.005
 
 
 # -- the benchmark ----------------------------------------------------------------------------

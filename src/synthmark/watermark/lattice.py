@@ -48,6 +48,11 @@ class LatticeSearch:
     whiten_size: int = 9
     clip: float = 12.0
     n_global: int = 2
+    #: separated peaks of each rotation or period scan that are ranked by the fine score
+    #: (the best three are refined; the best refined one is the scan's candidate): the
+    #: coarse scan is noisy, and with only 3 peaks the true period of a weak mark after a
+    #: crop was often not among them
+    scan_peaks: int = 8
     max_rotation: float = 12.0
     #: lines at lower cell frequencies are left out of lattice scores: there the host is
     #: strongest and the embedder's host cancellation leaves dips rather than peaks
@@ -198,23 +203,28 @@ class _LineScorer:
         )
         return val.sum(axis=1) / (len(self.lines) * self.mean)
 
-    def refine(self, period: float, angle: float) -> tuple[float, float, float]:
-        """Local search of period and angle maximising the fine score."""
+    def refine_many(self, periods: NDArray, angles: NDArray) -> list[tuple[float, float, float]]:
+        """Local searches of period and angle maximising the fine score, from each of
+        several starting points at once (one scoring call per step for all of them)."""
         span_p, span_a = 0.012, math.radians(0.6)
-        best = (period, angle, float(self.fine(np.array([period]), np.array([angle]))[0]))
+        p = np.asarray(periods, np.float64).copy()
+        t = np.asarray(angles, np.float64).copy()
+        best = self.fine(p, t)
+        offsets = np.linspace(-1.0, 1.0, 7)
+        dp, dt = (g.ravel() for g in np.meshgrid(offsets, offsets, indexing="ij"))
         for _ in range(3):
-            pp, tt = np.meshgrid(
-                best[0] * (1.0 + np.linspace(-span_p, span_p, 7)),
-                best[1] + np.linspace(-span_a, span_a, 7),
-                indexing="ij",
-            )
-            scores = self.fine(pp.ravel(), tt.ravel())
-            i = int(np.argmax(scores))
-            if scores[i] > best[2]:
-                best = (float(pp.ravel()[i]), float(tt.ravel()[i]), float(scores[i]))
+            pp = p[:, None] * (1.0 + span_p * dp[None, :])
+            tt = t[:, None] + span_a * dt[None, :]
+            scores = self.fine(pp.ravel(), tt.ravel()).reshape(pp.shape)
+            i = np.argmax(scores, axis=1)
+            rows = np.arange(len(p))
+            better = scores[rows, i] > best
+            p = np.where(better, pp[rows, i], p)
+            t = np.where(better, tt[rows, i], t)
+            best = np.where(better, scores[rows, i], best)
             span_p /= 3.0
             span_a /= 3.0
-        return best
+        return [(float(a), float(b), float(c)) for a, b, c in zip(p, t, best, strict=True)]
 
 
 def _log_polar_peaks(
@@ -299,13 +309,18 @@ def find_lattices(
         angles = np.concatenate(
             [a + np.arange(-turn, turn + 1e-9, math.radians(0.4)) for a in nominal_angles]
         )
-        found.append(_best_of_scan(scorer, np.full(len(angles), period), angles))
+        found.append(
+            _best_of_scan(scorer, np.full(len(angles), period), angles, search.scan_peaks)
+        )
     # crops and resizes at a nominal angle
     periods = min_p * np.exp(np.arange(0.0, math.log(max_p / min_p), 0.008))
     for angle in nominal_angles:
-        found.append(_best_of_scan(scorer, periods, np.full(len(periods), angle)))
-    for period, angle in _log_polar_peaks(scorer, search, min_p, max_p, search.n_global):
-        found.append(scorer.refine(period, angle))
+        found.append(
+            _best_of_scan(scorer, periods, np.full(len(periods), angle), search.scan_peaks)
+        )
+    peaks = _log_polar_peaks(scorer, search, min_p, max_p, search.n_global)
+    if peaks:
+        found.extend(scorer.refine_many(*(np.array(v) for v in zip(*peaks, strict=True))))
     results: list[Lattice] = []
     for period, angle, score in found:
         if any(_close(period, angle, lat) for lat in results):
@@ -315,10 +330,14 @@ def find_lattices(
     return results
 
 
+#: peaks of a scan that are refined after the fine-score ranking
+_REFINED_PEAKS = 3
+
+
 def _best_of_scan(
-    scorer: _LineScorer, periods: NDArray, angles: NDArray, n_peaks: int = 3
+    scorer: _LineScorer, periods: NDArray, angles: NDArray, n_peaks: int
 ) -> tuple[float, float, float]:
-    """Refine the ``n_peaks`` best separated points of a 1-D coarse scan; keep the best."""
+    """The best lattice near the ``n_peaks`` best separated points of a 1-D coarse scan."""
     scores = scorer.coarse(periods, angles)
     order = np.argsort(scores)[::-1]
     picked: list[int] = []
@@ -327,7 +346,12 @@ def _best_of_scan(
             picked.append(int(i))
         if len(picked) == n_peaks:
             break
-    refined = [scorer.refine(float(periods[i]), float(angles[i])) for i in picked]
+    # The coarse scores are noisy: rank the peaks by the fine score at each peak and its two
+    # neighbours in the scan, and refine only the best ``_REFINED_PEAKS``.
+    near = np.clip(np.array(picked)[:, None] + np.arange(-1, 2)[None, :], 0, len(periods) - 1)
+    fine = scorer.fine(periods[near].ravel(), angles[near].ravel()).reshape(near.shape)
+    best = [picked[i] for i in np.argsort(fine.max(axis=1))[::-1][:_REFINED_PEAKS]]
+    refined = scorer.refine_many(periods[best], angles[best])
     return max(refined, key=lambda t: t[2])
 
 

@@ -3,19 +3,20 @@
 **Pattern.** At a working resolution whose short side is at most 512 px the mark is one
 period ("cell") repeated on a square lattice, turned by atan(1/2) = 26.57 degrees so that
 its lattice is not the axis-aligned grid of JPEG blocks. With ``a = step`` the lattice is
-spanned by ``(2a, a)`` and ``(-a, 2a)`` (period ``a * sqrt(5)``, 62.6 px for ``a = 28``),
+spanned by ``(2a, a)`` and ``(-a, 2a)`` (period ``a * sqrt(5)``, 76.0 px for ``a = 34``),
 so the pattern is exactly periodic on the pixel grid with a ``5a x 5a`` super-period and is
 built by one inverse FFT. Inside the cell it is a sum of cosines at integer cell
-frequencies ``k`` with ``k_low <= |k| <= k_high`` (about 0.05-0.24 cycles per working
+frequencies ``k`` with ``k_low <= |k| <= k_high`` (about 0.04-0.20 cycles per working
 pixel, which JPEG q50, blur and a 0.5x resize leave alive; WebP q50's 4x4 transform keeps
-the lower part of that band much better than the upper). A keyed split makes
+the lower part of that band much better than the upper, hence the low-weighted lines and
+the fairly long period). A keyed split makes
 ``n_sync`` of them a synchronisation component with keyed phases; the others carry the
 coded payload in QPSK around keyed carrier phases. Large images get the working-resolution
 pattern upsampled, so the period scales with the image.
 
 **Embedding.** The luminance change ``d`` is added equally to R, G and B. It is shaped by
-a perceptual mask (more in texture, less in flat areas and near black or white, and
-less in bright areas, which a brightness gain saturates first) and its
+a mask (none near black or white, where it would clip, and less in bright areas, which
+a brightness gain saturates first; texture may get more, see ``mask_gamma``) and its
 strength is the largest that keeps both the PSNR and a predicted SSIM on target (the
 SSIM model, per RGB channel and with the local variance of the change, is accurate to
 about 0.0005, so the target is met without the slack a cruder model needed). The lines'
@@ -23,7 +24,7 @@ amplitudes may follow ``|k|^tilt``, chosen per image (the decoder needs no knowl
 it: sync is phase-only and the soft bits are weighted by a per-ring SNR measured from the
 sync lines): ``line_tilt`` where the SSIM bound limits the strength (smooth images, for
 which low lines cost less SSIM and survive WebP best), ``texture_tilt`` where only the
-PSNR bound does. Both are 0 (equal amplitudes) by default. The
+PSNR bound does: -0.5 and 0 (equal amplitudes) by default. The
 embedder knows the host, so it also subtracts a share ``iss`` of the host's own content at
 the pattern's frequencies (improved spread spectrum, Malvar and Florencio 2003): the
 decoder then sees much less host interference.
@@ -33,7 +34,11 @@ decoder then sees much less host interference.
 (:mod:`synthmark.watermark.lattice`), which undoes crop, scale, rotation and mirroring.
 Folding the image onto one cell and a phase-only correlation of its spectrum with the
 keyed sync lines, under the 8 symmetries of the square lattice and ``shift_grid^2``
-cyclic shifts, give the alignment. The payload lines are then read as soft bits, weighted
+cyclic shifts, give the alignment. When no candidate gives a valid payload but the best
+reaches a sync score of ``refine_gate``, a keyed local search turns and scales that
+lattice on a fixed fine grid (the keyless search is good to about half a degree, which
+loses a weak mark's upper lines at the image's edges). The payload lines are then read as
+soft bits, weighted
 by a per-frequency SNR estimated from the sync lines, and decoded by Viterbi
 (:mod:`synthmark.watermark.ecc`); a CRC-16 tells a valid decode.
 
@@ -43,13 +48,18 @@ so the phase-only correlation ``C`` of the ``n`` sync lines at one hypothesis is
 ``n`` independent ``cos(uniform)``; :func:`phase_tail_bound` bounds its tail by Chernoff,
 ``min_t exp(-t c) I0(t)^n <= exp(-c^2 / n)``. A union bound over every hypothesis the
 decoder may test (:attr:`TiledScheme.n_hypotheses`: lattice candidates x 8 symmetries x
-``shift_grid^2`` shifts) gives the sync p-value. The carrier phases are independent of
+``shift_grid^2`` shifts) gives the sync p-value, divided by the stage's weight:
+``1 - refine_share`` for the candidates, ``refine_share`` for the refined stage, whose
+count (:attr:`TiledScheme.n_refined_hypotheses`) is every candidate times its whole grid,
+so that choosing where to climb by the keyed score costs nothing (weighted Bonferroni:
+the two stages together stay within ``alpha``). The carrier phases are independent of
 the sync phases, so the decoded 80-bit word is uniform (the soft values are symmetric under
 any sign flip and Viterbi decoding is equivariant) and passes the CRC-16 with probability
 2^-16 whatever the sync found. ``present`` requires a valid CRC and
 ``p_sync * 2^-16 <= alpha`` (``alpha = 1e-6``); the p-value reported is that product.
 ``damaged`` means ``p_sync <= alpha`` on its own, but the CRC fails.
-:meth:`TiledScheme.thresholds` turns this into sync scores (3.96 and 4.98 by default).
+:meth:`TiledScheme.thresholds` turns this into sync scores (3.97 and 4.99 by default;
+4.66 and 5.49 in the refined stage).
 These bounds are over the choice of key: they hold for any fixed image.
 """
 
@@ -107,9 +117,10 @@ class TileDesign:
     """Every constant of the scheme. Changing one changes the mark: keep the defaults."""
 
     #: lattice step: the period is ``step * sqrt(5)`` working pixels. A larger step lowers
-    #: the band, which helps WebP q50 (94-97% exact at 512 px with 34-40) but loses crops,
-    #: rotations and contrast gains of busy images, which need the upper lines
-    step: int = 28
+    #: the band, which helps WebP q50, but leaves fewer periods in a crop: 28 -> 34 took
+    #: WebP q50 at 512 px from 75% to 93% exact, 36 lost rotations (n=100, see
+    #: benchmarks/watermark_bench.py)
+    step: int = 34
     work_short: int = 512
     k_low: float = 3.2
     k_high: float = 15.0
@@ -119,17 +130,20 @@ class TileDesign:
     target_psnr: float = 40.1
     min_psnr: float = 40.02
     target_ssim: float = 0.9815
-    mask_gamma: float = 0.3
+    #: texture masking: the mask grows as (local activity + floor)^gamma. 0 (off) spreads
+    #: the change evenly, so smooth areas, which WebP keeps best, carry their share; with
+    #: the SSIM model bounding the strength, 0.3 gave 18 points less after WebP q50
+    mask_gamma: float = 0.0
     mask_floor: float = 1.0
     #: above this channel value the mask falls linearly, to ``bright_floor`` at 255:
     #: a brightness gain saturates these pixels first, erasing whatever they carry
-    bright_knee: float = 190.0
-    bright_floor: float = 0.5
+    bright_knee: float = 170.0
+    bright_floor: float = 0.2
     #: line amplitudes ``(|k| / k_high)^tilt``: ``line_tilt`` where the SSIM bound limits
     #: the strength, ``texture_tilt`` where only the PSNR bound does (see the module doc).
-    #: ``line_tilt = -1`` took WebP q50 at 512 px to 83% exact but lost 2 points after
-    #: ``chain`` (benchmarks/watermark_bench.py, n=100), so both are 0 (equal amplitudes)
-    line_tilt: float = 0.0
+    #: with step 34 (n=100, 512 / 1024 px): 0 gave WebP q50 93% / crop 50% 98%; -0.5
+    #: 96% / 98%; -1 97% / 97%
+    line_tilt: float = -0.5
     texture_tilt: float = 0.0
     iss: float = 0.5
     iss_budget: float = 0.35
@@ -143,6 +157,17 @@ class TileDesign:
     code_constraint: int = 9
     alpha: float = 1e-6
     search: LatticeSearch = field(default_factory=LatticeSearch)
+    #: the keyed local search (:meth:`TiledScheme._refine`) runs when the best candidate
+    #: lattice reaches this sync score without a valid payload (about 3% of unmarked images)
+    refine_gate: float = 3.6
+    #: its grid: ``+-refine_angle_steps`` steps of ``refine_angle_step`` degrees by
+    #: ``+-refine_scale_steps`` steps of ``refine_scale_step`` in scale
+    refine_angle_step: float = 0.1
+    refine_angle_steps: int = 6
+    refine_scale_step: float = 0.002
+    refine_scale_steps: int = 5
+    #: share of ``alpha`` given to the refined alignments (weighted Bonferroni)
+    refine_share: float = 0.1
 
     @property
     def super_period(self) -> int:
@@ -308,12 +333,16 @@ class TiledScheme(WatermarkScheme):
     def _mask(
         self, y: NDArray[np.float32], rgb8: NDArray[np.uint8], sm: Smoother, spec: NDArray
     ) -> NDArray[np.float32]:
-        """Where the change may go: texture gets more, flat areas and clipped pixels less."""
+        """Where the change may go: none where it would clip, less in bright pixels (and more
+        in texture if ``mask_gamma`` > 0)."""
         d = self.design
-        hp = y - sm.blur(y, 1.0, spec)
-        activity = np.sqrt(np.maximum(sm.blur(hp * hp, 3.0), 0.0))
-        mask = (activity + np.float32(d.mask_floor)) ** np.float32(d.mask_gamma)
-        np.minimum(mask, np.float32(4.0 * float(mask.mean())), out=mask)
+        if d.mask_gamma:
+            hp = y - sm.blur(y, 1.0, spec)
+            activity = np.sqrt(np.maximum(sm.blur(hp * hp, 3.0), 0.0))
+            mask = (activity + np.float32(d.mask_floor)) ** np.float32(d.mask_gamma)
+            np.minimum(mask, np.float32(4.0 * float(mask.mean())), out=mask)
+        else:
+            mask = np.ones(y.shape, np.float32)
         lo = np.minimum(np.minimum(rgb8[..., 0], rgb8[..., 1]), rgb8[..., 2])
         hi = np.maximum(np.maximum(rgb8[..., 0], rgb8[..., 1]), rgb8[..., 2])
         headroom = np.minimum(lo, 255 - hi).astype(np.float32)
@@ -480,6 +509,14 @@ class TiledScheme(WatermarkScheme):
         d = self.design
         return d.search.max_candidates(2) * len(_D4) * d.shift_grid**2
 
+    @property
+    def n_refined_hypotheses(self) -> int:
+        """Alignments the refined stage may test: any candidate x its whole grid x 8
+        symmetries x cyclic shifts (a superset of what the local search visits)."""
+        d = self.design
+        grid = (2 * d.refine_angle_steps + 1) * (2 * d.refine_scale_steps + 1)
+        return d.search.max_candidates(2) * grid * len(_D4) * d.shift_grid**2
+
     def _nominal_periods(self, size: tuple[int, int]) -> list[float]:
         """Decode-space periods if the image was not cropped: marked at >= 512 px (any
         resize since), or marked at its current size below 512 px."""
@@ -493,22 +530,69 @@ class TiledScheme(WatermarkScheme):
 
     def thresholds(self) -> dict[str, float]:
         """The sync scores (phase correlation / sqrt(n)) at which the false-positive bound
-        reaches ``alpha``: with a valid CRC (``present``) and without (``damaged``)."""
+        reaches ``alpha``: with a valid CRC (``present``) and without (``damaged``), for
+        the candidate lattices and (``*_refined``) for the refined stage."""
 
-        def solve(target: float) -> float:
+        def solve(target: float, refined: bool) -> float:
             lo, hi = 0.0, math.sqrt(self.design.n_sync)
             for _ in range(60):
                 mid = 0.5 * (lo + hi)
-                lo, hi = (lo, mid) if self._p_sync(mid) <= target else (mid, hi)
+                lo, hi = (lo, mid) if self._p_sync(mid, refined) <= target else (mid, hi)
             return hi
 
         alpha = self.design.alpha
-        return {"present": solve(alpha * 2.0**_CRC_BITS), "damaged": solve(alpha)}
+        present, damaged = alpha * 2.0**_CRC_BITS, alpha
+        return {
+            "present": solve(present, False),
+            "damaged": solve(damaged, False),
+            "present_refined": solve(present, True),
+            "damaged_refined": solve(damaged, True),
+        }
 
-    def _p_sync(self, z: float) -> float:
-        """Union bound over :attr:`n_hypotheses` of :func:`phase_tail_bound`."""
-        n = self.design.n_sync
-        return min(1.0, self.n_hypotheses * phase_tail_bound(z * math.sqrt(n), n))
+    def _p_sync(self, z: float, refined: bool = False) -> float:
+        """Weighted union bound of :func:`phase_tail_bound`: over :attr:`n_hypotheses`
+        with weight ``1 - refine_share``, or over :attr:`n_refined_hypotheses` with weight
+        ``refine_share``; the two stages together stay within ``alpha``."""
+        d = self.design
+        if refined:
+            count, share = self.n_refined_hypotheses, d.refine_share
+        else:
+            count, share = self.n_hypotheses, 1.0 - d.refine_share
+        tail = phase_tail_bound(z * math.sqrt(d.n_sync), d.n_sync)
+        return min(1.0, count * tail / share)
+
+    def _refine(self, rw: NDArray, wt: NDArray, start: _Alignment) -> _Alignment:
+        """Keyed local search around ``start``: the lattice turned and scaled on a fixed
+        grid (:class:`TileDesign` ``refine_*``), climbing the sync score, first in steps of
+        three grid points, then one. The keyless search finds a weak mark's lattice only
+        to within about half a degree, which loses the upper lines at the image's edges."""
+        d = self.design
+        base = start.lattice.basis
+        span = (d.refine_angle_steps, d.refine_scale_steps)
+
+        def lattice_at(pos: tuple[int, int]) -> Lattice:
+            t = math.radians(pos[0] * d.refine_angle_step)
+            turn = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+            scaled = (1.0 + pos[1] * d.refine_scale_step) * (turn @ base)
+            return Lattice(basis=scaled, score=start.lattice.score)
+
+        best, here = start, (0, 0)
+        seen = {here}
+        for stride in (3, 1):
+            moved = True
+            while moved:
+                moved = False
+                for di, dj in itertools.product((-stride, 0, stride), repeat=2):
+                    pos = (here[0] + di, here[1] + dj)
+                    if pos in seen or abs(pos[0]) > span[0] or abs(pos[1]) > span[1]:
+                        continue
+                    seen.add(pos)
+                    al = self._align(rw, wt, lattice_at(pos))
+                    if al.z > best.z:
+                        best, best_pos, moved = al, pos, True
+                if moved:
+                    here = best_pos
+        return best
 
     def _align(self, rw: NDArray, wt: NDArray, lattice: Lattice) -> _Alignment:
         d = self.design
@@ -617,28 +701,37 @@ class TiledScheme(WatermarkScheme):
                 {"lattice": "no periodic structure found"},
             )
         crc_p = 2.0**-_CRC_BITS
-        best: tuple[float, _Alignment, dict[str, Any] | None] | None = None
-        for lattice in lattices:
-            al = self._align(rw, wt, lattice)
-            p_sync = self._p_sync(al.z)
+        tried: list[tuple[float, _Alignment, dict[str, Any] | None]] = []
+
+        def attempt(al: _Alignment, refined: bool) -> Readout | None:
+            p_sync = self._p_sync(al.z, refined)
             info: dict[str, Any] | None = None
             if p_sync * crc_p <= d.alpha:  # only then can a valid CRC make it present
                 payload, info = self._decode(al)
                 if payload is not None:
                     p_total = p_sync * crc_p
+                    details = self._details(image, al, p_sync, info)
                     return Readout(
                         self.name,
                         WatermarkStatus.PRESENT,
                         payload,
                         p_total,
                         1.0 - p_total,
-                        self._details(image, al, p_sync, info),
+                        {**details, "refined": refined},
                     )
-            if best is None or p_sync < best[0]:
-                best = (p_sync, al, info)
-        if best is None:  # at least one candidate lattice is always tried
-            raise WatermarkError("internal error: no candidate lattice was tried")
-        p_sync, al, info = best
+            tried.append((p_sync, al, info))
+            return None
+
+        for lattice in lattices:
+            found = attempt(self._align(rw, wt, lattice), refined=False)
+            if found is not None:
+                return found
+        top = max(tried, key=lambda t: t[1].z)[1]
+        if top.z >= d.refine_gate:
+            found = attempt(self._refine(rw, wt, top), refined=True)
+            if found is not None:
+                return found
+        p_sync, al, info = min(tried, key=lambda t: t[0])
         if info is None:
             _, info = self._decode(al)  # for diagnosis only: nothing is vouched for
         status = WatermarkStatus.DAMAGED if p_sync <= d.alpha else WatermarkStatus.ABSENT
