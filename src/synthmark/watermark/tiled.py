@@ -3,9 +3,10 @@
 **Pattern.** At a working resolution whose short side is at most 512 px the mark is one
 period ("cell") repeated on a square lattice, turned by atan(1/2) = 26.57 degrees so that
 its lattice is not the axis-aligned grid of JPEG blocks. With ``a = step`` the lattice is
-spanned by ``(2a, a)`` and ``(-a, 2a)`` (period ``a * sqrt(5)``, 76.0 px for ``a = 34``),
-so the pattern is exactly periodic on the pixel grid with a ``5a x 5a`` super-period and is
-built by one inverse FFT. Inside the cell it is a sum of cosines at integer cell
+spanned by ``(2a, a)`` and ``(-a, 2a)`` (period ``a * sqrt(5)``, 76.0 px for ``a = 34``;
+images under 512 px, marked at their own size, use ``a = 28``, 62.6 px), so the pattern
+is exactly periodic on the pixel grid with a ``5a x 5a`` super-period and is built by one
+inverse FFT. Inside the cell it is a sum of cosines at integer cell
 frequencies ``k`` with ``k_low <= |k| <= k_high`` (about 0.04-0.20 cycles per working
 pixel, which JPEG q50, blur and a 0.5x resize leave alive; WebP q50's 4x4 transform keeps
 the lower part of that band much better than the upper, hence the low-weighted lines and
@@ -121,6 +122,10 @@ class TileDesign:
     #: WebP q50 at 512 px from 75% to 93% exact, 36 lost rotations (n=100, see
     #: benchmarks/watermark_bench.py)
     step: int = 34
+    #: the step for images whose short side is under ``work_short`` (marked at their own
+    #: size): there a long period leaves too few periods to fold, and 34 failed to read
+    #: back from about 5% of unattacked 256 px images
+    small_step: int = 28
     work_short: int = 512
     k_low: float = 3.2
     k_high: float = 15.0
@@ -169,9 +174,9 @@ class TileDesign:
     #: share of ``alpha`` given to the refined alignments (weighted Bonferroni)
     refine_share: float = 0.1
 
-    @property
-    def super_period(self) -> int:
-        return 5 * self.step
+    def step_for(self, short: int) -> int:
+        """The lattice step for an image whose short side is ``short`` pixels."""
+        return self.step if short >= self.work_short else self.small_step
 
 
 def phase_tail_bound(c: float, n: int) -> float:
@@ -310,9 +315,11 @@ class TiledScheme(WatermarkScheme):
             "n_coded": n_coded,
         }
 
-    def _line_bins(self, lines: NDArray[np.int_]) -> tuple[NDArray[np.int_], NDArray[np.int_]]:
-        """Row and column of each cell frequency in the ``5a x 5a`` super-period spectrum."""
-        sp = self.design.super_period
+    def _line_bins(
+        self, lines: NDArray[np.int_], sp: int
+    ) -> tuple[NDArray[np.int_], NDArray[np.int_]]:
+        """Row and column of each cell frequency in the ``sp x sp`` (``sp = 5a``)
+        super-period spectrum."""
         fx = (2 * lines[:, 0] - lines[:, 1]) % sp
         fy = (lines[:, 0] + 2 * lines[:, 1]) % sp
         return fy, fx
@@ -387,10 +394,10 @@ class TiledScheme(WatermarkScheme):
                 f"image {w}x{h} has almost no pixels that can change without clipping "
                 "(nearly all black or white); cannot embed a robust mark"
             )
-        sp = d.super_period
+        sp = 5 * d.step_for(min(h, w))
         reps = (wh // sp + 1, ww // sp + 1)
-        fys, fxs = self._line_bins(lay["sync"])
-        fyd, fxd = self._line_bins(lay["data"])
+        fys, fxs = self._line_bins(lay["sync"], sp)
+        fyd, fxd = self._line_bins(lay["data"], sp)
         symbols = self._symbols(payload) * np.exp(1j * lay["theta"])
 
         def pattern(tilt: float) -> NDArray[np.float32]:
@@ -521,11 +528,10 @@ class TiledScheme(WatermarkScheme):
         """Decode-space periods if the image was not cropped: marked at >= 512 px (any
         resize since), or marked at its current size below 512 px."""
         d = self.design
-        period = d.step * math.sqrt(5.0)
         short = min(size)
-        out = [period]
+        out = [d.step * math.sqrt(5.0)]
         if short < d.work_short:
-            out.append(period * d.work_short / short)
+            out.append(d.small_step * math.sqrt(5.0) * d.work_short / short)
         return out
 
     def thresholds(self) -> dict[str, float]:
