@@ -238,3 +238,49 @@ def test_too_small_a_size_suggests_a_larger_one_not_another_scheme(tmp_path: Pat
     assert "the generated image is 128x128" in text and "(--width/--height)" in text
     assert "another scheme" not in text
     assert not list((tmp_path / "out").glob("*.png"))
+
+
+def test_quiet_silences_the_libraries_warnings_too(tmp_path: Path) -> None:
+    """diffusers logs a warning when the tiny pipeline is cast to float16 (see the next
+    test); under ``-q`` stderr stays empty while the image is still written."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SYNTHMARK_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+    quiet = subprocess.run(
+        [sys.executable, "-m", "synthmark", "-q", "generate", "a pear", "--dtype", "float16",
+         "--steps", "2", "-o", str(tmp_path / "out")],
+        env=env, capture_output=True, text=True,
+    )
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
+    assert len(list((tmp_path / "out").glob("*.png"))) == 1
+
+
+def test_quiet_libraries_raises_and_restores_their_log_levels() -> None:
+    import logging
+
+    import diffusers  # noqa: F401  (sets its logger's level on import)
+
+    from synthmark.cli._common import quiet_libraries
+
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    logger = logging.getLogger("diffusers")
+    handler = Keep(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        before = logger.level
+        with quiet_libraries(True):
+            assert logger.getEffectiveLevel() == logging.ERROR
+            logging.getLogger("diffusers.models").warning("hidden")
+        assert logger.level == before
+        with quiet_libraries(False):
+            logging.getLogger("diffusers.models").warning("shown")
+    finally:
+        logger.removeHandler(handler)
+    assert seen == ["shown"]

@@ -6,8 +6,12 @@ output goes through :func:`emit_json`.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -68,6 +72,35 @@ class CliState:
     def console(self) -> Console:
         """A Rich console on stderr, silent under ``--quiet``."""
         return Console(stderr=True, quiet=self.quiet, highlight=False)
+
+
+#: Libraries whose own warnings ``--quiet`` silences while a model is loaded and run.
+_NOISY_LIBRARIES = ("diffusers", "transformers", "torch")
+
+
+@contextmanager
+def quiet_libraries(quiet: bool) -> Iterator[None]:
+    """Under ``--quiet``, silence what diffusers, transformers and torch log or warn while
+    the block runs; their levels and the warning filters are restored after it."""
+    if not quiet:
+        yield
+        return
+    # diffusers and transformers set their loggers' level when first imported: import them
+    # first, so that the level set here is not overwritten.
+    import diffusers  # noqa: F401
+    import transformers  # noqa: F401
+
+    loggers = [logging.getLogger(name) for name in _NOISY_LIBRARIES]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
 
 
 def state(ctx: typer.Context) -> CliState:

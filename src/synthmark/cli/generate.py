@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from synthmark.cli._common import emit_json, plain, progress_bar, state
+from synthmark.cli._common import emit_json, plain, progress_bar, quiet_libraries, state
 
 
 class Fmt(str, Enum):
@@ -166,42 +166,43 @@ def generate(
                 )
     console = st.console
     console.print(f"Loading model [bold]{plain(model)}[/] ...")
-    generator = build_generator(
-        st.settings,
-        model=model,
-        device=device.value,
-        dtype=dtype.value,
-        model_config=model_config,
-        output_format=OutputFormat(fmt.value),
-        scheduler=scheduler,
-        public_mark=public_mark,
-        include_prompt=include_prompt,
-        provider=provider,
-    )
-    with progress_bar(console, "{task.description}") as bar:
-        images = bar.add_task("images", total=len(requests))
-        step_task = bar.add_task("steps", total=requests[0].steps)
+    with quiet_libraries(st.quiet):
+        generator = build_generator(
+            st.settings,
+            model=model,
+            device=device.value,
+            dtype=dtype.value,
+            model_config=model_config,
+            output_format=OutputFormat(fmt.value),
+            scheduler=scheduler,
+            public_mark=public_mark,
+            include_prompt=include_prompt,
+            provider=provider,
+        )
+        with progress_bar(console, "{task.description}") as bar:
+            images = bar.add_task("images", total=len(requests))
+            step_task = bar.add_task("steps", total=requests[0].steps)
 
-        def progress(kind: str, done: int, total: int) -> None:
-            if kind == "image":
-                bar.update(images, completed=done)
-                bar.reset(step_task, total=total)
-            else:
-                bar.update(step_task, completed=done, total=total)
+            def progress(kind: str, done: int, total: int) -> None:
+                if kind == "image":
+                    bar.update(images, completed=done)
+                    bar.reset(step_task, total=total)
+                else:
+                    bar.update(step_task, completed=done, total=total)
 
-        failures: list[str] = []
+            failures: list[str] = []
 
-        def on_error(request: GenerationRequest, exc: Exception) -> None:
-            failures.append(f"seed {request.seed}: {exc}")
-            console.print(f"[red]Not written[/] (seed {request.seed}): {plain(str(exc))}")
+            def on_error(request: GenerationRequest, exc: Exception) -> None:
+                failures.append(f"seed {request.seed}: {exc}")
+                console.print(f"[red]Not written[/] (seed {request.seed}): {plain(str(exc))}")
 
-        for result in generator.generate(requests, output, progress, on_error=on_error):
-            if json_:
-                emit_json(result)
-            else:
-                console.print(
-                    f"{plain(str(result.path))}  serial {result.serial}  seed {result.seed}"
-                )
+            for result in generator.generate(requests, output, progress, on_error=on_error):
+                if json_:
+                    emit_json(result)
+                else:
+                    console.print(
+                        f"{plain(str(result.path))}  serial {result.serial}  seed {result.seed}"
+                    )
     written = len(requests) - len(failures)
     if not json_:
         console.print(f"{written} image(s) written to {plain(os.fspath(output))}")
