@@ -45,11 +45,10 @@ def flat_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_default_detector_refuses_flat_images_and_scores_photos(flat_dir: Path) -> None:
     detector = load_detector()
     for name, image in _flat_images().items():
+        # Outside the training domain the score means nothing (the earlier grid-only default
+        # model scored a blank page and a text screenshot 1.00 "generated"), so it abstains.
         with pytest.raises(OutsideDomain, match="does not apply"):
             detector.check_applicable(image)
-        if name in ("white.png", "text.png"):
-            # the raw classifier calls these generated: that is why the detector abstains
-            assert detector.predict_proba([image])[0, 1] >= detector.threshold_, name
     photos = sample_photos()
     for photo in photos:
         detector.check_applicable(Image.open(photo).convert("RGB"))
