@@ -44,7 +44,7 @@ def flat_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_default_detector_refuses_flat_images_and_scores_photos(flat_dir: Path) -> None:
     detector = load_detector()
-    for name, image in _flat_images().items():
+    for image in _flat_images().values():
         # Outside the training domain the score means nothing (the earlier grid-only default
         # model scored a blank page and a text screenshot 1.00 "generated"), so it abstains.
         with pytest.raises(OutsideDomain, match="does not apply"):
