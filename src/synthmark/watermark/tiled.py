@@ -118,9 +118,9 @@ class TileDesign:
     """Every constant of the scheme. Changing one changes the mark: keep the defaults."""
 
     #: lattice step: the period is ``step * sqrt(5)`` working pixels. A larger step lowers
-    #: the band, which helps WebP q50, but leaves fewer periods in a crop: 28 -> 34 took
-    #: WebP q50 at 512 px from 75% to 93% exact, 36 lost rotations (n=100, see
-    #: benchmarks/watermark_bench.py)
+    #: the band, which helps WebP q50, but leaves fewer periods in a crop: 28 -> 34 (with
+    #: ``mask_gamma`` 0) took WebP q50 at 512 px from 75% to 93% exact; 36 lost rotations
+    #: (n=100, see benchmarks/watermark_bench.py)
     step: int = 34
     #: the step for images whose short side is under ``work_short`` (marked at their own
     #: size): there a long period leaves too few periods to fold, and 34 failed to read
@@ -146,8 +146,8 @@ class TileDesign:
     bright_floor: float = 0.2
     #: line amplitudes ``(|k| / k_high)^tilt``: ``line_tilt`` where the SSIM bound limits
     #: the strength, ``texture_tilt`` where only the PSNR bound does (see the module doc).
-    #: with step 34 (n=100, 512 / 1024 px): 0 gave WebP q50 93% / crop 50% 98%; -0.5
-    #: 96% / 98%; -1 97% / 97%
+    #: with step 34 (n=100): 0 gave WebP q50 at 512 px 93% exact and crop 50% at 1024 px
+    #: 98%; -0.5 96% and 98%; -1 97% and 97%
     line_tilt: float = -0.5
     texture_tilt: float = 0.0
     iss: float = 0.5
