@@ -522,7 +522,7 @@ class TiledScheme(WatermarkScheme):
         symmetries x cyclic shifts (a superset of what the local search visits)."""
         d = self.design
         grid = (2 * d.refine_angle_steps + 1) * (2 * d.refine_scale_steps + 1)
-        return d.search.max_candidates(2) * grid * len(_D4) * d.shift_grid**2
+        return self.n_hypotheses * grid
 
     def _nominal_periods(self, size: tuple[int, int]) -> list[float]:
         """Decode-space periods if the image was not cropped: marked at >= 512 px (any
