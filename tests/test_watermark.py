@@ -360,15 +360,27 @@ def test_thresholds_follow_from_alpha(synthmark_scheme: WatermarkScheme) -> None
     assert 3.0 < limits["present"] < limits["damaged"] < 6.0
     p_at = synthmark_scheme._p_sync(limits["present"]) * 2.0**-16
     assert p_at == pytest.approx(1e-6, rel=1e-3)
-    # The two stages share alpha (weighted Bonferroni); the refined one counts its whole
-    # grid for every candidate, so it needs a higher score.
-    assert limits["present"] < limits["present_refined"] < limits["damaged_refined"]
-    p_refined = synthmark_scheme._p_sync(limits["present_refined"], refined=True)
-    assert p_refined * 2.0**-16 == pytest.approx(1e-6, rel=1e-3)
-    share = synthmark_scheme.design.refine_share
-    ratio = synthmark_scheme.n_refined_hypotheses / synthmark_scheme.n_hypotheses
-    first, refined = synthmark_scheme._p_sync(5.5), synthmark_scheme._p_sync(5.5, refined=True)
-    assert refined == pytest.approx(first * ratio * (1 - share) / share, rel=1e-9)
+    # The three stages share alpha (weighted Bonferroni); the refined one counts its whole
+    # grid for every candidate, the scan its grid for every scanned period, so each later
+    # stage needs a higher score.
+    assert limits["present"] < limits["present_refined"] < limits["present_scan"]
+    assert limits["damaged"] < limits["damaged_refined"] < limits["damaged_scan"]
+    d = synthmark_scheme.design
+    for stage in ("refined", "scan"):
+        p_stage = synthmark_scheme._p_sync(limits[f"present_{stage}"], stage)
+        assert p_stage * 2.0**-16 == pytest.approx(1e-6, rel=1e-3)
+    first_share = 1.0 - d.refine_share - d.scan_share
+    assert first_share > 0.5
+    first = synthmark_scheme._p_sync(5.5)
+    for stage, count, share in (
+        ("refined", synthmark_scheme.n_refined_hypotheses, d.refine_share),
+        ("scan", synthmark_scheme.n_scan_hypotheses, d.scan_share),
+    ):
+        ratio = count / synthmark_scheme.n_hypotheses
+        later = synthmark_scheme._p_sync(5.5, stage)
+        assert later == pytest.approx(first * ratio * first_share / share, rel=1e-9)
+    with pytest.raises(ValueError, match="unknown stage"):
+        synthmark_scheme._p_sync(5.5, "everything")
 
 
 def test_refinement_recovers_a_lattice_off_by_half_a_degree(
@@ -399,6 +411,34 @@ def test_refinement_recovers_a_lattice_off_by_half_a_degree(
     assert found.z >= 0.95 * true.z
     assert abs(found.lattice.angle - true.lattice.angle) <= 0.15
     assert abs(found.lattice.period / true.lattice.period - 1.0) <= 0.005
+
+
+def test_scan_finds_the_period_of_a_cropped_and_shrunk_mark(
+    synthmark_scheme: WatermarkScheme, marked: Image.Image, photo: Image.Image
+) -> None:
+    """The keyed period scan, on its own, finds the lattice of a marked image cropped to
+    80% of its side and shrunk: the decode-space period grows by 1 / 0.8."""
+    from synthmark.watermark.lattice import residual
+    from synthmark.watermark.tiled import TiledScheme
+
+    assert isinstance(synthmark_scheme, TiledScheme)
+    d = synthmark_scheme.design
+    w, h = marked.size
+    side = round(0.8 * min(w, h))
+    left, top = (w - side) // 3, (h - side) // 2
+    cropped = marked.crop((left, top, left + side, top + side)).resize(
+        (round(0.75 * side),) * 2, Image.Resampling.BICUBIC
+    )
+    y = synthmark_scheme._decode_space(cropped)
+    r, wt = residual(y, d.highpass_sigma, power=d.weight_power)
+    found = synthmark_scheme._scan(r * wt, wt)
+    expected = d.step * 5**0.5 * min(w, h) / side
+    assert abs(found.lattice.period / expected - 1.0) < 2 * d.scan_step
+    assert found.z >= synthmark_scheme.thresholds()["present_scan"]
+    # the same scan of the unmarked original stays below the scan stage's threshold
+    y0 = synthmark_scheme._decode_space(photo)
+    r0, wt0 = residual(y0, d.highpass_sigma, power=d.weight_power)
+    assert synthmark_scheme._scan(r0 * wt0, wt0).z < synthmark_scheme.thresholds()["present_scan"]
 
 
 # -- the benchmark ----------------------------------------------------------------------------
