@@ -338,6 +338,23 @@ def test_convolutional_code_corrects_noise_and_crc_catches_errors() -> None:
     assert not np.array_equal(crc16(np.zeros(64, np.uint8)), np.zeros(16, np.uint8))
 
 
+def test_large_images_leave_black_and_white_pixels_untouched(
+    synthmark_scheme: WatermarkScheme, photo: Image.Image
+) -> None:
+    """Above the working resolution the change is made at 512 px and upsampled; pixels at
+    0 or 255 in the full-resolution image still get none of it (a dark pixel beside an
+    edge is grey at 512 px, and clipping there costs SSIM in dark areas)."""
+    big = np.array(photo.resize((1024, 1024), Image.Resampling.BICUBIC))
+    big[:, :300] = 0
+    big[700:, :] = 255
+    big[::7, 300:700] = 0  # thin black lines through the photo
+    marked = np.asarray(synthmark_scheme.embed(Image.fromarray(big), PAYLOAD), np.int16)
+    saturated = (big.min(axis=-1) == 0) | (big.max(axis=-1) == 255)
+    assert saturated.mean() > 0.4
+    assert np.array_equal(marked[saturated], big[saturated].astype(np.int16))
+    assert np.abs(marked[~saturated] - big[~saturated]).mean() > 0.5  # the rest is marked
+
+
 # -- the false-positive bound ----------------------------------------------------------------
 
 

@@ -234,6 +234,19 @@ def _luma(image: Image.Image) -> NDArray[np.float32]:
     return np.asarray(image, dtype=np.float32) @ _LUMA
 
 
+#: the headroom mask by a pixel's distance from 0 or 255 (see :func:`_headroom`)
+_HEADROOM_LUT = np.minimum(np.arange(256, dtype=np.float32) / np.float32(6.0), np.float32(1.0))
+
+
+def _headroom(rgb8: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """1 where a pixel's channels are all at least 6 levels from 0 and 255, falling
+    linearly to 0 at either end: how much of a luminance change it takes without clipping."""
+    # np.minimum chains on uint8, not min(axis=-1) on floats: about 20x faster at 2048 px
+    lo = np.minimum(np.minimum(rgb8[..., 0], rgb8[..., 1]), rgb8[..., 2])
+    hi = np.maximum(np.maximum(rgb8[..., 0], rgb8[..., 1]), rgb8[..., 2])
+    return np.asarray(_HEADROOM_LUT[np.minimum(lo, 255 - hi)], np.float32)
+
+
 def _resize_f(a: NDArray[np.float32], size: tuple[int, int], up: bool) -> NDArray[np.float32]:
     """Resize a float image with Pillow ("F" mode); ``size`` is (width, height)."""
     method = Image.Resampling.BICUBIC if up else Image.Resampling.BILINEAR
@@ -369,10 +382,8 @@ class TiledScheme(WatermarkScheme):
             np.minimum(mask, np.float32(4.0 * float(mask.mean())), out=mask)
         else:
             mask = np.ones(y.shape, np.float32)
-        lo = np.minimum(np.minimum(rgb8[..., 0], rgb8[..., 1]), rgb8[..., 2])
+        mask *= _headroom(rgb8)
         hi = np.maximum(np.maximum(rgb8[..., 0], rgb8[..., 1]), rgb8[..., 2])
-        headroom = np.minimum(lo, 255 - hi).astype(np.float32)
-        mask *= np.minimum(headroom * np.float32(1.0 / 6.0), np.float32(1.0))
         if d.bright_floor < 1.0:
             t = (hi.astype(np.float32) - np.float32(d.bright_knee)) / np.float32(
                 255.0 - d.bright_knee
@@ -463,6 +474,10 @@ class TiledScheme(WatermarkScheme):
         delta *= np.float32(t)
         if scale < 1.0:
             delta = _resize_f(delta, (w, h), up=True)
+            # The mask was made at the working resolution, where a dark or bright pixel
+            # next to an edge is averaged with its neighbours: keep the upsampled change
+            # off the full-resolution pixels that would clip.
+            delta = delta * _headroom(np.asarray(image))
         out = np.rint(rgb + delta[..., None])
         np.clip(out, 0, 255, out=out)
         mse = float(np.mean((out - rgb) ** 2))
