@@ -57,6 +57,15 @@ def train(
     augment: Annotated[
         bool, typer.Option(help="Random re-encode/resize/blur, alike for both classes.")
     ] = True,
+    half_resize: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="With --augment: probability of halving an image exactly (both classes "
+            "alike), so the features also learn the 4 px pattern a 0.5 resize leaves.",
+        ),
+    ] = 0.2,
     cv: Annotated[int, typer.Option(help="Validation folds (split by near-duplicate group).")] = 5,
     jobs: Annotated[
         int,
@@ -92,7 +101,8 @@ def train(
     console = st.console
     licences = _parse_licences(licence or [])
     samples = collect(real, fake)
-    images = TrainingImages(samples, Augment() if augment else None, seed=seed)
+    augmenter = Augment(p_half=half_resize) if augment else None
+    images = TrainingImages(samples, augmenter, seed=seed)
     det = Detector(
         extractor=extractor,
         head=head.value,
@@ -132,7 +142,7 @@ def train(
     card = det.card
     card.name = name
     card.training_seconds = time.perf_counter() - started
-    card.augmentation = Augment().describe() if augment else "none"
+    card.augmentation = augmenter.describe() if augmenter else "none"
     args = sys.argv[sys.argv.index("train") + 1 :] if "train" in sys.argv else []
     card.training_command = "synthmark detect train " + " ".join(shlex.quote(a) for a in args)
     per_source: dict[str, tuple[str, int, str]] = {}

@@ -34,6 +34,8 @@ LIMITATIONS = (
     "flat (synthmark.detect.preprocess.check_texture).",
     "The threshold was fixed on validation data at a stated false-positive rate; the rate on "
     "your photos differs with camera, processing and subject.",
+    "Heavy re-compression (JPEG q50) or a blur of a real photo can raise its false-positive "
+    "rate far above the stated one (see the robustness table).",
     "Not for decisions about people (moderation strikes, legal or journalistic claims) "
     "without human review.",
 )
