@@ -61,16 +61,16 @@ def test_demo_draws_another_seed_when_a_mark_does_not_read_back(
     from synthmark.generate import generator as generator_module
     from synthmark.settings import Settings
 
-    real_check = generator_module.check_readback
+    real_embed = generator_module.embed_checked
     calls = {"n": 0}
 
     def first_fails(*args: object, **kwargs: object) -> object:
         calls["n"] += 1
         if calls["n"] == 1:
             raise WatermarkError("the synthmark watermark did not read back (test)")
-        return real_check(*args, **kwargs)  # type: ignore[arg-type]
+        return real_embed(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(generator_module, "check_readback", first_fails)
+    monkeypatch.setattr(generator_module, "embed_checked", first_fails)
     messages: list[str] = []
     result = run_demo(
         Settings(home=tmp_path / "home"),

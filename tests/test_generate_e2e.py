@@ -196,6 +196,9 @@ def test_an_image_that_cannot_be_marked_is_skipped_with_on_error(tmp_path: Path)
         def extract(self, image):  # type: ignore[no-untyped-def]
             return real_marker.extract(image)
 
+        def fallbacks(self):  # type: ignore[no-untyped-def]
+            return []
+
     generator.marker = FlakyMarker()  # type: ignore[assignment]
     failed: list[int] = []
     requests = [GenerationRequest("x", seed=s, steps=2, width=256, height=256) for s in range(3)]

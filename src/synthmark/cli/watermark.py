@@ -138,10 +138,12 @@ def embed(
     """
     import os
 
+    from PIL import Image
+
     from synthmark.errors import UsageError
     from synthmark.imaging import atomic_write, encode_image, load_image
     from synthmark.watermark import get_scheme
-    from synthmark.watermark.base import check_readback
+    from synthmark.watermark.base import embed_checked
     from synthmark.watermark.keys import load_key
     from synthmark.watermark.quality import psnr
 
@@ -165,13 +167,16 @@ def embed(
     except UsageError as exc:
         raise typer.BadParameter(str(exc), param_hint="--payload") from None
     loaded = load_image(input_path)
-    marked = marker.embed(loaded.image, data)
     params: dict[str, Any] = {} if fmt == "PNG" else {"quality": quality}
-    encoded = encode_image(marked, fmt, **params)
     hint = "the image may be too flat or too small to carry it"
     if fmt != "PNG":
         hint += f", or {fmt} quality {quality} too low to keep it (try PNG or a higher --quality)"
-    check_readback(marker, load_image(encoded).image, data, hint)
+
+    def delivered(image: Image.Image) -> Image.Image:
+        return load_image(encode_image(image, fmt, **params)).image
+
+    marked = embed_checked(marker, loaded.image, data, delivered, hint)
+    encoded = encode_image(marked, fmt, **params)
     atomic_write(output, encoded)
     quality_db = psnr(loaded.image, marked)
     record = {

@@ -39,7 +39,7 @@ from synthmark.errors import (
 )
 from synthmark.generate.models import ModelHandle
 from synthmark.imaging import atomic_writer
-from synthmark.watermark.base import check_readback
+from synthmark.watermark.base import embed_checked
 
 if TYPE_CHECKING:  # the parts' types; fakes in tests need only the same methods
     from synthmark.labels import Labeller
@@ -276,8 +276,7 @@ class Generator:
         marked = image
         if self.public_mark is not None:
             marked = self.public_mark.embed(marked, self.public_payload or b"")
-        marked = self.marker.embed(marked, payload)
-        check_readback(self.marker, marked, payload)
+        marked = embed_checked(self.marker, marked, payload)
         if self.public_mark is not None and not self.public_mark.extract(marked).present:
             raise WatermarkError(
                 f"the public {self.public_mark.name} mark did not read back after embedding "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -22,7 +23,7 @@ from PIL import Image
 
 from synthmark.errors import ImageTooSmall, UsageError, WatermarkError
 
-__all__ = ["Readout", "WatermarkScheme", "WatermarkStatus", "check_readback"]
+__all__ = ["Readout", "WatermarkScheme", "WatermarkStatus", "check_readback", "embed_checked"]
 
 
 class WatermarkStatus(str, enum.Enum):
@@ -87,6 +88,13 @@ class WatermarkScheme(ABC):
     def extract(self, image: Image.Image) -> Readout:
         """Read this scheme's mark from ``image``."""
 
+    def fallbacks(self) -> list[WatermarkScheme]:
+        """Other embedders whose marks this scheme's :meth:`extract` reads (same key, same
+        decoder), trading some robustness for readability on images where the default
+        embedding does not read back: :func:`embed_checked` tries them in order. None by
+        default."""
+        return []
+
     # -- helpers for subclasses -------------------------------------------------------
     @property
     def payload_bytes(self) -> int:
@@ -146,3 +154,34 @@ def check_readback(
             f"(status {readout.status}); {hint}"
         )
     return readout
+
+
+def embed_checked(
+    scheme: WatermarkScheme,
+    image: Image.Image,
+    payload: bytes,
+    as_delivered: Callable[[Image.Image], Image.Image] | None = None,
+    hint: str = "the image may be too flat or too small to carry it",
+) -> Image.Image:
+    """Embed ``payload`` and return the marked image only once the mark reads back.
+
+    The read is made from ``as_delivered(marked)`` (e.g. the image after the encoding it
+    will be saved in), or from the marked image itself. When the mark does not read, each of
+    :meth:`WatermarkScheme.fallbacks` is tried in turn, read by ``scheme`` itself.
+
+    Raises:
+        WatermarkError: no embedding read back (the last attempt's message, ending in
+            ``hint``).
+    """
+    last: WatermarkError | None = None
+    for embedder in (scheme, *scheme.fallbacks()):
+        marked = embedder.embed(image, payload)
+        probe = marked if as_delivered is None else as_delivered(marked)
+        try:
+            check_readback(scheme, probe, payload, hint)
+        except WatermarkError as exc:
+            last = exc
+            continue
+        return marked
+    assert last is not None  # the loop ran at least once and every attempt failed
+    raise last
