@@ -247,6 +247,19 @@ def _headroom(rgb8: NDArray[np.uint8]) -> NDArray[np.float32]:
     return np.asarray(_HEADROOM_LUT[np.minimum(lo, 255 - hi)], np.float32)
 
 
+def _apply(full8: NDArray[np.uint8], delta: NDArray[np.float32]) -> tuple[NDArray, float]:
+    """``full8`` plus the rounded luminance change on every channel, clipped to 8 bits, and
+    the mean squared change before clipping (an upper bound: clipping only shrinks it).
+    In int16, three times faster than float arithmetic at 2048 px."""
+    step = np.rint(delta)
+    flat = step.ravel()
+    mse = float(flat @ flat) / flat.size
+    out = full8.astype(np.int16)
+    out += step.astype(np.int16)[..., None]
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8), mse
+
+
 def _resize_f(a: NDArray[np.float32], size: tuple[int, int], up: bool) -> NDArray[np.float32]:
     """Resize a float image with Pillow ("F" mode); ``size`` is (width, height)."""
     method = Image.Resampling.BICUBIC if up else Image.Resampling.BILINEAR
@@ -415,8 +428,8 @@ class TiledScheme(WatermarkScheme):
         image = self._check_image(image)
         d = self.design
         lay = self._layout
-        rgb = np.asarray(image, dtype=np.float32)
-        h, w = rgb.shape[:2]
+        full8 = np.asarray(image)
+        h, w = full8.shape[:2]
         scale = min(1.0, d.work_short / min(h, w))
         ww, wh = max(1, round(w * scale)), max(1, round(h * scale))
         small = (
@@ -487,15 +500,12 @@ class TiledScheme(WatermarkScheme):
             # The mask was made at the working resolution, where a dark or bright pixel
             # next to an edge is averaged with its neighbours: keep the upsampled change
             # off the full-resolution pixels that would clip.
-            delta = delta * _headroom(np.asarray(image))
-        out = np.rint(rgb + delta[..., None])
-        np.clip(out, 0, 255, out=out)
-        mse = float(np.mean((out - rgb) ** 2))
+            delta = delta * _headroom(full8)
+        out, mse = _apply(full8, delta)
         floor_ms = 255.0**2 / 10 ** (d.min_psnr / 10.0)
         if mse > floor_ms:  # rounding pushed the PSNR under its floor: scale down once
-            out = np.rint(rgb + (delta * math.sqrt(floor_ms / mse * 0.98))[..., None])
-            np.clip(out, 0, 255, out=out)
-        return Image.fromarray(out.astype(np.uint8), "RGB")
+            out, _ = _apply(full8, delta * np.float32(math.sqrt(floor_ms / mse * 0.98)))
+        return Image.fromarray(out, "RGB")
 
     def _ssim_model(self, rgb8: NDArray[np.uint8]) -> _SsimModel:
         """Per-channel local statistics of the host for :meth:`_ssim_scale`."""
