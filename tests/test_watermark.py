@@ -480,11 +480,13 @@ def test_refinement_recovers_a_lattice_off_by_half_a_degree(
     assert abs(found.lattice.period / true.lattice.period - 1.0) <= 0.005
 
 
-def test_scan_finds_the_period_of_a_cropped_and_shrunk_mark(
+def test_scan_finds_the_lattice_of_a_cropped_or_turned_mark(
     synthmark_scheme: WatermarkScheme, marked: Image.Image, photo: Image.Image
 ) -> None:
-    """The keyed period scan, on its own, finds the lattice of a marked image cropped to
-    80% of its side and shrunk: the decode-space period grows by 1 / 0.8."""
+    """The keyed scan, on its own, finds the lattice of a marked image cropped to 80% of
+    its side and shrunk (the decode-space period grows by 1 / 0.8), and of one turned."""
+    import math
+
     from synthmark.watermark.lattice import residual
     from synthmark.watermark.tiled import TiledScheme
 
@@ -502,6 +504,15 @@ def test_scan_finds_the_period_of_a_cropped_and_shrunk_mark(
     expected = d.step * 5**0.5 * min(w, h) / side
     assert abs(found.lattice.period / expected - 1.0) < 2 * d.scan_step
     assert found.z >= synthmark_scheme.thresholds()["present_scan"]
+    # a rotation by 3 degrees (same size, black corners): the angle family finds it
+    turned = marked.rotate(3.0, resample=Image.Resampling.BICUBIC)
+    y = synthmark_scheme._decode_space(turned)
+    r, wt = residual(y, d.highpass_sigma, power=d.weight_power)
+    found = synthmark_scheme._scan(r * wt, wt)
+    assert found.z >= synthmark_scheme.thresholds()["present_scan"]
+    nominal_angle = math.degrees(math.atan2(1, 2))
+    # PIL turns counter-clockwise on screen, which is clockwise in image coordinates
+    assert abs((found.lattice.angle - (nominal_angle - 3.0) + 45.0) % 90.0 - 45.0) < 0.3
     # the same scan of the unmarked original stays below the scan stage's threshold
     y0 = synthmark_scheme._decode_space(photo)
     r0, wt0 = residual(y0, d.highpass_sigma, power=d.weight_power)
