@@ -173,15 +173,14 @@ def embed_checked(
         WatermarkError: no embedding read back (the last attempt's message, ending in
             ``hint``).
     """
-    last: WatermarkError | None = None
+    failures: list[WatermarkError] = []
     for embedder in (scheme, *scheme.fallbacks()):
         marked = embedder.embed(image, payload)
         probe = marked if as_delivered is None else as_delivered(marked)
         try:
             check_readback(scheme, probe, payload, hint)
         except WatermarkError as exc:
-            last = exc
+            failures.append(exc)
             continue
         return marked
-    assert last is not None  # the loop ran at least once and every attempt failed
-    raise last
+    raise failures[-1]  # the scheme itself was tried, so there is at least one
