@@ -262,7 +262,7 @@ def test_training_images_augment_both_classes_alike_and_reproducibly(tmp_path: P
         collect([tmp_path / "nope"], [tmp_path / "fake"])
 
 
-def test_augment_half_resize_is_exact_and_can_be_turned_off() -> None:
+def test_augment_half_resize_is_exact_and_off_by_default() -> None:
     image = hostile.photo_like((64, 48), seed=0)
     halved = Augment(p_jpeg=0.0, p_webp=0.0, p_resize=0.0, p_blur=0.0, p_half=1.0)
     never = Augment(p_jpeg=0.0, p_webp=0.0, p_resize=0.0, p_blur=0.0, p_half=0.0)
@@ -270,12 +270,12 @@ def test_augment_half_resize_is_exact_and_can_be_turned_off() -> None:
         assert halved(image, np.random.default_rng(seed)).size == (32, 24)
         assert never(image, np.random.default_rng(seed)).size == (64, 48)
     sizes = [
-        Augment(p_resize=0.0, p_blur=0.0)(image, np.random.default_rng(seed)).size
+        Augment(p_resize=0.0, p_blur=0.0, p_half=0.2)(image, np.random.default_rng(seed)).size
         for seed in range(200)
     ]
-    assert 0.1 < sizes.count((32, 24)) / len(sizes) < 0.3  # the default p_half is 0.2
-    assert "x0.5 (p=" not in Augment(p_half=0.0).describe()
-    assert "resize x0.5 (p=0.2)" in Augment().describe()
+    assert 0.1 < sizes.count((32, 24)) / len(sizes) < 0.3
+    assert Augment().p_half == 0.0 and "x0.5 (p=" not in Augment().describe()
+    assert "resize x0.5 (p=0.2)" in Augment(p_half=0.2).describe()
     with pytest.raises(UsageError, match="probabilities"):
         Augment(p_half=1.5)
 
