@@ -39,10 +39,10 @@ cyclic shifts, give the alignment. When no candidate gives a valid payload but t
 reaches a sync score of ``refine_gate``, a keyed local search turns and scales that
 lattice on a fixed fine grid (the keyless search is good to about half a degree, which
 loses a weak mark's upper lines at the image's edges). When that fails too, a keyed scan
-of the period at the nominal angle (a crop or resize of an image neither turned nor
-mirrored, whose mark is too weak for the keyless search to find its period) scores every
-period by the sync lines of the image's own zero-padded spectrum, aligns the best two and
-refines the better one. The payload lines are then read as soft bits, weighted
+scores every period at the nominal angle (a crop or resize) and every angle at the nominal
+period (a rotation) by the sync lines of the image's own zero-padded spectrum, aligns the
+best two and refines the better one: it finds the lattice of an unmirrored image whose
+mark is too weak for the keyless search. The payload lines are then read as soft bits, weighted
 by a per-frequency SNR estimated from the sync lines, and decoded by Viterbi
 (:mod:`synthmark.watermark.ecc`); a CRC-16 tells a valid decode.
 
@@ -57,7 +57,7 @@ decoder may test (:attr:`TiledScheme.n_hypotheses`: lattice candidates x 8 symme
 stage, whose count (:attr:`TiledScheme.n_refined_hypotheses`) is every candidate times its
 whole grid, so that choosing where to climb by the keyed score costs nothing, and
 ``scan_share`` for the scan, whose count (:attr:`TiledScheme.n_scan_hypotheses`) is every
-scanned period times the same grid (weighted Bonferroni: the stages together stay within
+scanned lattice times the same grid (weighted Bonferroni: the stages together stay within
 ``alpha``). The carrier phases are independent of
 the sync phases, so the decoded 80-bit word is uniform (the soft values are symmetric under
 any sign flip and Viterbi decoding is equivariant) and passes the CRC-16 with probability
@@ -65,7 +65,7 @@ any sign flip and Viterbi decoding is equivariant) and passes the CRC-16 with pr
 ``p_sync * 2^-16 <= alpha`` (``alpha = 1e-6``); the p-value reported is that product.
 ``damaged`` means ``p_sync <= alpha`` on its own, but the CRC fails.
 :meth:`TiledScheme.thresholds` turns this into sync scores (3.98 and 4.99 by default;
-4.66 and 5.49 in the refined stage, 4.96 and 5.72 in the scan).
+4.66 and 5.49 in the refined stage, 4.99 and 5.74 in the scan).
 These bounds are over the choice of key: they hold for any fixed image.
 """
 
