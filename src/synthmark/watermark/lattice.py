@@ -31,7 +31,15 @@ import scipy.fft as sfft
 from numpy.typing import NDArray
 from scipy import ndimage
 
-__all__ = ["Lattice", "LatticeSearch", "Smoother", "find_lattices", "fold", "residual"]
+__all__ = [
+    "Lattice",
+    "LatticeSearch",
+    "Smoother",
+    "find_lattices",
+    "fold",
+    "line_frequencies",
+    "residual",
+]
 
 FloatArray = NDArray[np.float32]
 
@@ -161,6 +169,24 @@ def _spike_spectrum(rw: FloatArray, search: LatticeSearch) -> NDArray[np.float32
     return q
 
 
+def line_frequencies(
+    lines: NDArray, periods: NDArray, angles: NDArray
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Where square lattices of period ``P`` at angle ``t`` (radians) put each cell
+    frequency ``k``: ``R(t) k / P`` cycles per pixel, as ``(fx, fy, sign)`` of shape
+    (lattices, lines). The spectrum of a real image is Hermitian, so lines are folded onto
+    ``fx >= 0`` (the half an rfft keeps); ``sign`` is -1 where one was folded, and the
+    spectrum's value at the unfolded line is the conjugate there."""
+    lines = np.asarray(lines, np.float64)
+    c, s = np.cos(angles)[:, None], np.sin(angles)[:, None]
+    inv = (1.0 / np.asarray(periods, np.float64))[:, None]
+    k1, k2 = lines[None, :, 0], lines[None, :, 1]
+    fx = (c * k1 - s * k2) * inv
+    fy = (s * k1 + c * k2) * inv
+    sign = np.where(fx < 0, -1.0, 1.0)
+    return fx * sign, fy * sign, sign
+
+
 class _LineScorer:
     """Scores square lattices by the sum of the spike spectrum at their predicted lines."""
 
@@ -173,13 +199,8 @@ class _LineScorer:
         self.mean = float(positive.mean()) if positive.size else 1.0
 
     def _coords(self, periods: NDArray, angles: NDArray) -> tuple[NDArray, NDArray]:
-        c, s = np.cos(angles)[:, None], np.sin(angles)[:, None]
-        inv = (1.0 / np.asarray(periods, np.float64))[:, None]
-        k1, k2 = self.lines[None, :, 0], self.lines[None, :, 1]
-        fx = (c * k1 - s * k2) * inv
-        fy = (s * k1 + c * k2) * inv
-        sign = np.where(fx < 0, -1.0, 1.0)  # the spectrum is Hermitian: use the +fx half
-        return (fy * sign * self.h) % self.h, fx * sign * self.w
+        fx, fy, _ = line_frequencies(self.lines, periods, angles)
+        return (fy * self.h) % self.h, fx * self.w
 
     def coarse(self, periods: NDArray, angles: NDArray) -> NDArray[np.float64]:
         """Nearest-bin scores on the 3x3-max-filtered spectrum (tolerates ~1 bin error)."""

@@ -93,6 +93,7 @@ from synthmark.watermark.lattice import (
     Smoother,
     find_lattices,
     fold,
+    line_frequencies,
     residual,
 )
 
@@ -720,12 +721,7 @@ class TiledScheme(WatermarkScheme):
         pg = d.scan_shift_grid
         best: list[tuple[float, NDArray[np.float64]]] = []  # (approximate score, basis)
         for periods, angles in self.scan_lattices:
-            c, s = np.cos(angles)[:, None], np.sin(angles)[:, None]
-            # the lattice P R(angle) puts cell frequency k at R k / P cycles per pixel
-            fx = (c * sync[None, :, 0] - s * sync[None, :, 1]) / periods[:, None]
-            fy = (s * sync[None, :, 0] + c * sync[None, :, 1]) / periods[:, None]
-            sign = np.where(fx < 0, -1.0, 1.0)  # the rfft holds fx >= 0; the rest conjugate
-            fx, fy = fx * sign, fy * sign
+            fx, fy, sign = line_frequencies(sync, periods, angles)
             iy = np.rint(fy * big_h).astype(np.intp) % big_h
             z = spectrum[iy, np.rint(fx * big_w).astype(np.intp)]
             z = z * np.exp(2j * np.pi * (fx * (w / 2) + fy * (h / 2)))  # phase at the centre
