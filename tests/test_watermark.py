@@ -554,6 +554,24 @@ def test_benchmark_runs_end_to_end(shared_data: Path) -> None:
     assert "| sdxl | 48 | 41 |" in format_calibration(cal)
 
 
+def test_benchmark_marks_images_as_generate_delivers_them(
+    synthmark_scheme: WatermarkScheme, photo: Image.Image
+) -> None:
+    from synthmark.watermark.bench import _as_shipped
+
+    marked = synthmark_scheme.embed(photo, PAYLOAD)
+    assert _as_shipped(synthmark_scheme, photo, PAYLOAD, marked) == (marked, False)
+    # a first embedding that does not read back is replaced by the fallback's, as in generate
+    shipped, fell_back = _as_shipped(synthmark_scheme, photo, PAYLOAD, photo)
+    assert fell_back and shipped is not photo
+    assert synthmark_scheme.extract(shipped).payload == PAYLOAD
+    # a scheme without fallbacks keeps what it made, and so does one whose fallbacks fail
+    dwt = get_scheme("dwtDct")
+    assert _as_shipped(dwt, photo, b"", photo) == (photo, False)
+    flat = Image.new("RGB", (512, 512), "white")
+    assert _as_shipped(synthmark_scheme, flat, PAYLOAD, flat) == (flat, False)
+
+
 # -- QA fixes: a named key is never skipped; marks are read back after embedding -------------
 
 

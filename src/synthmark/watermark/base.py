@@ -162,25 +162,27 @@ def embed_checked(
     payload: bytes,
     as_delivered: Callable[[Image.Image], Image.Image] | None = None,
     hint: str = "the image may be too flat or too small to carry it",
+    marked: Image.Image | None = None,
 ) -> Image.Image:
     """Embed ``payload`` and return the marked image only once the mark reads back.
 
     The read is made from ``as_delivered(marked)`` (e.g. the image after the encoding it
     will be saved in), or from the marked image itself. When the mark does not read, each of
-    :meth:`WatermarkScheme.fallbacks` is tried in turn, read by ``scheme`` itself.
+    :meth:`WatermarkScheme.fallbacks` is tried in turn, read by ``scheme`` itself. Pass
+    ``marked`` when ``scheme.embed(image, payload)`` has already been made.
 
     Raises:
         WatermarkError: no embedding read back (the last attempt's message, ending in
             ``hint``).
     """
     failures: list[WatermarkError] = []
-    for embedder in (scheme, *scheme.fallbacks()):
-        marked = embedder.embed(image, payload)
-        probe = marked if as_delivered is None else as_delivered(marked)
+    for index, embedder in enumerate((scheme, *scheme.fallbacks())):
+        candidate = marked if index == 0 and marked is not None else embedder.embed(image, payload)
+        probe = candidate if as_delivered is None else as_delivered(candidate)
         try:
             check_readback(scheme, probe, payload, hint)
         except WatermarkError as exc:
             failures.append(exc)
             continue
-        return marked
+        return candidate
     raise failures[-1]  # the scheme itself was tried, so there is at least one

@@ -31,10 +31,10 @@ import numpy as np
 from PIL import Image
 
 from synthmark.attacks import WATERMARK_STRETCH_ATTACKS, WATERMARK_TARGET_ATTACKS, get_attack
-from synthmark.errors import SynthmarkError, UsageError
+from synthmark.errors import SynthmarkError, UsageError, WatermarkError
 from synthmark.imaging import IMAGE_SUFFIXES, load_image
 from synthmark.watermark import WatermarkScheme, get_scheme
-from synthmark.watermark.base import Readout
+from synthmark.watermark.base import Readout, embed_checked
 from synthmark.watermark.ecc import bytes_to_bits
 from synthmark.watermark.quality import psnr, ssim
 
@@ -126,6 +126,8 @@ class SchemeSummary:
     unmarked_reads: int = 0
     wrong_key_positives: int | None = None
     wrong_key_reads: int | None = None
+    #: images whose first embedding did not read back and that got a fallback's
+    fallbacks: int = 0
 
 
 @dataclass
@@ -240,6 +242,23 @@ def _key(seed: int, label: str) -> bytes:
     return random.Random(f"{seed}-{label}").randbytes(32)
 
 
+def _as_shipped(
+    scheme: WatermarkScheme, image: Image.Image, payload: bytes, marked: Image.Image
+) -> tuple[Image.Image, bool]:
+    """The marked image ``generate`` and ``watermark embed`` would deliver
+    (:func:`~synthmark.watermark.base.embed_checked`, given the scheme's own embedding
+    ``marked``), and whether a fallback made it. When no embedding reads back, those commands
+    refuse the image; here ``marked`` is kept, so that it counts as a failure after every
+    attack."""
+    if not scheme.fallbacks():
+        return marked, False
+    try:
+        shipped = embed_checked(scheme, image, payload, marked=marked)
+    except WatermarkError:
+        return marked, False
+    return shipped, shipped is not marked
+
+
 def run_benchmark(config: BenchConfig, progress: Progress | None = None) -> BenchResult:
     """Run the benchmark (this takes minutes; ``progress`` receives one line per step)."""
     say = progress or (lambda _: None)
@@ -257,7 +276,7 @@ def run_benchmark(config: BenchConfig, progress: Progress | None = None) -> Benc
             say(f"{name} @ {size}: {len(images)} images x {len(attacks)} attacks")
             stats = {a.name: _Cell() for a in attacks}
             psnrs, ssims, t_embed, t_read = [], [], [], []
-            wk_pos = 0
+            wk_pos = n_fallback = 0
             for index, (_, image) in enumerate(images):
                 payload = rng.randbytes(scheme.payload_bytes)
                 if scheme.payload_bits % 8:
@@ -265,6 +284,8 @@ def run_benchmark(config: BenchConfig, progress: Progress | None = None) -> Benc
                     payload = payload[:-1] + bytes([payload[-1] & (0xFF << spare) & 0xFF])
                 marked, ms = _timed(scheme.embed, image, payload)
                 t_embed.append(ms)
+                marked, fell_back = _as_shipped(scheme, image, payload, marked)
+                n_fallback += fell_back
                 psnrs.append(psnr(image, marked))
                 ssims.append(ssim(image, marked))
                 truth = bytes_to_bits(payload)[: scheme.payload_bits]
@@ -310,6 +331,7 @@ def run_benchmark(config: BenchConfig, progress: Progress | None = None) -> Benc
                     read_ms=float(np.median(t_read)),
                     wrong_key_positives=wk_pos if wrong is not None else None,
                     wrong_key_reads=len(images) if wrong is not None else None,
+                    fallbacks=n_fallback,
                 )
             )
         # false positives on unmarked images
@@ -412,6 +434,16 @@ def format_markdown(result: BenchResult) -> str:
             f"| {sm.scheme} | {sm.size} | {sm.n} | {sm.payload_bits} | {sm.psnr_mean:.2f} "
             f"({sm.psnr_min:.2f}) | {sm.ssim_mean:.4f} ({sm.ssim_min:.4f}) | {sm.embed_ms:.0f} | "
             f"{sm.read_ms:.0f} | {sm.false_positives} / {sm.unmarked_reads} | {wk} |"
+        )
+    fell_back = [sm for sm in result.summaries if sm.fallbacks]
+    if fell_back:
+        lines.append("")
+        lines.append(
+            "Marked as `generate` delivers them: the first embedding of "
+            + ", ".join(
+                f"{sm.fallbacks} of {sm.n} images ({sm.scheme} {sm.size})" for sm in fell_back
+            )
+            + " did not read back and the scheme's fallback was used."
         )
     if result.timing_2048:
         lines.append("")
