@@ -355,6 +355,28 @@ def test_large_images_leave_black_and_white_pixels_untouched(
     assert np.abs(marked[~saturated] - big[~saturated]).mean() > 0.5  # the rest is marked
 
 
+def test_busy_images_give_the_quiet_areas_more_of_the_mark(
+    synthmark_scheme: WatermarkScheme, photo: Image.Image, shared_data: Path
+) -> None:
+    """Where only the PSNR bound limits the strength (a busy photo), the mask also follows
+    the decoder's weights, which favour quiet areas; where the SSIM bound binds (a smooth
+    portrait), the mark is unchanged."""
+    from dataclasses import replace
+
+    from synthmark.watermark.tiled import TileDesign, TiledScheme
+
+    even = TiledScheme(KEY, replace(TileDesign(), quiet_power=0.0))
+    assert np.array_equal(
+        np.asarray(synthmark_scheme.embed(photo, PAYLOAD)), np.asarray(even.embed(photo, PAYLOAD))
+    )
+    busy = _square(shared_data / "detector/real_cbsd68/167083.png")
+    quiet, flat = synthmark_scheme.embed(busy, PAYLOAD), even.embed(busy, PAYLOAD)
+    assert psnr(busy, quiet) >= 40.0 and ssim(busy, quiet) >= 0.98
+    z_quiet = synthmark_scheme.extract(quiet).details["sync_z"]
+    z_flat = synthmark_scheme.extract(flat).details["sync_z"]
+    assert z_quiet > z_flat + 0.3
+
+
 def test_embed_checked_falls_back_and_never_returns_an_unread_mark(
     synthmark_scheme: WatermarkScheme, photo: Image.Image
 ) -> None:
