@@ -560,10 +560,13 @@ class TiledScheme(WatermarkScheme):
             ch, cw = round(wh * _HALF_SIDE), round(ww * _HALF_SIDE)  # a crop to half the area
             inner = np.s_[(wh - ch) // 2 : (wh + ch) // 2, (ww - cw) // 2 : (ww + cw) // 2]
             seen, seen_alt = delta * ref * np.float32(t), alt * ref * np.float32(t_alt)
-            if t_alt >= d.quiet_min_scale and min(
-                float(seen_alt.sum()) / float(seen.sum()),
-                float(seen_alt[inner].sum()) / float(seen[inner].sum()),
-            ) >= d.quiet_gain:
+            now = (float(seen.sum()), float(seen[inner].sum()))
+            then = (float(seen_alt.sum()), float(seen_alt[inner].sum()))
+            if (
+                t_alt >= d.quiet_min_scale
+                and min(now) > 0.0
+                and min(b / a for a, b in zip(now, then, strict=True)) >= d.quiet_gain
+            ):
                 delta, t = alt, t_alt
         delta *= np.float32(t)
         if scale < 1.0:
