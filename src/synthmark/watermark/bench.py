@@ -1,7 +1,8 @@
 """The watermark benchmark: every scheme against every attack, on real images.
 
 For each scheme and image size it embeds a random payload into ``n_images`` images (centre
-square crops of the data set, resized), applies each attack from
+square crops of the data set, resized) as ``generate`` does (the scheme's fallback when the
+first embedding does not read back; counted), applies each attack from
 :mod:`synthmark.attacks`, reads the mark back from the attacked image alone and counts:
 
 * **bit accuracy**: payload bits decoded right (from the decoder's raw bits, whether or
