@@ -172,6 +172,13 @@ def content_check(det: Detector, data: Path) -> dict[str, object]:
             reals.append(i)
     p = refit.oof_proba_
     y = images.labels
+    # a trainable extractor validates on one group hold-out only: compare the images it scored
+    men, others, reals = ([i for i in ids if np.isfinite(p[i])] for ids in (men, others, reals))
+    if not (men and others and reals):
+        raise SystemExit(
+            "content check: the refit scored no held-out image of one group "
+            f"({len(men)} man faces, {len(others)} other faces, {len(reals)} Unsplash men)"
+        )
     men_vs_men = detector_metrics(
         np.r_[y[men], y[reals]], np.r_[p[men], p[reals]], refit.threshold_
     )
