@@ -377,6 +377,34 @@ def test_busy_images_give_the_quiet_areas_more_of_the_mark(
     assert z_quiet > z_flat + 0.3
 
 
+def test_the_mark_is_lighter_in_bright_pixels() -> None:
+    """A brightness gain saturates bright pixels first, erasing what they carry: the mask
+    gives them less of the change than mid-tones and dark tones."""
+    from dataclasses import replace
+
+    from synthmark.watermark.tiled import TileDesign, TiledScheme
+
+    ramp = np.tile(np.linspace(0, 255, 512, dtype=np.float32), (512, 1))
+    grey = np.clip(ramp + np.random.default_rng(0).normal(0, 4, ramp.shape), 0, 255)
+    image = Image.fromarray(np.repeat(grey.astype(np.uint8)[..., None], 3, axis=-1))
+
+    def change_by_level(design: TileDesign) -> dict[str, float]:
+        marked = TiledScheme(KEY, design).embed(image, PAYLOAD)
+        change = np.abs(np.asarray(marked, np.float32) - np.asarray(image, np.float32))
+        per_column = change[..., 0].mean(axis=0)
+        level = ramp[0]
+        bands = {"dark": (8, 24), "mid": (100, 150), "bright": (230, 250)}
+        return {
+            k: float(per_column[(level >= lo) & (level < hi)].mean())
+            for k, (lo, hi) in bands.items()
+        }
+
+    masked = change_by_level(TileDesign())
+    assert masked["bright"] < 0.5 * masked["mid"] and masked["dark"] > 0.9 * masked["mid"]
+    even = change_by_level(replace(TileDesign(), bright_floor=1.0))
+    assert even["bright"] > 0.6 * even["mid"]
+
+
 def test_embed_checked_falls_back_and_never_returns_an_unread_mark(
     synthmark_scheme: WatermarkScheme, photo: Image.Image
 ) -> None:
