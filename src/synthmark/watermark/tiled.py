@@ -695,7 +695,8 @@ class TiledScheme(WatermarkScheme):
     def thresholds(self) -> dict[str, float]:
         """The sync scores (phase correlation / sqrt(n)) at which the false-positive bound
         reaches ``alpha``: with a valid CRC (``present``) and without (``damaged``), for
-        the candidate lattices and (``*_refined``) for the refined stage."""
+        the candidate lattices, (``*_refined``) the refined stage and (``*_scan``) the
+        scan."""
 
         def solve(target: float, stage: str) -> float:
             lo, hi = 0.0, math.sqrt(self.design.n_sync)
