@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ConvCode", "bits_to_bytes", "bytes_to_bits", "crc16"]
+__all__ = ["ConvCode", "bits_to_bytes", "bytes_to_bits", "crc", "crc16", "crc24"]
 
 
 class ConvCode:
@@ -85,12 +85,15 @@ class ConvCode:
         metric = np.full(self.n_states, -np.inf)
         metric[0] = 0.0
         decisions = np.empty((steps, self.n_states), np.intp)
-        rows = np.arange(self.n_states)
+        # branch metrics of every step at once: (steps, state, predecessor)
+        branch = np.einsum("spj,tj->tsp", self._sign, llr)
+        pred0, pred1 = self._pred[:, 0], self._pred[:, 1]
         for t in range(steps):
-            cand = metric[self._pred] + self._sign @ llr[t]
-            choice = np.argmax(cand, 1)
+            via0 = metric[pred0] + branch[t, :, 0]
+            via1 = metric[pred1] + branch[t, :, 1]
+            choice = via1 > via0  # ties go to the first predecessor, as argmax does
             decisions[t] = choice
-            metric = cand[rows, choice]
+            metric = np.where(choice, via1, via0)
         bits = np.empty(steps, np.uint8)
         state = 0
         for t in range(steps - 1, -1, -1):
@@ -99,18 +102,31 @@ class ConvCode:
         return bits[:n_info], float(metric[0])
 
 
+def crc(bits: NDArray[np.uint8], width: int, poly: int, init: int) -> NDArray[np.uint8]:
+    """A ``width``-bit CRC (generator ``poly`` without its top bit, register start
+    ``init``, no reflection or final XOR) of a bit array, as ``width`` bits, MSB first."""
+    top_bit, full = 1 << (width - 1), (1 << width) - 1
+    reg = init
+    for b in bits:
+        top = bool(reg & top_bit) ^ bool(b)
+        reg = (reg << 1) & full
+        if top:
+            reg ^= poly
+    return np.array([(reg >> (width - 1 - i)) & 1 for i in range(width)], np.uint8)
+
+
 def crc16(bits: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) of a bit array, as 16 bits, MSB first.
 
     The non-zero initial value means an all-zero or all-one word does not check.
     """
-    reg = 0xFFFF
-    for b in bits:
-        top = ((reg >> 15) & 1) ^ int(b)
-        reg = (reg << 1) & 0xFFFF
-        if top:
-            reg ^= 0x1021
-    return np.array([(reg >> (15 - i)) & 1 for i in range(16)], np.uint8)
+    return crc(bits, 16, 0x1021, 0xFFFF)
+
+
+def crc24(bits: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """CRC-24/OpenPGP (poly 0x864CFB, init 0xB704CE; RFC 4880) of a bit array, as 24 bits,
+    MSB first."""
+    return crc(bits, 24, 0x864CFB, 0xB704CE)
 
 
 def bytes_to_bits(data: bytes) -> NDArray[np.uint8]:
