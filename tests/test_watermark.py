@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from synthmark.watermark import (
     list_schemes,
     read_all,
 )
-from synthmark.watermark.ecc import ConvCode, bits_to_bytes, bytes_to_bits, crc16
+from synthmark.watermark.ecc import ConvCode, bits_to_bytes, bytes_to_bits, crc16, crc24
 from synthmark.watermark.keys import create_key, key_id, load_key
 from synthmark.watermark.quality import psnr, ssim
 from tests import hostile
@@ -338,6 +339,14 @@ def test_convolutional_code_corrects_noise_and_crc_catches_errors() -> None:
     assert not np.array_equal(crc16(np.zeros(64, np.uint8)), np.zeros(16, np.uint8))
 
 
+def test_crcs_match_their_published_check_values() -> None:
+    """The catalogued check value of each CRC: its register over the ASCII "123456789"."""
+    check = bytes_to_bits(b"123456789")
+    assert bits_to_bytes(crc16(check)).hex() == "29b1"  # CRC-16/CCITT-FALSE
+    assert bits_to_bytes(crc24(check)).hex() == "21cf02"  # CRC-24/OpenPGP (RFC 4880)
+    assert not np.array_equal(crc24(np.zeros(64, np.uint8)), np.zeros(24, np.uint8))
+
+
 def test_large_images_leave_black_and_white_pixels_untouched(
     synthmark_scheme: WatermarkScheme, photo: Image.Image
 ) -> None:
@@ -361,7 +370,6 @@ def test_busy_images_give_the_quiet_areas_more_of_the_mark(
     """Where only the PSNR bound limits the strength (a busy photo), the mask also follows
     the decoder's weights, which favour quiet areas; where the SSIM bound binds (a smooth
     portrait), the mark is unchanged."""
-    from dataclasses import replace
 
     from synthmark.watermark.tiled import TileDesign, TiledScheme
 
@@ -380,7 +388,6 @@ def test_busy_images_give_the_quiet_areas_more_of_the_mark(
 def test_the_mark_is_lighter_in_bright_pixels() -> None:
     """A brightness gain saturates bright pixels first, erasing what they carry: the mask
     gives them less of the change than mid-tones and dark tones."""
-    from dataclasses import replace
 
     from synthmark.watermark.tiled import TileDesign, TiledScheme
 
@@ -469,23 +476,54 @@ def test_phase_tail_bound_holds_and_beats_the_gaussian_form() -> None:
     assert phase_tail_bound(-1.0, 16) == 1.0
 
 
+def test_a_faint_mark_reads_on_its_crc_alone(
+    synthmark_scheme: WatermarkScheme, photo: Image.Image, marked: Image.Image
+) -> None:
+    """A mark at a tenth of its strength: its sync score is below what a 16-bit CRC would
+    need, but a decode that passes the 24-bit CRC is vouched for by the CRC alone."""
+    from synthmark.watermark.tiled import TiledScheme
+
+    assert isinstance(synthmark_scheme, TiledScheme)
+    host = np.asarray(photo, np.float32)
+    change = np.asarray(marked, np.float32) - host
+    dither = np.random.default_rng(0).uniform(0.0, 1.0, host.shape)
+    faint8 = np.clip(np.floor(host + 0.1 * change + dither), 0, 255).astype(np.uint8)
+    faint = Image.fromarray(faint8)
+    readout = synthmark_scheme.extract(faint)
+    assert readout.status is WatermarkStatus.PRESENT
+    assert readout.payload == PAYLOAD
+    stage = readout.details["stage"]
+    limits16 = TiledScheme(KEY, replace(synthmark_scheme.design, crc_bits=16)).thresholds()
+    needed = limits16["present" if stage == "candidates" else f"present_{stage}"]
+    assert readout.details["sync_z"] < needed
+    assert readout.p_value == pytest.approx(synthmark_scheme.max_decodes * 2.0**-24)
+    assert readout.p_value <= synthmark_scheme.design.alpha
+
+
 def test_thresholds_follow_from_alpha(synthmark_scheme: WatermarkScheme) -> None:
     from synthmark.watermark.tiled import TiledScheme
 
     assert isinstance(synthmark_scheme, TiledScheme)
+    d = synthmark_scheme.design
     limits = synthmark_scheme.thresholds()
-    assert 3.0 < limits["present"] < limits["damaged"] < 6.0
-    p_at = synthmark_scheme._p_sync(limits["present"]) * 2.0**-16
-    assert p_at == pytest.approx(1e-6, rel=1e-3)
+    # A decode that passes the 24-bit CRC is evidence enough on its own: a read makes at
+    # most max_decodes decodes, each of whose words is uniform on an unmarked image.
+    assert d.crc_bits == 24
+    assert synthmark_scheme.max_decodes * 2.0**-24 <= d.alpha
+    assert limits["present"] == limits["present_refined"] == limits["present_scan"] == 0.0
+    assert synthmark_scheme._p_present(0.0) == synthmark_scheme.max_decodes * 2.0**-24
+    # From a high sync score on, the sync bound is the smaller one.
+    high = synthmark_scheme._p_sync(5.0)
+    assert synthmark_scheme._p_present(5.0) == pytest.approx(high * 2.0**-24, rel=1e-9)
+    assert 3.0 < limits["damaged"] < 6.0
+    assert synthmark_scheme._p_sync(limits["damaged"]) == pytest.approx(1e-6, rel=1e-3)
     # The three stages share alpha (weighted Bonferroni); the refined one counts its whole
     # grid for every candidate, the scan its grid for every scanned period, so each later
     # stage needs a higher score.
-    assert limits["present"] < limits["present_refined"] < limits["present_scan"]
     assert limits["damaged"] < limits["damaged_refined"] < limits["damaged_scan"]
-    d = synthmark_scheme.design
     for stage in ("refined", "scan"):
-        p_stage = synthmark_scheme._p_sync(limits[f"present_{stage}"], stage)
-        assert p_stage * 2.0**-16 == pytest.approx(1e-6, rel=1e-3)
+        p_stage = synthmark_scheme._p_sync(limits[f"damaged_{stage}"], stage)
+        assert p_stage == pytest.approx(1e-6, rel=1e-3)
     first_share = 1.0 - d.refine_share - d.scan_share
     assert first_share > 0.5
     first = synthmark_scheme._p_sync(5.5)
@@ -496,6 +534,15 @@ def test_thresholds_follow_from_alpha(synthmark_scheme: WatermarkScheme) -> None
         ratio = count / synthmark_scheme.n_hypotheses
         later = synthmark_scheme._p_sync(5.5, stage)
         assert later == pytest.approx(first * ratio * first_share / share, rel=1e-9)
+    # With a 16-bit CRC the sync score has to carry the rest of the evidence.
+    short = TiledScheme(KEY, replace(d, crc_bits=16))
+    limits16 = short.thresholds()
+    assert 3.0 < limits16["present"] < limits16["damaged"] == limits["damaged"]
+    assert limits16["present"] < limits16["present_refined"] < limits16["present_scan"]
+    for stage in ("candidates", "refined", "scan"):
+        suffix = "" if stage == "candidates" else f"_{stage}"
+        p_at = short._p_sync(limits16[f"present{suffix}"], stage) * 2.0**-16
+        assert p_at == pytest.approx(1e-6, rel=1e-3)
     with pytest.raises(ValueError, match="unknown stage"):
         synthmark_scheme._p_sync(5.5, "everything")
 
@@ -553,20 +600,20 @@ def test_scan_finds_the_lattice_of_a_cropped_or_turned_mark(
     found = synthmark_scheme._scan(r * wt, wt)
     expected = d.step * 5**0.5 * min(w, h) / side
     assert abs(found.lattice.period / expected - 1.0) < 2 * d.scan_step
-    assert found.z >= synthmark_scheme.thresholds()["present_scan"]
+    assert found.z >= d.scan_gate  # refined and decoded
     # a rotation by 3 degrees (same size, black corners): the angle family finds it
     turned = marked.rotate(3.0, resample=Image.Resampling.BICUBIC)
     y = synthmark_scheme._decode_space(turned)
     r, wt = residual(y, d.highpass_sigma, power=d.weight_power)
     found = synthmark_scheme._scan(r * wt, wt)
-    assert found.z >= synthmark_scheme.thresholds()["present_scan"]
+    assert found.z >= d.scan_gate  # refined and decoded
     nominal_angle = math.degrees(math.atan2(1, 2))
     # PIL turns counter-clockwise on screen, which is clockwise in image coordinates
     assert abs((found.lattice.angle - (nominal_angle - 3.0) + 45.0) % 90.0 - 45.0) < 0.3
-    # the same scan of the unmarked original stays below the scan stage's threshold
+    # the same scan of the unmarked original stays below the gate
     y0 = synthmark_scheme._decode_space(photo)
     r0, wt0 = residual(y0, d.highpass_sigma, power=d.weight_power)
-    assert synthmark_scheme._scan(r0 * wt0, wt0).z < synthmark_scheme.thresholds()["present_scan"]
+    assert synthmark_scheme._scan(r0 * wt0, wt0).z < d.scan_gate
 
 
 # -- the benchmark ----------------------------------------------------------------------------
@@ -602,6 +649,21 @@ def test_benchmark_runs_end_to_end(shared_data: Path) -> None:
     cal = calibrate_public_marks(shared_data / "detector", limit=2, n_marked=1)
     assert set(cal) == {"sd1", "sd2", "sdxl"} and cal["sd1"]["unmarked_reads"] > 0
     assert "| sdxl | 48 | 41 |" in format_calibration(cal)
+
+
+def test_benchmark_times_reads_of_marked_and_unmarked_images(shared_data: Path) -> None:
+    """An unmarked image runs every stage of the decoder, so its read is timed too."""
+    from synthmark.watermark.bench import BenchConfig, BenchResult, _timing_2048, format_markdown
+
+    config = BenchConfig(data_dir=shared_data / "detector", schemes=["synthmark"], timing_2048=1)
+    timing = _timing_2048(config, KEY, lambda _: None)
+    assert set(timing) == {"512", "2048"}
+    for size in timing.values():
+        assert set(size) == {"embed_ms", "read_ms", "read_unmarked_ms"}
+        assert all(ms > 0 for ms in size.values())
+    text = format_markdown(BenchResult([], [], timing, {"timing_images": 1}))
+    unmarked_512 = f"{timing['512']['read_unmarked_ms']:.0f} ms (target <= 50)"
+    assert "the marked image / the unmarked original" in text and unmarked_512 in text
 
 
 def test_benchmark_marks_images_as_generate_delivers_them(

@@ -46,7 +46,7 @@ period (a rotation) by the sync lines of the image's own zero-padded spectrum, a
 best two and refines the better one: it finds the lattice of an unmirrored image whose
 mark is too weak for the keyless search. The payload lines are then read as soft bits, weighted
 by a per-frequency SNR estimated from the sync lines, and decoded by Viterbi
-(:mod:`synthmark.watermark.ecc`); a CRC-16 tells a valid decode.
+(:mod:`synthmark.watermark.ecc`); a CRC-24 tells a valid decode.
 
 **False positives.** For an image that does not carry this key's mark, the sync phases
 are independent and uniform (and independent of everything the lattice search looked at),
@@ -61,13 +61,18 @@ whole grid, so that choosing where to climb by the keyed score costs nothing, an
 ``scan_share`` for the scan, whose count (:attr:`TiledScheme.n_scan_hypotheses`) is every
 scanned lattice times the same grid (weighted Bonferroni: the stages together stay within
 ``alpha``). The carrier phases are independent of
-the sync phases, so the decoded 80-bit word is uniform (the soft values are symmetric under
-any sign flip and Viterbi decoding is equivariant) and passes the CRC-16 with probability
-2^-16 whatever the sync found. ``present`` requires a valid CRC and
-``p_sync * 2^-16 <= alpha`` (``alpha = 1e-6``); the p-value reported is that product.
-``damaged`` means ``p_sync <= alpha`` on its own, but the CRC fails.
-:meth:`TiledScheme.thresholds` turns this into sync scores (3.98 and 4.99 by default;
-4.66 and 5.49 in the refined stage, 4.99 and 5.74 in the scan).
+the sync phases, so the decoded 88-bit word is uniform (the soft values are symmetric under
+any sign flip and Viterbi decoding is equivariant) and passes the CRC-24 with probability
+2^-24 whatever the sync found. A read decodes at most :attr:`TiledScheme.max_decodes`
+alignments (12: one per lattice candidate, the refined one and the scan's), so a valid CRC
+alone bounds the false-positive probability by 12 * 2^-24 = 7.2e-7, within ``alpha``
+(1e-6) whatever the sync score: ``present`` requires a valid CRC, and the p-value reported
+is ``2^-24 * min(p_sync, 12)`` (``p_sync`` not capped at 1 here), which a strong sync makes
+far smaller. A payload is decoded only from a sync score of ``decode_gate`` up, which saves
+time and does not touch the bound. ``damaged`` means ``p_sync <= alpha`` on its own, but
+the CRC fails. :meth:`TiledScheme.thresholds` turns this into sync scores: 0 for
+``present`` (with a 16-bit CRC it would be 3.98, and 4.66 and 4.99 in the later stages),
+4.99 for ``damaged`` (5.49 in the refined stage, 5.74 in the scan).
 These bounds are over the choice of key: they hold for any fixed image.
 """
 
@@ -89,7 +94,7 @@ from PIL import Image
 
 from synthmark.errors import KeyMissing, UsageError, WatermarkError
 from synthmark.watermark.base import Readout, WatermarkScheme, WatermarkStatus
-from synthmark.watermark.ecc import ConvCode, bits_to_bytes, bytes_to_bits, crc16
+from synthmark.watermark.ecc import ConvCode, bits_to_bytes, bytes_to_bits, crc16, crc24
 from synthmark.watermark.lattice import (
     Lattice,
     LatticeSearch,
@@ -103,7 +108,6 @@ from synthmark.watermark.lattice import (
 __all__ = ["TileDesign", "TiledScheme", "phase_tail_bound"]
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-_CRC_BITS = 16
 # The 8 symmetries of the square lattice, as integer maps of cell frequencies.
 _D4 = [
     np.array(m)
@@ -180,6 +184,11 @@ class TileDesign:
     #: the exact rate after WebP q50 at 512 px from 66% to 73% (benchmarks/watermark_bench.py)
     weight_power: float = 1.5
     payload_bits: int = 64
+    #: the CRC that tells a valid decode: 16 (CRC-16/CCITT) or 24 (CRC-24/OpenPGP) bits
+    crc_bits: int = 24
+    #: a payload is decoded only from this sync score up (a Viterbi decode costs about
+    #: 2 ms; the false-positive bound holds whichever alignments are decoded)
+    decode_gate: float = 3.0
     code_polys: tuple[int, ...] = (0o557, 0o663, 0o711)
     code_constraint: int = 9
     alpha: float = 1e-6
@@ -328,6 +337,22 @@ class _SsimModel:
     lum_den: NDArray[np.float32]
 
 
+def _hermitian_half(
+    shape: tuple[int, int], lines: NDArray[np.int_], values: NDArray, dtype: type
+) -> NDArray:
+    """``shape[0]`` planes of ``shape[1] x shape[1]`` frequencies holding ``values`` (one
+    row per plane) at ``lines`` and their conjugates at ``-lines``, cut to the half that
+    :func:`scipy.fft.irfft2` reads: its result is twice the real part of the inverse FFT of
+    the ``values`` alone, at half the cost."""
+    n, side = shape
+    half = side // 2 + 1
+    planes = np.zeros((n, side, half), dtype)
+    for (rows, cols), vals in (((lines % side).T, values), ((-lines % side).T, np.conj(values))):
+        keep = cols < half  # distinct lines within the side: no index repeats in one pass
+        planes[:, rows[keep], cols[keep]] += vals[:, keep]
+    return planes
+
+
 @dataclass
 class _Alignment:
     lattice: Lattice
@@ -390,7 +415,7 @@ class TiledScheme(WatermarkScheme):
         perm = _keyed_rng(self._key, "split").permutation(len(lines))
         sync = lines[perm[: d.n_sync]]
         data = lines[perm[d.n_sync :]]
-        n_info = d.payload_bits + _CRC_BITS
+        n_info = d.payload_bits + d.crc_bits
         n_coded = self._code.coded_length(n_info)
         n_dims = 2 * len(data)
         if n_dims < n_coded:
@@ -406,6 +431,13 @@ class TiledScheme(WatermarkScheme):
             "n_coded": n_coded,
         }
 
+    def _crc(self, bits: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        if self.design.crc_bits == 16:
+            return crc16(bits)
+        if self.design.crc_bits == 24:
+            return crc24(bits)
+        raise ValueError(f"crc_bits must be 16 or 24, got {self.design.crc_bits}")
+
     def _line_bins(
         self, lines: NDArray[np.int_], sp: int
     ) -> tuple[NDArray[np.int_], NDArray[np.int_]]:
@@ -419,7 +451,7 @@ class TiledScheme(WatermarkScheme):
     def _symbols(self, payload: bytes) -> NDArray[np.complex128]:
         lay = self._layout
         bits = bytes_to_bits(payload)[: self.payload_bits]
-        coded = self._code.encode(np.concatenate([bits, crc16(bits)]))
+        coded = self._code.encode(np.concatenate([bits, self._crc(bits)]))
         dims = 1.0 - 2.0 * coded[lay["dim_to_coded"]].astype(np.float64)
         return (dims[0::2] + 1j * dims[1::2]) / math.sqrt(2.0)
 
@@ -696,25 +728,44 @@ class TiledScheme(WatermarkScheme):
         """The sync scores (phase correlation / sqrt(n)) at which the false-positive bound
         reaches ``alpha``: with a valid CRC (``present``) and without (``damaged``), for
         the candidate lattices, (``*_refined``) the refined stage and (``*_scan``) the
-        scan."""
+        scan; 0 where a valid CRC is enough on its own."""
+        alpha = self.design.alpha
 
-        def solve(target: float, stage: str) -> float:
+        def solve(bound: Callable[[float], float]) -> float:
+            if bound(0.0) <= alpha:
+                return 0.0
             lo, hi = 0.0, math.sqrt(self.design.n_sync)
             for _ in range(60):
                 mid = 0.5 * (lo + hi)
-                lo, hi = (lo, mid) if self._p_sync(mid, stage) <= target else (mid, hi)
+                lo, hi = (lo, mid) if bound(mid) <= alpha else (mid, hi)
             return hi
 
-        alpha = self.design.alpha
-        present, damaged = alpha * 2.0**_CRC_BITS, alpha
         out = {}
         for stage in _STAGES:
             suffix = "" if stage == "candidates" else f"_{stage}"
-            out[f"present{suffix}"] = solve(present, stage)
-            out[f"damaged{suffix}"] = solve(damaged, stage)
+            out[f"present{suffix}"] = solve(lambda z, s=stage: self._p_present(z, s))
+            out[f"damaged{suffix}"] = solve(lambda z, s=stage: self._p_sync(z, s))
         return out
 
+    @property
+    def max_decodes(self) -> int:
+        """The most payload decodes one read makes: one per lattice candidate, one refined
+        and one from the scan."""
+        return self.design.search.max_candidates(2) + 2
+
+    def _p_present(self, z: float, stage: str = "candidates") -> float:
+        """Bound on the false-positive probability when a decode at sync score ``z`` passes
+        the CRC: the decoded word of an unmarked image is uniform, so it passes with
+        probability ``2^-crc_bits``, times the stage's sync bound (not capped at 1) or, if
+        smaller, the number of decodes a read makes (:attr:`max_decodes`)."""
+        crc_p = 2.0**-self.design.crc_bits
+        return crc_p * min(self._sync_bound(z, stage), float(self.max_decodes))
+
     def _p_sync(self, z: float, stage: str = "candidates") -> float:
+        """:meth:`_sync_bound`, capped at 1."""
+        return min(1.0, self._sync_bound(z, stage))
+
+    def _sync_bound(self, z: float, stage: str = "candidates") -> float:
         """Weighted union bound of :func:`phase_tail_bound` for one decoding stage: over
         :attr:`n_hypotheses` with weight ``1 - refine_share - scan_share`` (``candidates``),
         over :attr:`n_refined_hypotheses` with ``refine_share`` (``refined``), or over
@@ -730,7 +781,7 @@ class TiledScheme(WatermarkScheme):
         else:
             raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(_STAGES)}")
         tail = phase_tail_bound(z * math.sqrt(d.n_sync), d.n_sync)
-        return min(1.0, count * tail / share)
+        return count * tail / share
 
     def _refine(self, rw: NDArray, wt: NDArray, start: _Alignment) -> _Alignment:
         """Keyed local search around ``start``: the lattice turned and scaled on a fixed
@@ -787,9 +838,10 @@ class TiledScheme(WatermarkScheme):
             z = spectrum[iy, np.rint(fx * big_w).astype(np.intp)]
             z = z * np.exp(2j * np.pi * (fx * (w / 2) + fy * (h / 2)))  # phase at the centre
             z = np.where(sign < 0, np.conj(z), z)
-            planes = np.zeros((len(periods), pg, pg), np.complex64)
-            planes[:, sync[:, 0] % pg, sync[:, 1] % pg] = z / (np.abs(z) + 1e-12) * key_phase
-            score = sfft.ifft2(planes, axes=(1, 2)).real.reshape(len(periods), -1).max(axis=1)
+            unit = 0.5 * z / (np.abs(z) + 1e-12) * key_phase
+            planes = _hermitian_half((len(periods), pg), sync, unit, np.complex64)
+            corr = sfft.irfft2(planes, s=(pg, pg), axes=(1, 2))
+            score = corr.reshape(len(periods), -1).max(axis=1)
             picked: list[int] = []
             for i in np.argsort(score)[::-1]:
                 if len(picked) == d.scan_top:
@@ -810,19 +862,20 @@ class TiledScheme(WatermarkScheme):
         spectrum = sfft.fft2(fold(rw, wt, lattice.basis, g))
         sync = lay["sync"]
         rot = np.exp(-1j * lay["psi"])
-        best: tuple[float, int, NDArray] | None = None
+        # phase only: each line contributes cos(phase error), whatever its magnitude. The
+        # correlation over every shift is the real part of an inverse FFT of the lines, i.e.
+        # the inverse FFT of their Hermitian part, for which a real transform of half the
+        # plane suffices (one batch for the 8 symmetries).
+        unit = np.empty((len(_D4), len(sync)), np.complex128)
         for i, m in enumerate(_D4):
             k = sync @ m.T
             z = spectrum[k[:, 0] % g, k[:, 1] % g]
-            # phase only: each line contributes cos(phase error), whatever its magnitude
-            plane = np.zeros((pg, pg), np.complex128)
-            plane[sync[:, 0] % pg, sync[:, 1] % pg] = z / (np.abs(z) + 1e-12) * rot
-            corr = sfft.ifft2(plane).real * (pg * pg / math.sqrt(len(sync)))
-            if best is None or corr.max() > best[0]:
-                best = (float(corr.max()), i, corr)
-        if best is None:  # _D4 is never empty; this only narrows the type
-            raise WatermarkError("internal error: no symmetry was searched")
-        peak, sym, corr = best
+            unit[i] = 0.5 * z / (np.abs(z) + 1e-12) * rot
+        planes = _hermitian_half((len(_D4), pg), sync, unit, np.complex128)
+        corrs = sfft.irfft2(planes, s=(pg, pg), axes=(1, 2)) * (pg * pg / math.sqrt(len(sync)))
+        sym = int(np.argmax(corrs.reshape(len(_D4), -1).max(axis=1)))
+        corr = corrs[sym]
+        peak = float(corr.max())
         i0, i1 = np.unravel_index(int(np.argmax(corr)), corr.shape)
 
         def vertex(lo: float, mid: float, hi: float) -> float:
@@ -875,7 +928,7 @@ class TiledScheme(WatermarkScheme):
         llr, info = self._soft_bits(al)
         bits, _ = self._code.decode(llr, lay["n_info"])
         data, check = bits[: self.payload_bits], bits[self.payload_bits :]
-        ok = bool(np.array_equal(crc16(data), check))
+        ok = bool(np.array_equal(self._crc(data), check))
         # Agreement of the soft values with the re-encoded word (1 = every sign agrees).
         recoded = 1.0 - 2.0 * self._code.encode(bits).astype(np.float64)
         agree = float(
@@ -909,16 +962,16 @@ class TiledScheme(WatermarkScheme):
                 0.0,
                 {"lattice": "no periodic structure found"},
             )
-        crc_p = 2.0**-_CRC_BITS
         tried: list[tuple[float, _Alignment, dict[str, Any] | None]] = []
 
         def attempt(al: _Alignment, stage: str) -> Readout | None:
             p_sync = self._p_sync(al.z, stage)
             info: dict[str, Any] | None = None
-            if p_sync * crc_p <= d.alpha:  # only then can a valid CRC make it present
+            p_total = self._p_present(al.z, stage)
+            # only then can a valid CRC make it present
+            if p_total <= d.alpha and al.z >= d.decode_gate:
                 payload, info = self._decode(al)
                 if payload is not None:
-                    p_total = p_sync * crc_p
                     details = self._details(image, al, p_sync, info)
                     return Readout(
                         self.name,
