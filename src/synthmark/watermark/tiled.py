@@ -84,7 +84,7 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -346,7 +346,7 @@ def _hermitian_half(
     the ``values`` alone, at half the cost."""
     n, side = shape
     half = side // 2 + 1
-    planes = np.zeros((n, side, half), dtype)
+    planes: NDArray = np.zeros((n, side, half), dtype)
     for (rows, cols), vals in (((lines % side).T, values), ((-lines % side).T, np.conj(values))):
         keep = cols < half  # distinct lines within the side: no index repeats in one pass
         planes[:, rows[keep], cols[keep]] += vals[:, keep]
@@ -743,8 +743,8 @@ class TiledScheme(WatermarkScheme):
         out = {}
         for stage in _STAGES:
             suffix = "" if stage == "candidates" else f"_{stage}"
-            out[f"present{suffix}"] = solve(lambda z, s=stage: self._p_present(z, s))
-            out[f"damaged{suffix}"] = solve(lambda z, s=stage: self._p_sync(z, s))
+            out[f"present{suffix}"] = solve(partial(self._p_present, stage=stage))
+            out[f"damaged{suffix}"] = solve(partial(self._p_sync, stage=stage))
         return out
 
     @property
