@@ -543,6 +543,8 @@ def test_thresholds_follow_from_alpha(synthmark_scheme: WatermarkScheme) -> None
         suffix = "" if stage == "candidates" else f"_{stage}"
         p_at = short._p_sync(limits16[f"present{suffix}"], stage) * 2.0**-16
         assert p_at == pytest.approx(1e-6, rel=1e-3)
+    with pytest.raises(ValueError, match="crc_bits must be one of"):
+        TiledScheme(KEY, replace(d, crc_bits=20))
     with pytest.raises(ValueError, match="unknown stage"):
         synthmark_scheme._p_sync(5.5, "everything")
 

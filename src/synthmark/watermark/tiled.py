@@ -124,6 +124,8 @@ _D4 = [
 ]
 #: the decoding stages, each with its own share of ``alpha`` (:meth:`TiledScheme._p_sync`)
 _STAGES = ("candidates", "refined", "scan")
+#: the CRCs a design may use, by width
+_CRCS = {16: crc16, 24: crc24}
 _SSIM_C1 = (0.01 * 255.0) ** 2
 _SSIM_C2 = (0.03 * 255.0) ** 2
 
@@ -386,6 +388,8 @@ class TiledScheme(WatermarkScheme):
             raise UsageError("a synthmark key must be at least 16 bytes")
         self._key = bytes(key)
         self.design = design or TileDesign()
+        if self.design.crc_bits not in _CRCS:
+            raise ValueError(f"crc_bits must be one of {sorted(_CRCS)}, got {self.design.crc_bits}")
         self.payload_bits = self.design.payload_bits
         self._code = ConvCode(self.design.code_polys, self.design.code_constraint)
 
@@ -432,11 +436,7 @@ class TiledScheme(WatermarkScheme):
         }
 
     def _crc(self, bits: NDArray[np.uint8]) -> NDArray[np.uint8]:
-        if self.design.crc_bits == 16:
-            return crc16(bits)
-        if self.design.crc_bits == 24:
-            return crc24(bits)
-        raise ValueError(f"crc_bits must be 16 or 24, got {self.design.crc_bits}")
+        return _CRCS[self.design.crc_bits](bits)
 
     def _line_bins(
         self, lines: NDArray[np.int_], sp: int
