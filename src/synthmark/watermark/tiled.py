@@ -343,13 +343,14 @@ class _SsimModel:
 def _hermitian_half(
     shape: tuple[int, int], lines: NDArray[np.int_], values: NDArray, dtype: type
 ) -> NDArray:
-    """``shape[0]`` planes of ``shape[1] x shape[1]`` frequencies holding ``values`` (one
-    row per plane) at ``lines`` and their conjugates at ``-lines``, cut to the half that
-    :func:`scipy.fft.irfft2` reads: its result is twice the real part of the inverse FFT of
+    """``shape[0]`` planes of ``shape[1] x shape[1]`` frequencies holding half of ``values``
+    (one row per plane) at ``lines`` and half their conjugates at ``-lines``, cut to the half
+    that :func:`scipy.fft.irfft2` reads: its result is the real part of the inverse FFT of
     the ``values`` alone, at half the cost."""
     n, side = shape
     half = side // 2 + 1
     planes: NDArray = np.zeros((n, side, half), dtype)
+    values = 0.5 * values
     for (rows, cols), vals in (((lines % side).T, values), ((-lines % side).T, np.conj(values))):
         keep = cols < half  # the lines differ modulo side, so no index repeats in one pass
         planes[:, rows[keep], cols[keep]] += vals[:, keep]
@@ -839,7 +840,7 @@ class TiledScheme(WatermarkScheme):
             z = spectrum[iy, np.rint(fx * big_w).astype(np.intp)]
             z = z * np.exp(2j * np.pi * (fx * (w / 2) + fy * (h / 2)))  # phase at the centre
             z = np.where(sign < 0, np.conj(z), z)
-            unit = 0.5 * z / (np.abs(z) + 1e-12) * key_phase
+            unit = z / (np.abs(z) + 1e-12) * key_phase
             planes = _hermitian_half((len(periods), pg), sync, unit, np.complex64)
             corr = sfft.irfft2(planes, s=(pg, pg), axes=(1, 2))
             score = corr.reshape(len(periods), -1).max(axis=1)
@@ -871,7 +872,7 @@ class TiledScheme(WatermarkScheme):
         for i, m in enumerate(_D4):
             k = sync @ m.T
             z = spectrum[k[:, 0] % g, k[:, 1] % g]
-            unit[i] = 0.5 * z / (np.abs(z) + 1e-12) * rot
+            unit[i] = z / (np.abs(z) + 1e-12) * rot
         planes = _hermitian_half((len(_D4), pg), sync, unit, np.complex128)
         corrs = sfft.irfft2(planes, s=(pg, pg), axes=(1, 2)) * (pg * pg / math.sqrt(len(sync)))
         sym = int(np.argmax(corrs.reshape(len(_D4), -1).max(axis=1)))
