@@ -6,6 +6,7 @@ the geometry and decoding paths work end to end.
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import subprocess
@@ -474,6 +475,18 @@ def test_phase_tail_bound_holds_and_beats_the_gaussian_form() -> None:
         bound = phase_tail_bound(c, 16)
         assert float(np.mean(sums >= c)) <= bound <= np.exp(-c * c / 16) + 1e-12
     assert phase_tail_bound(-1.0, 16) == 1.0
+    assert phase_tail_bound(16.0, 16) == 0.0  # the sum of 16 cosines never exceeds 16
+
+
+def test_phase_tail_bound_is_the_chernoff_minimum() -> None:
+    from scipy.special import i0e
+
+    from synthmark.watermark.tiled import phase_tail_bound
+
+    t = np.linspace(1e-3, 60.0, 600_001)
+    for n, c in ((64, 20.0), (64, 40.0), (64, 63.0), (16, 3.0)):
+        grid_min = float(np.min(-t * c + n * (np.log(i0e(t)) + t)))
+        assert math.log(phase_tail_bound(c, n)) == pytest.approx(grid_min, abs=1e-6)
 
 
 def test_a_faint_mark_reads_on_its_crc_alone(

@@ -194,6 +194,16 @@ class _LineScorer:
         self.q = q
         self.q_max = ndimage.maximum_filter(q, 3, mode=("wrap", "nearest"))
         self.h, self.w = shape
+        # q with its first row repeated below the last (the vertical frequency wraps) and
+        # its last column repeated (the horizontal one ends there), flattened: a bilinear
+        # read is then four gathers at fixed offsets, with no index arithmetic per corner
+        hq, wq = q.shape
+        padded = np.empty((hq + 1, wq + 1), q.dtype)
+        padded[:hq, :wq] = q
+        padded[hq, :wq] = q[0]
+        padded[:, wq] = padded[:, wq - 1]
+        self._q_flat = padded.ravel()
+        self._stride = wq + 1
         self.lines = np.asarray(lines, np.float64)
         positive = q[q > 0]
         self.mean = float(positive.mean()) if positive.size else 1.0
@@ -212,15 +222,13 @@ class _LineScorer:
     def fine(self, periods: NDArray, angles: NDArray) -> NDArray[np.float64]:
         """Bilinear scores on the spectrum itself."""
         y, x = self._coords(periods, angles)
-        y0 = np.floor(y).astype(np.intp)
-        x0 = np.floor(x).astype(np.intp)
+        y0, x0 = np.floor(y), np.floor(x)
         fy, fx = y - y0, x - x0
-        y0 %= self.h
-        y1 = (y0 + 1) % self.h
-        x1 = np.minimum(x0 + 1, self.q.shape[1] - 1)
-        q = self.q
-        val = (1 - fy) * ((1 - fx) * q[y0, x0] + fx * q[y0, x1]) + fy * (
-            (1 - fx) * q[y1, x0] + fx * q[y1, x1]
+        col = np.minimum(x0.astype(np.intp), self._stride - 2)  # x <= width / 2: no-op
+        i = (y0.astype(np.intp) % self.h) * self._stride + col
+        q, down = self._q_flat, self._stride
+        val = (1 - fy) * ((1 - fx) * q.take(i) + fx * q.take(i + 1)) + fy * (
+            (1 - fx) * q.take(i + down) + fx * q.take(i + down + 1)
         )
         return val.sum(axis=1) / (len(self.lines) * self.mean)
 

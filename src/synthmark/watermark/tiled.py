@@ -235,27 +235,28 @@ class TileDesign:
 def phase_tail_bound(c: float, n: int) -> float:
     """Bound on ``P(sum_k cos(phi_k) >= c)`` for ``n`` independent uniform phases.
 
-    Chernoff: ``P <= min_t exp(-t c) E[exp(t cos phi)]^n = min_t exp(-t c) I0(t)^n``,
-    minimised over ``t > 0`` numerically (golden section on a convex function). Since
-    ``I0(t) <= exp(t^2 / 4)`` this is never above ``exp(-c^2 / n)``, and a little below it.
+    Chernoff: ``P <= min_t exp(-t c) E[exp(t cos phi)]^n = min_t exp(-t c) I0(t)^n``. The
+    exponent is convex in ``t`` and stationary where ``I1(t) / I0(t) = c / n``, found by
+    Brent's method. Since ``I0(t) <= exp(t^2 / 4)`` this is never above ``exp(-c^2 / n)``,
+    and a little below it. The sum never exceeds ``n``, so from ``c >= n`` on it is 0.
     """
-    from scipy.special import i0e
+    from scipy.optimize import brentq
+    from scipy.special import i0e, i1e
 
     if c <= 0 or n <= 0:
         return 1.0
+    if c >= n:
+        return 0.0
+    ratio = c / n
 
-    def log_bound(t: float) -> float:
-        return -t * c + n * (math.log(float(i0e(t))) + t)
+    def slope(t: float) -> float:  # d/dt of the exponent, over n
+        return float(i1e(t)) / float(i0e(t)) - ratio
 
-    lo, hi = 0.0, max(4.0 * c / n, 1e-6) + 1.0
-    ratio = (math.sqrt(5.0) - 1.0) / 2.0
-    for _ in range(60):
-        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-        if log_bound(a) < log_bound(b):
-            hi = b
-        else:
-            lo = a
-    best = min(log_bound(0.5 * (lo + hi)), -c * c / n)
+    hi = 2.0 * ratio + 1.0
+    while slope(hi) < 0.0:
+        hi *= 2.0
+    t = brentq(slope, 0.0, hi, xtol=1e-12, rtol=1e-12)
+    best = min(-t * c + n * (math.log(float(i0e(t))) + t), -c * c / n)
     return math.exp(best) if best > -745 else 0.0
 
 
