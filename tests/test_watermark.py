@@ -741,3 +741,29 @@ def test_check_readback_refuses_a_mark_that_does_not_read_back() -> None:
     assert check_readback(scheme, marked, payload).payload == payload
     with pytest.raises(WatermarkError, match="status present"):  # another payload
         check_readback(scheme, marked, bytes(8))
+
+
+def test_fine_lattice_scores_interpolate_the_spectrum_bilinearly() -> None:
+    """The lattice scorer's bilinear reads (four gathers from a padded copy) match
+    scipy's order-1 interpolation, with the vertical frequency wrapping around and the
+    last column held, at random points and on both edges."""
+    from scipy import ndimage
+
+    from synthmark.watermark.lattice import _LineScorer
+
+    rng = np.random.default_rng(3)
+    h, w = 48, 40
+    q = rng.random((h, w // 2 + 1)).astype(np.float32)
+    lines = np.array([[1, 0], [0, 1], [2, 1], [1, -2], [2, 0]])
+    scorer = _LineScorer(q, (h, w), lines)
+    # |k| <= sqrt(5): from a period of 4.5 up every line is within half a cycle per pixel;
+    # at 4, line (2, 0) falls on the last column (angle 0) or the Nyquist row (90 degrees)
+    periods = np.concatenate([rng.uniform(4.5, 20.0, 60), [4.0, 4.0]])
+    angles = np.concatenate([rng.uniform(-np.pi, np.pi, 60), [0.0, np.pi / 2]])
+    y, x = scorer._coords(periods, angles)
+    assert x.max() == pytest.approx(w / 2) and (np.floor(y) == h - 1).any()  # both edges
+    # wrap vertically by stacking a copy of the first row; hold the last column
+    padded = np.vstack([q, q[:1]]).astype(np.float64)
+    expected = ndimage.map_coordinates(padded, [y.ravel(), x.ravel()], order=1, mode="nearest")
+    expected = expected.reshape(y.shape).sum(axis=1) / (len(lines) * scorer.mean)
+    np.testing.assert_allclose(scorer.fine(periods, angles), expected, rtol=1e-6)
