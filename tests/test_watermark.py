@@ -791,3 +791,21 @@ def test_fine_lattice_scores_interpolate_the_spectrum_bilinearly() -> None:
     expected = ndimage.map_coordinates(padded, [y.ravel(), x.ravel()], order=1, mode="nearest")
     expected = expected.reshape(y.shape).sum(axis=1) / (len(lines) * scorer.mean)
     np.testing.assert_allclose(scorer.fine(periods, angles), expected, rtol=1e-6)
+
+
+def test_a_grey_image_stays_grey(synthmark_scheme: WatermarkScheme, photo: Image.Image) -> None:
+    """The change is split over R, G and B with colour (colour_mix), except on an image
+    whose channels are equal everywhere: that one gets the same change in each, stays grey,
+    and still meets the quality targets and reads back."""
+    grey = photo.convert("L").convert("RGB")
+    marked = synthmark_scheme.embed(grey, PAYLOAD)
+    rgb = np.asarray(marked)
+    assert np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
+    assert not np.array_equal(rgb, np.asarray(grey))
+    assert psnr(grey, marked) >= 40.0 and ssim(grey, marked) >= 0.98
+    assert synthmark_scheme.extract(marked).payload == PAYLOAD
+    # one pixel off grey, and the whole change is coloured again
+    tinted = np.asarray(grey).copy()
+    tinted[0, 0, 0] ^= 1
+    coloured = np.asarray(synthmark_scheme.embed(Image.fromarray(tinted), PAYLOAD))
+    assert not np.array_equal(coloured[..., 0], coloured[..., 1])

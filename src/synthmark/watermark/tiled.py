@@ -18,9 +18,10 @@ pattern upsampled, so the period scales with the image.
 **Embedding.** The luminance change ``d`` is added to R, G and B, half of the way from
 equal amounts to amounts in proportion to the luma weights (``colour_mix``: for the same
 PSNR and SSIM, which count every channel, the luminance change can be 0.92 dB stronger,
-at the cost of a faint colour in the change; the decoder reads luminance only). It is
-shaped by a mask (none near black or white, where it would clip, and less in bright areas,
-which a brightness gain saturates first; texture may get more, see ``mask_gamma``) and its
+at the cost of a faint colour in the change; the decoder reads luminance only); a grey
+image, R = G = B at every pixel, gets equal amounts and stays grey. It is shaped by a mask
+(none near black or white, where it would clip, and less in bright areas, which a
+brightness gain saturates first; texture may get more, see ``mask_gamma``) and its
 strength is the largest that keeps both the PSNR and a predicted SSIM on target (the
 SSIM model, per RGB channel and with the local variance of the change, is accurate to
 about 0.0005, so the target is met without the slack a cruder model needed). The lines'
@@ -302,6 +303,13 @@ def _extremes(rgb8: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.ui
     return lo, hi
 
 
+def _is_grey(rgb8: NDArray[np.uint8]) -> bool:
+    """Whether R, G and B are equal at every pixel."""
+    return bool(
+        np.array_equal(rgb8[..., 0], rgb8[..., 1]) and np.array_equal(rgb8[..., 1], rgb8[..., 2])
+    )
+
+
 def _headroom(lo: NDArray[np.uint8], hi: NDArray[np.uint8]) -> NDArray[np.float32]:
     """1 where a pixel's channels (lowest ``lo``, highest ``hi``) are all at least 6 levels
     from 0 and 255, falling linearly to 0 at either end: how much of a luminance change it
@@ -363,6 +371,8 @@ class _SsimModel:
     base: NDArray[np.float32]
     #: ``2 mu_c^2 + C1``
     lum_den: NDArray[np.float32]
+    #: each channel's squared gain (:attr:`TileDesign.channel_gains`), shaped (3, 1, 1)
+    gains2: NDArray[np.float32]
 
 
 def _hermitian_half(
@@ -576,7 +586,10 @@ class TiledScheme(WatermarkScheme):
         sum_w = float(wt.sum())
         # the PSNR counts every channel: the luminance change's mean square is that over
         # the mean squared gain
-        power = float(np.mean(np.square(d.channel_gains)))
+        # A grey image (R = G = B everywhere) gets a grey change, so that it stays grey.
+        grey = _is_grey(rgb8) and (rgb8 is full8 or _is_grey(full8))
+        gains = (1.0, 1.0, 1.0) if grey else d.channel_gains
+        power = float(np.mean(np.square(gains)))
         target_ms = (255.0**2 / 10 ** (d.target_psnr / 10.0) - 1.0 / 12.0) / power
 
         def planner(where: NDArray[np.float32]) -> Callable[[float], NDArray[np.float32]]:
@@ -603,7 +616,7 @@ class TiledScheme(WatermarkScheme):
 
         # Tilt towards low lines; if the SSIM bound does not bind even then, the image is
         # busy enough that the upper lines serve it as well (texture_tilt).
-        ssim_model = self._ssim_model(rgb8)
+        ssim_model = self._ssim_model(rgb8, gains)
         change = planner(mask)
         delta = change(d.line_tilt)
         t = self._ssim_scale(ssim_model, delta)
@@ -638,14 +651,17 @@ class TiledScheme(WatermarkScheme):
             # off the full-resolution pixels that would clip.
             delta = delta * _headroom(*_extremes(full8))
         floor_ms = 255.0**2 / 10 ** (d.min_psnr / 10.0)
-        out, mse = _apply(full8, delta, floor_ms, d.channel_gains)
+        out, mse = _apply(full8, delta, floor_ms, gains)
         if mse > floor_ms:  # rounding pushed the PSNR under its floor: scale down once
             scaled = delta * np.float32(math.sqrt(floor_ms / mse * 0.98))
-            out, _ = _apply(full8, scaled, floor_ms, d.channel_gains)
+            out, _ = _apply(full8, scaled, floor_ms, gains)
         return Image.fromarray(out, "RGB")
 
-    def _ssim_model(self, rgb8: NDArray[np.uint8]) -> _SsimModel:
-        """Per-channel local statistics of the host for :meth:`_ssim_scale`."""
+    def _ssim_model(
+        self, rgb8: NDArray[np.uint8], gains: tuple[float, float, float]
+    ) -> _SsimModel:
+        """Per-channel local statistics of the host, and the channels' gains, for
+        :meth:`_ssim_scale`."""
         full = np.moveaxis(rgb8, -1, 0).astype(np.float32)
         x = _half(full)
         x2 = _half(full * full)
@@ -653,15 +669,19 @@ class TiledScheme(WatermarkScheme):
         mu = sm.blur(x, _HALF_SIGMA)
         var_x = np.maximum(sm.blur(x2, _HALF_SIGMA) - mu * mu, 0.0)
         return _SsimModel(
-            sm, 2.0 * var_x + np.float32(_SSIM_C2), 2.0 * mu * mu + np.float32(_SSIM_C1)
+            sm,
+            2.0 * var_x + np.float32(_SSIM_C2),
+            2.0 * mu * mu + np.float32(_SSIM_C1),
+            np.square(np.asarray(gains, np.float32))[:, None, None],
         )
 
     def _ssim_scale(self, model: _SsimModel, delta: NDArray[np.float32]) -> float:
         """Largest factor <= 1 on ``delta`` that keeps a predicted mean SSIM on target.
 
         SSIM (:mod:`synthmark.watermark.quality`) is the mean over the R, G and B channels;
-        channel ``c`` gets the change ``g_c d`` (:attr:`TileDesign.channel_gains`). For a
-        change independent of the host, its local contrast-structure term is about
+        channel ``c`` gets the change ``g_c d`` (:attr:`TileDesign.channel_gains`, or 1 for
+        a grey image). For a change independent of the host, its local contrast-structure
+        term is about
         ``(2 var_c + C2) / (2 var_c + g_c^2 var_d + 1/12 + C2)`` (Wang et al. 2004), where
         ``var_d`` is the local variance of ``d`` in the SSIM window (not its mean square: a
         slowly varying pattern mostly moves the local mean) and 1/12 that of rounding to
@@ -674,7 +694,7 @@ class TiledScheme(WatermarkScheme):
         d = _half(delta)
         mu_d = sm.blur(d, _HALF_SIGMA)
         var_d = np.maximum(sm.blur(_half(delta * delta), _HALF_SIGMA) - mu_d * mu_d, 0.0)
-        g2 = np.square(np.asarray(self.design.channel_gains, np.float32))[:, None, None]
+        g2 = model.gains2
         lum = float(np.mean(g2 * (mu_d * mu_d) / model.lum_den))
         base = model.base
         rounding = np.float32(1.0 / 12.0)
