@@ -809,3 +809,18 @@ def test_a_grey_image_stays_grey(synthmark_scheme: WatermarkScheme, photo: Image
     tinted[0, 0, 0] ^= 1
     coloured = np.asarray(synthmark_scheme.embed(Image.fromarray(tinted), PAYLOAD))
     assert not np.array_equal(coloured[..., 0], coloured[..., 1])
+
+
+def test_psnr_budget_lost_at_full_resolution_is_used(shared_data: Path) -> None:
+    """A 1024 px text image, mostly black and white: the mark is planned at 512 px, and the
+    full-resolution headroom mask and rounding leave part of the PSNR budget unused. The
+    change is scaled up once to use it, still within the quality targets."""
+    from synthmark.watermark.tiled import TileDesign, TiledScheme
+
+    image = _square(shared_data / "detector/sd14_sd15_sd21_drawbench/sd21/Text_198.jpg", 1024)
+    topped = TiledScheme(KEY).embed(image, PAYLOAD)
+    plain = TiledScheme(KEY, replace(TileDesign(), psnr_slack=99.0)).embed(image, PAYLOAD)
+    assert psnr(image, topped) < psnr(image, plain) - 0.2
+    for marked in (topped, plain):
+        assert psnr(image, marked) >= 40.0 and ssim(image, marked) >= 0.98
+    assert TiledScheme(KEY).extract(topped).payload == PAYLOAD

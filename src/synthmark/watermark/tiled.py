@@ -156,6 +156,9 @@ class TileDesign:
     shift_grid: int = 128
     target_psnr: float = 40.1
     min_psnr: float = 40.02
+    #: where only the PSNR bound binds but the marked image's PSNR ends more than this
+    #: (dB) above ``target_psnr``, the change is scaled up once (see :meth:`embed`)
+    psnr_slack: float = 0.3
     target_ssim: float = 0.9815
     #: busy images, where only the PSNR bound binds: a mask that also grows as the
     #: decoder's weight (which favours quiet areas) to this power, capped at ``quiet_cap``
@@ -647,6 +650,7 @@ class TiledScheme(WatermarkScheme):
             ):
                 delta, t = alt, t_alt
         delta *= np.float32(t)
+        work = delta
         if scale < 1.0:
             delta = _resize_f(delta, (w, h), up=True)
             # The mask was made at the working resolution, where a dark or bright pixel
@@ -655,6 +659,17 @@ class TiledScheme(WatermarkScheme):
             delta = delta * _headroom(*_extremes(full8))
         floor_ms = 255.0**2 / 10 ** (d.min_psnr / 10.0)
         out, mse = _apply(full8, delta, floor_ms, gains)
+        target_full = 255.0**2 / 10 ** (d.target_psnr / 10.0)
+        if t >= 1.0 and 0.0 < mse * 10 ** (d.psnr_slack / 10.0) < target_full:
+            # Only the PSNR bound binds, yet part of its budget went unused: the headroom
+            # mask at full resolution and rounding to 8 bits took it (images mostly near
+            # black or white). Scale up once, as far as the PSNR target and the SSIM
+            # model allow.
+            up = math.sqrt(target_full / mse)
+            up *= self._ssim_scale(ssim_model, work * np.float32(up))
+            if up > 1.0:
+                delta = delta * np.float32(up)
+                out, mse = _apply(full8, delta, floor_ms, gains)
         if mse > floor_ms:  # rounding pushed the PSNR under its floor: scale down once
             scaled = delta * np.float32(math.sqrt(floor_ms / mse * 0.98))
             out, _ = _apply(full8, scaled, floor_ms, gains)
