@@ -590,11 +590,11 @@ class TiledScheme(WatermarkScheme):
         cancel[fyd, fxd] = host[fyd, fxd]
         host_lines = periodic(cancel)
         sum_w = float(wt.sum())
-        # the PSNR counts every channel: the luminance change's mean square is that over
-        # the mean squared gain
         # A grey image (R = G = B everywhere) gets a grey change, so that it stays grey.
         grey = _is_grey(rgb8) and (rgb8 is full8 or _is_grey(full8))
         gains = (1.0, 1.0, 1.0) if grey else d.channel_gains
+        # The PSNR counts every channel: the luminance change's mean square is the target
+        # over the mean squared gain.
         power = float(np.mean(np.square(gains)))
         target_ms = (255.0**2 / 10 ** (d.target_psnr / 10.0) - 1.0 / 12.0) / power
 
