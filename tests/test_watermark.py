@@ -811,13 +811,21 @@ def test_a_grey_image_stays_grey(synthmark_scheme: WatermarkScheme, photo: Image
     assert not np.array_equal(coloured[..., 0], coloured[..., 1])
 
 
-def test_psnr_budget_lost_at_full_resolution_is_used(shared_data: Path) -> None:
-    """A 1024 px text image, mostly black and white: the mark is planned at 512 px, and the
-    full-resolution headroom mask and rounding leave part of the PSNR budget unused. The
-    change is scaled up once to use it, still within the quality targets."""
+def test_psnr_budget_lost_at_full_resolution_is_used() -> None:
+    """A 1024 px image whose right half is made of black and white pixels only (2x2 blocks
+    with 0-4 white ones), a busy texture at the 512 px working resolution where the mark is
+    planned, but no headroom at full resolution: the change there is dropped and part of
+    the PSNR budget goes unused. The change is scaled up once to use it, within the quality
+    targets."""
     from synthmark.watermark.tiled import TileDesign, TiledScheme
 
-    image = _square(shared_data / "detector/sd14_sd15_sd21_drawbench/sd21/Text_198.jpg", 1024)
+    rng = np.random.default_rng(0)
+    pixels = np.clip(128 + rng.normal(0, 60, (1024, 1024, 3)), 0, 255).astype(np.uint8)
+    whites = rng.integers(0, 5, (512, 256))
+    order = rng.random((512, 256, 4)).argsort(-1)
+    white = (order < whites[..., None]).reshape(512, 256, 2, 2).transpose(0, 2, 1, 3)
+    pixels[:, 512:] = (white.reshape(1024, 512) * 255).astype(np.uint8)[..., None]
+    image = Image.fromarray(pixels)
     topped = TiledScheme(KEY).embed(image, PAYLOAD)
     plain = TiledScheme(KEY, replace(TileDesign(), psnr_slack=99.0)).embed(image, PAYLOAD)
     assert psnr(image, topped) < psnr(image, plain) - 0.2

