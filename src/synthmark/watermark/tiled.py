@@ -21,10 +21,12 @@ PSNR and SSIM, which count every channel, the luminance change can be 0.92 dB st
 at the cost of a faint colour in the change; the decoder reads luminance only); a grey
 image, R = G = B at every pixel, gets equal amounts and stays grey. It is shaped by a mask
 (none near black or white, where it would clip, and less in bright areas, which a
-brightness gain saturates first; texture may get more, see ``mask_gamma``) and its
-strength is the largest that keeps both the PSNR and a predicted SSIM on target (the
-SSIM model, per RGB channel and with the local variance of the change, is accurate to
-about 0.0005, so the target is met without the slack a cruder model needed). The lines'
+brightness gain saturates first; texture may get more, see ``mask_gamma``; three
+quarters of it go to the centred half of the image, which crops keep, see
+``centre_boost``) and its strength is the largest that keeps both the PSNR and a
+predicted SSIM on target (the SSIM model, per RGB channel and with the local variance of
+the change, is accurate to about 0.0005, so the target is met without the slack a cruder
+model needed). The lines'
 amplitudes may follow ``|k|^tilt``, chosen per image (the decoder needs no knowledge of
 it: sync is phase-only and the soft bits are weighted by a per-ring SNR measured from the
 sync lines): ``line_tilt`` where the SSIM bound limits the strength (smooth images, for
@@ -195,6 +197,15 @@ class TileDesign:
     #: (1: 1.21; benchmarks/watermark_colour.py). The decoder reads luminance only, so it
     #: does not depend on this.
     colour_mix: float = 0.5
+    #: crops keep the centre, so the change is stronger there: amplitudes sqrt(1 + b)
+    #: in the centred rectangle of half the image's area and sqrt(1 - b) outside it (the
+    #: mean square over the image stays the PSNR budget), ramped over ``centre_ramp`` of
+    #: a side. At 0.5 the centre half holds 3/4 of the change (its own PSNR is about
+    #: 1.8 dB under the whole image's). n=300 (benchmarks/watermark_bench.py): a 50% centre
+    #: crop read 99.0 -> 99.3% at 512 px and 98.7 -> 99.0% at 1024 px (0.3: no change),
+    #: with every other attack as before and no loss on corner crops (see the README)
+    centre_boost: float = 0.5
+    centre_ramp: float = 0.1
     iss: float = 0.5
     iss_budget: float = 0.35
     highpass_sigma: float = 3.0
@@ -358,6 +369,19 @@ def _upsample(a: NDArray[np.float32], size: tuple[int, int]) -> NDArray[np.float
 _HALF_SIGMA = math.sqrt(0.5)
 #: the side of a centred square of half an image's area, relative to the image's side
 _HALF_SIDE = math.sqrt(0.5)
+
+
+def _centre_profile(shape: tuple[int, int], boost: float, ramp: float) -> NDArray[np.float32]:
+    """Mask factor ``sqrt(1 + boost)`` in the centred rectangle of half the area of an
+    image of ``shape`` (rows, columns), ``sqrt(1 - boost)`` outside, ramped linearly over
+    ``ramp`` of each side across the rectangle's edges (see ``TileDesign.centre_boost``)."""
+    inside, outside = math.sqrt(1.0 + boost), math.sqrt(1.0 - boost)
+    axes = []
+    for n in shape:
+        x = np.abs(np.arange(n, dtype=np.float32) + 0.5 - n / 2) / n
+        axes.append(np.clip((_HALF_SIDE / 2 - x) / ramp + 0.5, 0.0, 1.0))
+    box = axes[0][:, None] * axes[1][None, :]
+    return np.asarray(outside + (inside - outside) * box, np.float32)
 
 
 def _half(a: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -555,6 +579,8 @@ class TiledScheme(WatermarkScheme):
         sm = Smoother(y.shape)
         y_spec = sm.spectrum(y)
         mask = self._mask(y, rgb8, sm, y_spec)
+        if d.centre_boost:
+            mask *= _centre_profile((wh, ww), d.centre_boost, d.centre_ramp)
         if float(np.mean(mask > 0.05)) < 0.05:
             raise WatermarkError(
                 f"image {w}x{h} has almost no pixels that can change without clipping "
