@@ -397,6 +397,29 @@ def test_convolutional_code_corrects_noise_and_crc_catches_errors() -> None:
     assert not np.array_equal(crc16(np.zeros(64, np.uint8)), np.zeros(16, np.uint8))
 
 
+def test_list_viterbi_returns_the_best_codewords_in_order() -> None:
+    """Against every codeword of a short code: the list holds the ``size`` codewords of
+    highest correlation with the soft values, best first, and its first is Viterbi's."""
+    import itertools
+
+    rng = np.random.default_rng(1)
+    code = ConvCode((0o133, 0o171, 0o165), 7)
+    words = [np.array(b, np.uint8) for b in itertools.product((0, 1), repeat=8)]
+    signs = np.array([1.0 - 2.0 * code.encode(b) for b in words])
+    for _ in range(10):
+        soft = rng.normal(size=code.coded_length(8))
+        metrics = signs @ soft
+        order = np.argsort(-metrics)[:12]
+        listed = code.decode_list(soft, 8, 12)
+        assert [m for _, m in listed] == pytest.approx(metrics[order].tolist())
+        assert all(np.array_equal(b, words[i]) for (b, _), i in zip(listed, order, strict=True))
+        assert np.array_equal(listed[0][0], code.decode(soft, 8)[0])
+    # a code with 4 codewords has no fifth; a list of none is refused
+    assert len(code.decode_list(rng.normal(size=code.coded_length(2)), 2, 8)) == 4
+    with pytest.raises(ValueError, match="list size"):
+        code.decode_list(soft, 8, 0)
+
+
 def test_crcs_match_their_published_check_values() -> None:
     """The catalogued check value of each CRC: its register over the ASCII "123456789"."""
     check = bytes_to_bits(b"123456789")
@@ -571,6 +594,36 @@ def test_a_faint_mark_reads_on_its_crc_alone(
     assert readout.details["sync_z"] < needed
     assert readout.p_value == pytest.approx(synthmark_scheme.max_decodes * 2.0**-24)
     assert readout.p_value <= synthmark_scheme.design.alpha
+
+
+def test_list_decoding_reads_a_mark_whose_best_word_fails_the_crc(
+    synthmark_scheme: WatermarkScheme, photo: Image.Image, marked: Image.Image
+) -> None:
+    """A mark at 9.4% of its strength (this dither found by a sweep): the most likely
+    word fails the CRC, one of the next four (list Viterbi) passes it and is the payload.
+    Without the list the read finds nothing; with it the p-value counts every word a
+    read may check."""
+    from synthmark.watermark.tiled import TiledScheme
+
+    assert isinstance(synthmark_scheme, TiledScheme)
+    host = np.asarray(photo, np.float32)
+    change = np.asarray(marked, np.float32) - host
+    dither = np.random.default_rng(15).uniform(0.0, 1.0, host.shape)
+    faint8 = np.clip(np.floor(host + 0.094 * change + dither), 0, 255).astype(np.uint8)
+    faint = Image.fromarray(faint8)
+    single = TiledScheme(KEY, replace(synthmark_scheme.design, list_size=1))
+    assert single.extract(faint).status is not WatermarkStatus.PRESENT
+    readout = synthmark_scheme.extract(faint)
+    assert readout.status is WatermarkStatus.PRESENT
+    assert readout.payload == PAYLOAD
+    assert readout.details["list_decoded"] is True
+    assert readout.details["sync_z"] >= synthmark_scheme.design.list_gate
+    # each of the list's words may pass the CRC by chance: five times a single word's bound
+    one_word = synthmark_scheme._p_present(readout.details["sync_z"], readout.details["stage"])
+    assert readout.p_value == pytest.approx(5 * one_word, rel=1e-2)
+    assert readout.p_value <= synthmark_scheme.design.alpha
+    # four fewer words per read without the list
+    assert single.max_decodes == synthmark_scheme.max_decodes - 4
 
 
 def test_thresholds_follow_from_alpha(synthmark_scheme: WatermarkScheme) -> None:

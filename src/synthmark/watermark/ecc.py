@@ -101,6 +101,47 @@ class ConvCode:
             state = int(self._pred[state, decisions[t, state]])
         return bits[:n_info], float(metric[0])
 
+    def decode_list(
+        self, soft: NDArray[np.float64], n_info: int, size: int
+    ) -> list[tuple[NDArray[np.uint8], float]]:
+        """The ``size`` best codewords for soft values, best first (parallel list Viterbi:
+        Seshadri and Sundberg, IEEE Trans. Commun. 42, 1994): each state keeps its
+        ``size`` best paths, so the paths into the end state are distinct. The first is
+        what :meth:`decode` returns (up to ties).
+
+        Returns (information bits, path metric) pairs; fewer than ``size`` only when the
+        code has fewer codewords.
+        """
+        if size < 1:
+            raise ValueError(f"list size must be >= 1, got {size}")
+        steps = n_info + self.constraint - 1
+        llr = np.asarray(soft, np.float64).reshape(steps, self.rate_inverse)
+        metric = np.full((self.n_states, size), -np.inf)
+        metric[0, 0] = 0.0
+        # for each step, state and rank: which of the 2 * size merged paths it continues
+        back = np.empty((steps, self.n_states, size), np.intp)
+        branch = np.einsum("spj,tj->tsp", self._sign, llr)
+        pred0, pred1 = self._pred[:, 0], self._pred[:, 1]
+        for t in range(steps):
+            merged = np.concatenate(
+                [metric[pred0] + branch[t, :, :1], metric[pred1] + branch[t, :, 1:]], axis=1
+            )
+            order = np.argsort(-merged, axis=1, kind="stable")[:, :size]
+            back[t] = order
+            metric = np.take_along_axis(merged, order, axis=1)
+        out = []
+        for rank in range(size):
+            if not np.isfinite(metric[0, rank]):
+                break
+            bits = np.empty(steps, np.uint8)
+            state, r = 0, rank
+            for t in range(steps - 1, -1, -1):
+                i, r = divmod(int(back[t, state, r]), size)
+                bits[t] = self._pred_bit[state]
+                state = int(self._pred[state, i])
+            out.append((bits[:n_info], float(metric[0, rank])))
+        return out
+
 
 def crc(bits: NDArray[np.uint8], width: int, poly: int, init: int) -> NDArray[np.uint8]:
     """A ``width``-bit CRC (generator ``poly`` without its top bit, register start

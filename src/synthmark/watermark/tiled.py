@@ -69,11 +69,15 @@ scanned lattice times the same grid (weighted Bonferroni: the stages together st
 ``alpha``). The carrier phases are independent of
 the sync phases, so the decoded 88-bit word is uniform (the soft values are symmetric under
 any sign flip and Viterbi decoding is equivariant) and passes the CRC-24 with probability
-2^-24 whatever the sync found. A read decodes at most :attr:`TiledScheme.max_decodes`
-alignments (12: one per lattice candidate, the refined one and the scan's), so a valid CRC
-alone bounds the false-positive probability by 12 * 2^-24 = 7.2e-7, within ``alpha``
-(1e-6) whatever the sync score: ``present`` requires a valid CRC, and the p-value reported
-is ``2^-24 * min(p_sync, 12)`` (``p_sync`` not capped at 1 here), which a strong sync makes
+2^-24 whatever the sync found. When every alignment's word fails the CRC, the best
+alignment's next ``list_size - 1`` most likely words (list Viterbi) are checked too; each
+is uniform by the same symmetry (the list decoder is equivariant as well). A read so
+checks at most :attr:`TiledScheme.max_decodes` words (16: one per lattice candidate, the
+refined alignment's, the scan's and the list's 4), so a valid CRC alone bounds the
+false-positive probability by 16 * 2^-24 = 9.5e-7, within ``alpha`` (1e-6) whatever the
+sync score: ``present`` requires a valid CRC, and the p-value reported is
+``2^-24 * min(w * p_sync, 16)`` for a word found among ``w`` words of one alignment (1,
+or ``list_size`` for the list; ``p_sync`` not capped at 1 here), which a strong sync makes
 far smaller. A payload is decoded only from a sync score of ``decode_gate`` up, which saves
 time and does not touch the bound. ``damaged`` means ``p_sync <= alpha`` on its own, but
 the CRC fails. :meth:`TiledScheme.thresholds` turns this into sync scores: 0 for
@@ -220,6 +224,10 @@ class TileDesign:
     #: an unmarked image's alignments mostly score 2.5-3.5; the false-positive bound holds
     #: whichever alignments are decoded)
     decode_gate: float = 3.0
+    #: when no alignment gives a valid word, the best one's ``list_size`` most likely
+    #: words are checked (list Viterbi), if its sync score reaches ``list_gate``
+    list_size: int = 5
+    list_gate: float = 3.5
     code_polys: tuple[int, ...] = (0o557, 0o663, 0o711)
     code_constraint: int = 9
     alpha: float = 1e-6
@@ -848,17 +856,18 @@ class TiledScheme(WatermarkScheme):
 
     @property
     def max_decodes(self) -> int:
-        """The most payload decodes one read makes: one per lattice candidate, one refined
-        and one from the scan."""
-        return self.design.search.max_candidates(2) + 2
+        """The most words one read checks against the CRC: one per lattice candidate, one
+        refined, one from the scan, and the ``list_size - 1`` next words of the best."""
+        return self.design.search.max_candidates(2) + 2 + max(self.design.list_size - 1, 0)
 
-    def _p_present(self, z: float, stage: str = "candidates") -> float:
-        """Bound on the false-positive probability when a decode at sync score ``z`` passes
-        the CRC: the decoded word of an unmarked image is uniform, so it passes with
-        probability ``2^-crc_bits``, times the stage's sync bound (not capped at 1) or, if
-        smaller, the number of decodes a read makes (:attr:`max_decodes`)."""
+    def _p_present(self, z: float, stage: str = "candidates", words: int = 1) -> float:
+        """Bound on the false-positive probability when one of ``words`` words decoded at
+        sync score ``z`` passes the CRC: a word decoded from an unmarked image is uniform,
+        so it passes with probability ``2^-crc_bits``, times ``words`` times the stage's
+        sync bound (not capped at 1) or, if smaller, the number of words a read checks
+        (:attr:`max_decodes`)."""
         crc_p = 2.0**-self.design.crc_bits
-        return crc_p * min(self._sync_bound(z, stage), float(self.max_decodes))
+        return crc_p * min(words * self._sync_bound(z, stage), float(self.max_decodes))
 
     def _p_sync(self, z: float, stage: str = "candidates") -> float:
         """:meth:`_sync_bound`, capped at 1."""
@@ -1039,6 +1048,12 @@ class TiledScheme(WatermarkScheme):
         )
         return (bits_to_bytes(data) if ok else None), info
 
+    def _decode_list(self, al: _Alignment) -> list[NDArray[np.uint8]]:
+        """The ``list_size`` most likely information words at ``al``, best first."""
+        llr, _ = self._soft_bits(al)
+        words = self._code.decode_list(llr, self._layout["n_info"], self.design.list_size)
+        return [bits for bits, _ in words]
+
     def extract(self, image: Image.Image) -> Readout:
         """Read the mark. Never raises for an unmarked image: it reads ``absent``.
 
@@ -1061,7 +1076,7 @@ class TiledScheme(WatermarkScheme):
                 0.0,
                 {"lattice": "no periodic structure found"},
             )
-        tried: list[tuple[float, _Alignment, dict[str, Any] | None]] = []
+        tried: list[tuple[float, _Alignment, dict[str, Any] | None, str]] = []
 
         def attempt(al: _Alignment, stage: str) -> Readout | None:
             p_sync = self._p_sync(al.z, stage)
@@ -1080,7 +1095,7 @@ class TiledScheme(WatermarkScheme):
                         1.0 - p_total,
                         {**details, "stage": stage},
                     )
-            tried.append((p_sync, al, info))
+            tried.append((p_sync, al, info, stage))
             return None
 
         for lattice in lattices:
@@ -1097,7 +1112,24 @@ class TiledScheme(WatermarkScheme):
             found = attempt(self._refine(rw, wt, scanned), "scan")
             if found is not None:
                 return found
-        p_sync, al, info = min(tried, key=lambda t: t[0])
+        p_sync, al, info, stage = min(tried, key=lambda t: (t[0], -t[1].z))
+        if info is not None and al.z >= d.list_gate and d.list_size > 1:
+            # The best alignment was decoded and failed the CRC: its next most likely
+            # words (list Viterbi), each one more CRC check within max_decodes.
+            for bits in self._decode_list(al)[1:]:
+                data, check = bits[: self.payload_bits], bits[self.payload_bits :]
+                if np.array_equal(self._crc(data), check):
+                    p_total = self._p_present(al.z, stage, words=d.list_size)
+                    details = self._details(image, al, p_sync, info)
+                    details.update(crc_ok=True, unverified_payload=None, list_decoded=True)
+                    return Readout(
+                        self.name,
+                        WatermarkStatus.PRESENT,
+                        bits_to_bytes(data),
+                        p_total,
+                        1.0 - p_total,
+                        {**details, "stage": stage},
+                    )
         if info is None:
             _, info = self._decode(al)  # for diagnosis only: nothing is vouched for
         status = WatermarkStatus.DAMAGED if p_sync <= d.alpha else WatermarkStatus.ABSENT
