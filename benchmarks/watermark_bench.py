@@ -4,7 +4,8 @@ Run from the project root (about 40 minutes on one core with the defaults; rivaG
 takes about 3 s per image and attack, so it gets fewer images):
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/watermark_bench.py \\
-        [--n 100] [--sizes 512,1024] [--rivagan-n 10] [--json-out reports/watermark.json]
+        [--n 100] [--sizes 512,1024] [--rivagan-n 10] [--json-out reports/watermark.json] \\
+        [--attacks crop:0.5,crop_corner:0.5] [--seed 0]
 
 The same run is ``synthmark watermark bench`` (see :mod:`synthmark.watermark.bench` for
 what each column means). This script pins every numeric library to one thread first, so
@@ -24,6 +25,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from synthmark.attacks import parse_attacks  # noqa: E402
 from synthmark.jsonutil import dumps  # noqa: E402
 from synthmark.watermark.bench import (  # noqa: E402
     BenchConfig,
@@ -42,6 +44,8 @@ def main() -> None:
     parser.add_argument("--schemes", default="synthmark,dwtDct,dwtDctSvd,rivaGan")
     parser.add_argument("--rivagan-n", type=int, default=10)
     parser.add_argument("--unmarked", type=int, default=0, help="0 = every image")
+    parser.add_argument("--attacks", help="comma-separated (default: the targets and stretch)")
+    parser.add_argument("--seed", type=int, default=0, help="picks the images and payloads")
     parser.add_argument("--no-calibration", action="store_true")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
@@ -56,7 +60,10 @@ def main() -> None:
         n_images=args.n,
         scheme_images={"rivaGan": args.rivagan_n},
         unmarked_limit=args.unmarked or None,
+        seed=args.seed,
     )
+    if args.attacks:
+        config.attacks = [a.name for a in parse_attacks(args.attacks)]
     started = time.time()
     result = run_benchmark(config, progress)
     calibration = None

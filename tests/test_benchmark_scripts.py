@@ -33,3 +33,20 @@ def test_watermark_colour_reports_more_colour_difference_for_a_coloured_split(
     assert coloured["ciede2000_mean"] > grey["ciede2000_mean"] > 0.0
     for row in (grey, coloured):
         assert row["psnr_min"] >= 40.0 and row["ssim_min"] >= 0.98
+
+
+def test_watermark_bench_takes_attacks_and_a_seed(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = _load("watermark_bench")
+    argv = ["watermark_bench.py", "--data", str(shared_data / "detector"), "--n", "1"]
+    argv += ["--sizes", "256", "--schemes", "synthmark", "--no-calibration", "--unmarked", "1"]
+    tables = []
+    for seed in ("0", "1"):
+        monkeypatch.setattr("sys.argv", [*argv, "--attacks", "crop_corner:0.5", "--seed", seed])
+        bench.main()
+        tables.append(capsys.readouterr().out)
+    for table in tables:
+        assert "| crop_corner:0.5 |" in table and "| jpeg:50 |" not in table
+    # another seed picks another image, so another mark and PSNR
+    assert tables[0].split("| synthmark | 256 |")[1] != tables[1].split("| synthmark | 256 |")[1]

@@ -772,8 +772,11 @@ def test_benchmark_runs_end_to_end(shared_data: Path) -> None:
     ours = next(s for s in result.summaries if s.scheme == "synthmark")
     assert ours.n == 2 and ours.unmarked_reads == 6 and ours.false_positives == 0
     assert ours.psnr_min >= 40.0 and ours.wrong_key_positives == 0
+    # three quarters of the change go to the centre half, so its own PSNR is lower
+    assert ours.centre_psnr_min <= ours.centre_psnr_mean < ours.psnr_mean
     table = format_markdown(result)
     assert "| jpeg:50 |" in table and "| synthmark | 512 | 2 | 64 |" in table
+    assert "centre-half PSNR mean (min)" in table
     cal = calibrate_public_marks(shared_data / "detector", limit=2, n_marked=1)
     assert set(cal) == {"sd1", "sd2", "sdxl"} and cal["sd1"]["unmarked_reads"] > 0
     assert "| sdxl | 48 | 41 |" in format_calibration(cal)

@@ -31,7 +31,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from synthmark.attacks import WATERMARK_STRETCH_ATTACKS, WATERMARK_TARGET_ATTACKS, get_attack
+from synthmark.attacks import (
+    WATERMARK_STRETCH_ATTACKS,
+    WATERMARK_TARGET_ATTACKS,
+    center_crop,
+    get_attack,
+)
 from synthmark.errors import SynthmarkError, UsageError, WatermarkError
 from synthmark.imaging import IMAGE_SUFFIXES, load_image
 from synthmark.watermark import WatermarkScheme, get_scheme
@@ -121,6 +126,9 @@ class SchemeSummary:
     psnr_min: float
     ssim_mean: float
     ssim_min: float
+    #: PSNR over the centred half of the image (the region a 50% crop keeps)
+    centre_psnr_mean: float
+    centre_psnr_min: float
     embed_ms: float
     read_ms: float
     false_positives: int = 0
@@ -276,7 +284,7 @@ def run_benchmark(config: BenchConfig, progress: Progress | None = None) -> Benc
             images = bench_images(config.data_dir, size, n, config.seed)
             say(f"{name} @ {size}: {len(images)} images x {len(attacks)} attacks")
             stats = {a.name: _Cell() for a in attacks}
-            psnrs, ssims, t_embed, t_read = [], [], [], []
+            psnrs, ssims, centre_psnrs, t_embed, t_read = [], [], [], [], []
             wk_pos = n_fallback = 0
             for index, (_, image) in enumerate(images):
                 payload = rng.randbytes(scheme.payload_bytes)
@@ -289,6 +297,7 @@ def run_benchmark(config: BenchConfig, progress: Progress | None = None) -> Benc
                 n_fallback += fell_back
                 psnrs.append(psnr(image, marked))
                 ssims.append(ssim(image, marked))
+                centre_psnrs.append(psnr(center_crop(image, 0.5), center_crop(marked, 0.5)))
                 truth = bytes_to_bits(payload)[: scheme.payload_bits]
                 for attack in attacks:
                     attacked = attack.apply(marked)
@@ -328,6 +337,8 @@ def run_benchmark(config: BenchConfig, progress: Progress | None = None) -> Benc
                     psnr_min=float(np.min(psnrs)),
                     ssim_mean=float(np.mean(ssims)),
                     ssim_min=float(np.min(ssims)),
+                    centre_psnr_mean=float(np.mean(centre_psnrs)),
+                    centre_psnr_min=float(np.min(centre_psnrs)),
                     embed_ms=float(np.median(t_embed)),
                     read_ms=float(np.median(t_read)),
                     wrong_key_positives=wk_pos if wrong is not None else None,
@@ -432,16 +443,18 @@ def format_markdown(result: BenchResult) -> str:
     lines.append("")
     lines.append(
         "| scheme | size | n | payload bits | PSNR mean (min) | SSIM mean (min) | "
-        "embed ms | read ms | false positives / unmarked reads | wrong-key positives |"
+        "centre-half PSNR mean (min) | embed ms | read ms | false positives / unmarked reads "
+        "| wrong-key positives |"
     )
-    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for sm in result.summaries:
         wk = (
             "" if sm.wrong_key_reads is None else f"{sm.wrong_key_positives} / {sm.wrong_key_reads}"
         )
         lines.append(
             f"| {sm.scheme} | {sm.size} | {sm.n} | {sm.payload_bits} | {sm.psnr_mean:.2f} "
-            f"({sm.psnr_min:.2f}) | {sm.ssim_mean:.4f} ({sm.ssim_min:.4f}) | {sm.embed_ms:.0f} | "
+            f"({sm.psnr_min:.2f}) | {sm.ssim_mean:.4f} ({sm.ssim_min:.4f}) | "
+            f"{sm.centre_psnr_mean:.2f} ({sm.centre_psnr_min:.2f}) | {sm.embed_ms:.0f} | "
             f"{sm.read_ms:.0f} | {sm.false_positives} / {sm.unmarked_reads} | {wk} |"
         )
     fell_back = [sm for sm in result.summaries if sm.fallbacks]
