@@ -571,6 +571,15 @@ def test_phase_tail_bound_is_the_chernoff_minimum() -> None:
         assert math.log(phase_tail_bound(c, n)) == pytest.approx(grid_min, abs=1e-6)
 
 
+def _faint(photo: Image.Image, marked: Image.Image, strength: float, seed: int) -> Image.Image:
+    """``photo`` plus ``strength`` times the mark's change, dithered to 8 bits."""
+    host = np.asarray(photo, np.float32)
+    change = np.asarray(marked, np.float32) - host
+    dither = np.random.default_rng(seed).uniform(0.0, 1.0, host.shape)
+    faint = np.clip(np.floor(host + strength * change + dither), 0, 255)
+    return Image.fromarray(faint.astype(np.uint8))
+
+
 def test_a_faint_mark_reads_on_its_crc_alone(
     synthmark_scheme: WatermarkScheme, photo: Image.Image, marked: Image.Image
 ) -> None:
@@ -580,12 +589,7 @@ def test_a_faint_mark_reads_on_its_crc_alone(
     from synthmark.watermark.tiled import TiledScheme
 
     assert isinstance(synthmark_scheme, TiledScheme)
-    host = np.asarray(photo, np.float32)
-    change = np.asarray(marked, np.float32) - host
-    dither = np.random.default_rng(0).uniform(0.0, 1.0, host.shape)
-    faint8 = np.clip(np.floor(host + 0.09 * change + dither), 0, 255).astype(np.uint8)
-    faint = Image.fromarray(faint8)
-    readout = synthmark_scheme.extract(faint)
+    readout = synthmark_scheme.extract(_faint(photo, marked, 0.09, seed=0))
     assert readout.status is WatermarkStatus.PRESENT
     assert readout.payload == PAYLOAD
     stage = readout.details["stage"]
@@ -601,16 +605,12 @@ def test_list_decoding_reads_a_mark_whose_best_word_fails_the_crc(
 ) -> None:
     """A mark at 9.4% of its strength (this dither found by a sweep): the most likely
     word fails the CRC, one of the next four (list Viterbi) passes it and is the payload.
-    Without the list the read finds nothing; with it the p-value counts every word a
-    read may check."""
+    Without the list the read finds nothing; with it the p-value counts the list's five
+    words."""
     from synthmark.watermark.tiled import TiledScheme
 
     assert isinstance(synthmark_scheme, TiledScheme)
-    host = np.asarray(photo, np.float32)
-    change = np.asarray(marked, np.float32) - host
-    dither = np.random.default_rng(15).uniform(0.0, 1.0, host.shape)
-    faint8 = np.clip(np.floor(host + 0.094 * change + dither), 0, 255).astype(np.uint8)
-    faint = Image.fromarray(faint8)
+    faint = _faint(photo, marked, 0.094, seed=15)
     single = TiledScheme(KEY, replace(synthmark_scheme.design, list_size=1))
     assert single.extract(faint).status is not WatermarkStatus.PRESENT
     readout = synthmark_scheme.extract(faint)
