@@ -181,6 +181,8 @@ def test_embed_that_does_not_read_back_is_an_error_and_writes_nothing(
     )
     assert result.exit_code == 1, result.output
     assert "Error: the synthmark watermark did not read back" in result.output
+    # the error says why a mark may not fit: mostly black-and-white text is such a case
+    assert "pure black and white (line art)" in " ".join(result.output.split())
     assert "PSNR" not in result.output
     assert not out.exists()
 

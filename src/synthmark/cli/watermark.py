@@ -143,7 +143,7 @@ def embed(
     from synthmark.errors import UsageError
     from synthmark.imaging import atomic_write, encode_image, load_image
     from synthmark.watermark import get_scheme
-    from synthmark.watermark.base import embed_checked
+    from synthmark.watermark.base import READBACK_HINT, embed_checked
     from synthmark.watermark.keys import load_key
     from synthmark.watermark.quality import psnr
 
@@ -168,7 +168,7 @@ def embed(
         raise typer.BadParameter(str(exc), param_hint="--payload") from None
     loaded = load_image(input_path)
     params: dict[str, Any] = {} if fmt == "PNG" else {"quality": quality}
-    hint = "the image may be too flat or too small to carry it"
+    hint = READBACK_HINT
     if fmt != "PNG":
         hint += f", or {fmt} quality {quality} too low to keep it (try PNG or a higher --quality)"
 

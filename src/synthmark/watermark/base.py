@@ -23,7 +23,20 @@ from PIL import Image
 
 from synthmark.errors import ImageTooSmall, UsageError, WatermarkError
 
-__all__ = ["Readout", "WatermarkScheme", "WatermarkStatus", "check_readback", "embed_checked"]
+__all__ = [
+    "READBACK_HINT",
+    "Readout",
+    "WatermarkScheme",
+    "WatermarkStatus",
+    "check_readback",
+    "embed_checked",
+]
+
+#: why a mark may not read back, the end of the error when it does not
+READBACK_HINT = (
+    "the image may be too small or too flat to carry it, or almost all pure black and "
+    "white (line art), where the mark cannot go without clipping"
+)
 
 
 class WatermarkStatus(str, enum.Enum):
@@ -136,7 +149,7 @@ def check_readback(
     scheme: WatermarkScheme,
     image: Image.Image,
     payload: bytes,
-    hint: str = "the image may be too flat or too small to carry it",
+    hint: str = READBACK_HINT,
 ) -> Readout:
     """Read ``scheme``'s mark from a freshly marked ``image`` and check it carries ``payload``
     (for fixed-message schemes, ``payload=b""``: that the mark is present).
@@ -161,7 +174,7 @@ def embed_checked(
     image: Image.Image,
     payload: bytes,
     as_delivered: Callable[[Image.Image], Image.Image] | None = None,
-    hint: str = "the image may be too flat or too small to carry it",
+    hint: str = READBACK_HINT,
     marked: Image.Image | None = None,
 ) -> Image.Image:
     """Embed ``payload`` and return the marked image only once the mark reads back.
