@@ -130,7 +130,7 @@ def test_the_change_is_split_over_rgb_as_designed(photo: Image.Image, mix: float
     marked = scheme.embed(photo, PAYLOAD)
     change = np.asarray(marked, np.float64) - np.asarray(photo, np.float64)
     luma = change @ [0.299, 0.587, 0.114]
-    moved = np.abs(luma) >= 4.0  # where rounding to 8 bits is a small part of the change
+    moved = np.abs(luma) >= 6.0  # where rounding to 8 bits is a small part of the change
     slopes = [
         float(change[..., c][moved] @ luma[moved] / (luma[moved] @ luma[moved])) for c in range(3)
     ]
@@ -583,13 +583,13 @@ def _faint(photo: Image.Image, marked: Image.Image, strength: float, seed: int) 
 def test_a_faint_mark_reads_on_its_crc_alone(
     synthmark_scheme: WatermarkScheme, photo: Image.Image, marked: Image.Image
 ) -> None:
-    """A mark at 9% of its strength: its sync score is below what a 16-bit CRC would need,
-    but a decode that passes the 24-bit CRC is vouched for by the CRC alone (at 10% the
-    sync alone is strong enough to give a smaller p-value; at 8% nothing decodes)."""
+    """A mark at 9.5% of its strength: its sync score is below what a 16-bit CRC would
+    need, but a decode that passes the 24-bit CRC is vouched for by the CRC alone (at 9%
+    this dither decodes nothing)."""
     from synthmark.watermark.tiled import TiledScheme
 
     assert isinstance(synthmark_scheme, TiledScheme)
-    readout = synthmark_scheme.extract(_faint(photo, marked, 0.09, seed=0))
+    readout = synthmark_scheme.extract(_faint(photo, marked, 0.095, seed=0))
     assert readout.status is WatermarkStatus.PRESENT
     assert readout.payload == PAYLOAD
     stage = readout.details["stage"]
@@ -603,14 +603,14 @@ def test_a_faint_mark_reads_on_its_crc_alone(
 def test_list_decoding_reads_a_mark_whose_best_word_fails_the_crc(
     synthmark_scheme: WatermarkScheme, photo: Image.Image, marked: Image.Image
 ) -> None:
-    """A mark at 9.4% of its strength (this dither found by a sweep): the most likely
+    """A mark at 9.6% of its strength (this dither found by a sweep): the most likely
     word fails the CRC, one of the next four (list Viterbi) passes it and is the payload.
     Without the list the read finds nothing; with it the p-value counts the list's five
     words."""
     from synthmark.watermark.tiled import TiledScheme
 
     assert isinstance(synthmark_scheme, TiledScheme)
-    faint = _faint(photo, marked, 0.094, seed=15)
+    faint = _faint(photo, marked, 0.096, seed=5)
     single = TiledScheme(KEY, replace(synthmark_scheme.design, list_size=1))
     assert single.extract(faint).status is not WatermarkStatus.PRESENT
     readout = synthmark_scheme.extract(faint)

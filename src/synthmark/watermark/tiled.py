@@ -166,7 +166,11 @@ class TileDesign:
     #: where only the PSNR bound binds but the marked image's PSNR ends more than this
     #: (dB) above ``target_psnr``, the change is scaled up once (see :meth:`embed`)
     psnr_slack: float = 0.3
-    target_ssim: float = 0.9815
+    #: the SSIM model's target, 0.0022 above the 0.98 required: the model works at half
+    #: resolution, which smooths the local variance of sharp detail, and on a poster of
+    #: text with the centre emphasis it predicted 0.9815 where the image measured 0.9799
+    #: (the largest error in 1,200 images; 0.9822 left every image at 0.9807 or more)
+    target_ssim: float = 0.9822
     #: busy images, where only the PSNR bound binds: a mask that also grows as the
     #: decoder's weight (which favours quiet areas) to this power, capped at ``quiet_cap``
     #: times its mean, is tried (0: off). It is kept if the decoder's correlation with the
