@@ -24,18 +24,18 @@ near black or white, where it would clip, and less in bright areas, which a brig
 gain saturates first; texture may get more, see ``mask_gamma``; three quarters of it go to
 the centred half of the image, which crops keep, see ``centre_boost``) and its strength is
 the largest that keeps both the PSNR and a predicted SSIM on target (the SSIM model, per
-RGB channel and with the local variance of the change, is accurate to about 0.0005, so the
-target is met without the slack a cruder model needed). The lines' amplitudes may follow
-``|k|^tilt``, chosen per image (the decoder needs no knowledge of it: sync is phase-only
-and the soft bits are weighted by a per-ring SNR measured from the sync lines):
-``line_tilt`` where the SSIM bound limits the strength (smooth images, for which low lines
-cost less SSIM and survive WebP best), ``texture_tilt`` where only the PSNR bound does:
--0.5 and 0 (equal amplitudes) by default. On such busy images a second mask that also
-follows the decoder's weights, which favour quiet areas, is tried and kept when it gives
-the decoder more signal (``quiet_power``). The embedder knows the host, so it also
-subtracts a share ``iss`` of the host's own content at the pattern's frequencies (improved
-spread spectrum, Malvar and Florencio 2003): the decoder then sees much less host
-interference.
+RGB channel and with the local variance of the change, is mostly accurate to about 0.0005,
+but it works at half resolution and has overestimated sharp text's SSIM by 0.0016, so it
+aims at ``target_ssim`` = 0.9822). The lines' amplitudes may follow ``|k|^tilt``, chosen
+per image (the decoder needs no knowledge of it: sync is phase-only and the soft bits are
+weighted by a per-ring SNR measured from the sync lines): ``line_tilt`` where the SSIM
+bound limits the strength (smooth images, for which low lines cost less SSIM and survive
+WebP best), ``texture_tilt`` where only the PSNR bound does: -0.5 and 0 (equal amplitudes)
+by default. On such busy images a second mask that also follows the decoder's weights,
+which favour quiet areas, is tried and kept when it gives the decoder more signal
+(``quiet_power``). The embedder knows the host, so it also subtracts a share ``iss`` of
+the host's own content at the pattern's frequencies (improved spread spectrum, Malvar and
+Florencio 2003): the decoder then sees much less host interference.
 
 **Decoding** never needs the original or its size. The image is scaled to a short side of
 512, whitened, and candidate lattices are read off its spectrum
