@@ -1037,12 +1037,19 @@ class TiledScheme(WatermarkScheme):
         llr = np.asarray(np.bincount(lay["dim_to_coded"], soft_dims, lay["n_coded"]), np.float64)
         return llr, {"ring_snr": snr_rings}
 
-    def _decode(self, al: _Alignment) -> tuple[bytes | None, dict[str, Any]]:
+    def _checked(self, bits: NDArray[np.uint8]) -> bytes | None:
+        """The payload of a decoded information word, or None if its CRC fails."""
+        data, check = bits[: self.payload_bits], bits[self.payload_bits :]
+        return bits_to_bytes(data) if np.array_equal(self._crc(data), check) else None
+
+    def _decode(
+        self, al: _Alignment
+    ) -> tuple[bytes | None, dict[str, Any], NDArray[np.float64]]:
+        """The payload at ``al`` (None if the CRC fails), diagnostics, and the soft values."""
         lay = self._layout
         llr, info = self._soft_bits(al)
         bits, _ = self._code.decode(llr, lay["n_info"])
-        data, check = bits[: self.payload_bits], bits[self.payload_bits :]
-        ok = bool(np.array_equal(self._crc(data), check))
+        payload = self._checked(bits)
         # Agreement of the soft values with the re-encoded word (1 = every sign agrees).
         recoded = 1.0 - 2.0 * self._code.encode(bits).astype(np.float64)
         agree = float(
@@ -1050,15 +1057,11 @@ class TiledScheme(WatermarkScheme):
         )
         # The decoded bits even when the CRC fails: not vouched for, useful for diagnosis.
         info.update(
-            crc_ok=ok, agreement=round(agree, 4), unverified_payload=bits_to_bytes(data).hex()
+            crc_ok=payload is not None,
+            agreement=round(agree, 4),
+            unverified_payload=bits_to_bytes(bits[: self.payload_bits]).hex(),
         )
-        return (bits_to_bytes(data) if ok else None), info
-
-    def _decode_list(self, al: _Alignment) -> list[NDArray[np.uint8]]:
-        """The ``list_size`` most likely information words at ``al``, best first."""
-        llr, _ = self._soft_bits(al)
-        words = self._code.decode_list(llr, self._layout["n_info"], self.design.list_size)
-        return [bits for bits, _ in words]
+        return payload, info, llr
 
     def extract(self, image: Image.Image) -> Readout:
         """Read the mark. Never raises for an unmarked image: it reads ``absent``.
@@ -1082,15 +1085,17 @@ class TiledScheme(WatermarkScheme):
                 0.0,
                 {"lattice": "no periodic structure found"},
             )
-        tried: list[tuple[float, _Alignment, dict[str, Any] | None, str]] = []
+        # (p_sync, alignment, diagnostics and soft values if decoded, stage)
+        tried: list[tuple[float, _Alignment, tuple[dict[str, Any], NDArray] | None, str]] = []
 
         def attempt(al: _Alignment, stage: str) -> Readout | None:
             p_sync = self._p_sync(al.z, stage)
-            info: dict[str, Any] | None = None
+            decoded = None
             p_total = self._p_present(al.z, stage)
             # only then can a valid CRC make it present
             if p_total <= d.alpha and al.z >= d.decode_gate:
-                payload, info = self._decode(al)
+                payload, info, llr = self._decode(al)
+                decoded = (info, llr)
                 if payload is not None:
                     details = self._details(image, al, p_sync, info)
                     return Readout(
@@ -1101,7 +1106,7 @@ class TiledScheme(WatermarkScheme):
                         1.0 - p_total,
                         {**details, "stage": stage},
                     )
-            tried.append((p_sync, al, info, stage))
+            tried.append((p_sync, al, decoded, stage))
             return None
 
         for lattice in lattices:
@@ -1118,26 +1123,28 @@ class TiledScheme(WatermarkScheme):
             found = attempt(self._refine(rw, wt, scanned), "scan")
             if found is not None:
                 return found
-        p_sync, al, info, stage = min(tried, key=lambda t: (t[0], -t[1].z))
-        if info is not None and al.z >= d.list_gate and d.list_size > 1:
+        p_sync, al, decoded, stage = min(tried, key=lambda t: (t[0], -t[1].z))
+        if decoded is not None and al.z >= d.list_gate and d.list_size > 1:
             # The best alignment was decoded and failed the CRC: its next most likely
             # words (list Viterbi), each one more CRC check within max_decodes.
-            for bits in self._decode_list(al)[1:]:
-                data, check = bits[: self.payload_bits], bits[self.payload_bits :]
-                if np.array_equal(self._crc(data), check):
+            info, llr = decoded
+            words = self._code.decode_list(llr, self._layout["n_info"], d.list_size)
+            for bits, _ in words[1:]:
+                payload = self._checked(bits)
+                if payload is not None:
                     p_total = self._p_present(al.z, stage, words=d.list_size)
                     details = self._details(image, al, p_sync, info)
                     details.update(crc_ok=True, unverified_payload=None, list_decoded=True)
                     return Readout(
                         self.name,
                         WatermarkStatus.PRESENT,
-                        bits_to_bytes(data),
+                        payload,
                         p_total,
                         1.0 - p_total,
                         {**details, "stage": stage},
                     )
-        if info is None:
-            _, info = self._decode(al)  # for diagnosis only: nothing is vouched for
+        # for diagnosis only: nothing is vouched for
+        info = decoded[0] if decoded is not None else self._decode(al)[1]
         status = WatermarkStatus.DAMAGED if p_sync <= d.alpha else WatermarkStatus.ABSENT
         return Readout(
             self.name, status, None, p_sync, 1.0 - p_sync, self._details(image, al, p_sync, info)
