@@ -1088,6 +1088,19 @@ class TiledScheme(WatermarkScheme):
         # (p_sync, alignment, diagnostics and soft values if decoded, stage)
         tried: list[tuple[float, _Alignment, tuple[dict[str, Any], NDArray] | None, str]] = []
 
+        def present(
+            al: _Alignment, payload: bytes, p_total: float, info: dict[str, Any], stage: str
+        ) -> Readout:
+            details = self._details(image, al, self._p_sync(al.z, stage), info)
+            return Readout(
+                self.name,
+                WatermarkStatus.PRESENT,
+                payload,
+                p_total,
+                1.0 - p_total,
+                {**details, "stage": stage},
+            )
+
         def attempt(al: _Alignment, stage: str) -> Readout | None:
             p_sync = self._p_sync(al.z, stage)
             decoded = None
@@ -1097,15 +1110,7 @@ class TiledScheme(WatermarkScheme):
                 payload, info, llr = self._decode(al)
                 decoded = (info, llr)
                 if payload is not None:
-                    details = self._details(image, al, p_sync, info)
-                    return Readout(
-                        self.name,
-                        WatermarkStatus.PRESENT,
-                        payload,
-                        p_total,
-                        1.0 - p_total,
-                        {**details, "stage": stage},
-                    )
+                    return present(al, payload, p_total, info, stage)
             tried.append((p_sync, al, decoded, stage))
             return None
 
@@ -1133,16 +1138,8 @@ class TiledScheme(WatermarkScheme):
                 payload = self._checked(bits)
                 if payload is not None:
                     p_total = self._p_present(al.z, stage, words=d.list_size)
-                    details = self._details(image, al, p_sync, info)
-                    details.update(crc_ok=True, unverified_payload=None, list_decoded=True)
-                    return Readout(
-                        self.name,
-                        WatermarkStatus.PRESENT,
-                        payload,
-                        p_total,
-                        1.0 - p_total,
-                        {**details, "stage": stage},
-                    )
+                    listed = {**info, "crc_ok": True, "unverified_payload": None}
+                    return present(al, payload, p_total, {**listed, "list_decoded": True}, stage)
         # for diagnosis only: nothing is vouched for
         info = decoded[0] if decoded is not None else self._decode(al)[1]
         status = WatermarkStatus.DAMAGED if p_sync <= d.alpha else WatermarkStatus.ABSENT
