@@ -213,7 +213,7 @@ class TileDesign:
     #: under the whole image's where the mask is even; 1.5 dB on average over the
     #: benchmark's images, 38.0 dB at worst). n=300 (benchmarks/watermark_bench.py): a 50%
     #: centre crop read 99.0 -> 99.3% at 512 px and 98.7 -> 99.0% at 1024 px (0.3: no change),
-    #: with every other attack as before and no loss on corner crops (see the README)
+    #: with every other attack as before and no loss on corner crops (see docs/watermark.md)
     centre_boost: float = 0.5
     centre_ramp: float = 0.1
     iss: float = 0.5
