@@ -15,11 +15,11 @@ array(['real', 'generated'], dtype='<U9')
 
 from synthmark.detect.card import DataSource, ModelCard
 from synthmark.detect.data import Augment, Sample, TrainingImages, collect
-from synthmark.detect.detector import Detector, ImageFeatures
+from synthmark.detect.detector import Detector, ImageFeatures, load_detector
 from synthmark.detect.extractors import create_extractor, list_extractors
 from synthmark.detect.heads import create_head, list_heads
 from synthmark.detect.predict import FilePrediction, predict_paths
-from synthmark.detect.storage import default_model_path, load_detector
+from synthmark.detect.storage import default_model_path
 
 __all__ = [
     "Augment",

@@ -76,6 +76,28 @@ class ModelCard:
     intended_use: str = INTENDED_USE
     limitations: list[str] = field(default_factory=lambda: list(LIMITATIONS))
 
+    @classmethod
+    def from_fit(
+        cls,
+        *,
+        summary: dict[str, Any],
+        **fields: Any,
+    ) -> ModelCard:
+        """A card for a detector just fitted: ``fields`` plus the training ``summary``
+        (sources and their sizes, seconds), this synthmark's and its libraries' versions."""
+        from synthmark import __version__
+
+        return cls(
+            synthmark_version=__version__,
+            versions=library_versions(),
+            training_data=[
+                DataSource(name=k, label="?", n_images=v)
+                for k, v in summary.get("sources", {}).items()
+            ],
+            training_seconds=summary.get("seconds"),
+            **fields,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
         return asdict(self)

@@ -20,13 +20,14 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from PIL import Image, ImageFilter
 
 from synthmark.errors import UsageError
@@ -259,14 +260,91 @@ class TrainingImages(Sequence[Image.Image]):
         return np.asarray([s.label for s in self.samples], dtype=np.int_)
 
 
+def encode_labels(labels: ArrayLike) -> NDArray[np.int_]:
+    """0/1 labels (1 = generated) from ``"real"``/``"generated"`` strings or 0/1."""
+    raw = np.asarray(labels)
+    if raw.ndim != 1:
+        raise UsageError(f"labels must be 1-D, got shape {raw.shape}")
+    if raw.dtype.kind in "USO":
+        lookup = {"real": 0, "generated": 1, "fake": 1}
+        bad = sorted({str(v) for v in raw.tolist() if str(v).lower() not in lookup})
+        if bad:
+            raise UsageError(f"unknown labels {bad[:5]}; use 'real'/'generated' or 0/1")
+        return np.asarray([lookup[str(v).lower()] for v in raw.tolist()], dtype=np.int_)
+    values = set(np.unique(raw).tolist())
+    if not values <= {0, 1}:
+        raise UsageError(f"labels must be 0 (real) / 1 (generated), got {sorted(values)[:5]}")
+    return raw.astype(np.int_)
+
+
+
+T = TypeVar("T")
+
+
+def map_images(
+    fn: Callable[[Image.Image], T],
+    images: Sequence[Image.Image],
+    jobs: int,
+    progress: Callable[[str, int, int], None] | None = None,
+    what: str = "features",
+) -> list[T]:
+    """``fn`` of each image, in order, on ``jobs`` threads, reporting ``progress``."""
+    n = len(images)
+    out: list[T] = []
+    if jobs == 1 or n < 2:
+        for i in range(n):
+            out.append(fn(images[i]))
+            if progress:
+                progress(what, i + 1, n)
+        return out
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for i, res in enumerate(pool.map(lambda k: fn(images[k]), range(n))):
+            out.append(res)
+            if progress:
+                progress(what, i + 1, n)
+    return out
+
+
+class Lazy(Sequence[Image.Image]):
+    """``fn`` applied to each image when it is read (a preprocessing step, say)."""
+
+    def __init__(
+        self, images: Sequence[Image.Image], fn: Callable[[Image.Image], Image.Image]
+    ) -> None:
+        self.images, self.fn = images, fn
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.fn(self.images[i])
+
+
+class Subset(Sequence[Image.Image]):
+    """The images of ``base`` at positions ``idx``."""
+
+    def __init__(self, base: Sequence[Image.Image], idx: NDArray[np.int_]) -> None:
+        self.base, self.idx = base, [int(i) for i in idx]
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.base[self.idx[i]]
+
+
 __all__ = [
     "CLASS_NAMES",
     "GENERATED",
     "REAL",
     "Augment",
+    "Lazy",
     "Sample",
+    "Subset",
     "TrainingImages",
     "assign_groups",
     "balanced_weights",
     "collect",
+    "encode_labels",
+    "map_images",
 ]
