@@ -10,14 +10,17 @@ array(['real', 'generated'], dtype='<U9')
 * :class:`Detector` (``detector.py``): scikit-learn-style ``fit``/``predict_proba``/``predict``;
 * feature extractors by name (``extractors/``), heads by name (``heads.py``);
 * training data without shortcuts (``data.py``), preprocessing (``preprocess.py``);
-* safe persistence, JSON + safetensors (``storage.py``), and the model card (``card.py``).
+* safe persistence, JSON + safetensors (``storage.py``), and the model card (``card.py``);
+* the pretrained backbone (``backbone/``) and the ONNX export and runtime (``onnx.py``).
 """
 
 from synthmark.detect.card import DataSource, ModelCard
 from synthmark.detect.data import Augment, Sample, TrainingImages, collect
-from synthmark.detect.detector import Detector, ImageFeatures, load_detector
+from synthmark.detect.detector import Detector, ImageFeatures
 from synthmark.detect.extractors import create_extractor, list_extractors
 from synthmark.detect.heads import create_head, list_heads
+from synthmark.detect.loading import load_detector
+from synthmark.detect.onnx import OnnxDetector, export_onnx
 from synthmark.detect.predict import FilePrediction, predict_paths
 from synthmark.detect.storage import default_model_path
 
@@ -28,12 +31,14 @@ __all__ = [
     "FilePrediction",
     "ImageFeatures",
     "ModelCard",
+    "OnnxDetector",
     "Sample",
     "TrainingImages",
     "collect",
     "create_extractor",
     "create_head",
     "default_model_path",
+    "export_onnx",
     "list_extractors",
     "list_heads",
     "load_detector",

@@ -36,7 +36,7 @@ from synthmark.imaging import ImageLimits, expand_inputs, load_image
 REAL, GENERATED = 0, 1
 CLASS_NAMES = ("real", "generated")
 
-_SERIES = re.compile(r"^(?P<prefix>.+?)[_-]\d+$")
+_SERIES = re.compile(r"^(?P<prefix>.+?)[_-]\d+(?:[_-][A-Za-z]+)?$")
 
 
 @dataclass(frozen=True)
@@ -90,26 +90,46 @@ def assign_groups(items: Sequence[tuple[Path, Path]]) -> list[str]:
     1. A file's key is its input root plus its stem, ignoring the sub-folders in between, so
        ``drawbench/sd14/Text_3.jpg`` and ``drawbench/sd15/Text_3.jpg`` share a group.
     2. In a folder whose stems form at least two numbered series with two or more files each
-       (``cat_00``, ``cat_01``, ``can_00``, ...), the series prefix is the group: shots of one
-       subject stay together. A folder that is one long series (``man_unsplash_00001`` ...)
-       keeps one group per file.
+       (``cat_00``, ``cat_01``, ``can_00``, ...; a constant word may follow the number, as in
+       ``chair_11_real``), the series prefix is the group: shots of one subject stay
+       together. A folder that is one long series (``man_unsplash_00001`` ...) keeps one
+       group per file.
+    3. A stem that is a flattened repository path (``assets__flux__flux1-dev-q8_0``) belongs
+       to its repository folder (``assets__flux``) when that folder gave two files or more
+       and they form no series (rule 2 then applies within it): files of one folder of a
+       repository are often one prompt at several settings.
     """
-    by_folder: dict[Path, list[str]] = defaultdict(list)
+    units: dict[tuple[Path, str], list[str]] = defaultdict(list)
     for path, _ in items:
-        by_folder[path.parent].append(path.stem)
-    series_folders: set[Path] = set()
-    for folder, stems in by_folder.items():
+        head, last = _split_flat(path.stem)
+        units[(path.parent, head)].append(last)
+    series: set[tuple[Path, str]] = set()
+    for unit, stems in units.items():
         prefixes = Counter(m.group("prefix") for s in stems if (m := _SERIES.match(s)))
         multi = [p for p, n in prefixes.items() if n >= 2]
         if len(multi) >= 2 and len(prefixes) < len(stems):
-            series_folders.add(folder)
+            series.add(unit)
     out = []
     for path, root in items:
-        stem = path.stem
-        if path.parent in series_folders and (m := _SERIES.match(stem)):
-            stem = m.group("prefix")
-        out.append(f"{root.name or root}/{stem}")
+        head, last = _split_flat(path.stem)
+        unit = (path.parent, head)
+        if unit in series and (m := _SERIES.match(last)):
+            key = f"{head}__{m.group('prefix')}" if head else m.group("prefix")
+        elif head and len(units[unit]) >= 2:
+            key = head
+        else:
+            key = path.stem
+        out.append(f"{root.name or root}/{key}")
     return out
+
+
+def _split_flat(stem: str) -> tuple[str, str]:
+    """(repository folder, file name) of a flattened path ``a__b__name``; ("", stem) if none
+    (``Gary_Marcus_et_al__100`` is a DrawBench prompt and its number, not a path)."""
+    head, sep, last = stem.rpartition("__")
+    if sep and head and any(c.isalpha() for c in last):
+        return head, last
+    return "", stem
 
 
 def balanced_weights(

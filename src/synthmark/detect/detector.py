@@ -89,6 +89,8 @@ class Detector(BaseEstimator):
         max_side: larger images are centre-cropped (grid-aligned) to this many pixels.
         tile: side of the square tiles features are computed on (multiple of 8).
         max_tiles: at most this many tiles per image, evenly spread.
+        tile_multiple: a tile smaller than ``tile`` has a side that is a multiple of this
+            (8; 32 for a network with five stride-2 layers, so that its export is exact).
         target_fpr: false-positive rate on real validation images the threshold is set for.
         cv: validation folds (grouped) for calibration and threshold.
         cv_by: ``group`` (folds split by near-duplicate group) or ``source`` (each fold
@@ -108,6 +110,7 @@ class Detector(BaseEstimator):
         max_side: int = 1024,
         tile: int = 256,
         max_tiles: int = 16,
+        tile_multiple: int = GRID,
         target_fpr: float = 0.05,
         cv: int = 5,
         cv_by: str = "group",
@@ -123,6 +126,7 @@ class Detector(BaseEstimator):
         self.max_side = max_side
         self.tile = tile
         self.max_tiles = max_tiles
+        self.tile_multiple = tile_multiple
         self.target_fpr = target_fpr
         self.cv = cv
         self.cv_by = cv_by
@@ -145,6 +149,11 @@ class Detector(BaseEstimator):
         if self.tile % GRID or self.tile < 2 * GRID:
             raise UsageError(
                 f"tile must be a multiple of {GRID} and >= {2 * GRID}, got {self.tile}"
+            )
+        if self.tile_multiple % GRID or self.tile % self.tile_multiple:
+            raise UsageError(
+                f"tile_multiple must be a multiple of {GRID} dividing tile, got "
+                f"{self.tile_multiple} for tile {self.tile}"
             )
         if self.max_tiles < 1:
             raise UsageError(f"max_tiles must be >= 1, got {self.max_tiles}")
@@ -171,7 +180,7 @@ class Detector(BaseEstimator):
 
         An image smaller than ``tile`` gives one square tile of its largest grid-aligned side.
         """
-        return grid_tiles(self.preprocess(image), self.tile, self.max_tiles)
+        return grid_tiles(self.preprocess(image), self.tile, self.max_tiles, self.tile_multiple)
 
     def check_applicable(self, image: Image.Image) -> None:
         """Raise :class:`~synthmark.errors.OutsideDomain` for an image without the texture
@@ -486,15 +495,4 @@ class Detector(BaseEstimator):
         self.card_ = value
 
 
-def load_detector(path: str | os.PathLike[str] | None = None) -> Detector:
-    """Load a saved detector; ``None`` loads the default model shipped in the package.
-
-    Raises:
-        ModelNotFound: nothing at ``path`` (or the packaged model is missing).
-        UnsafeFile: ``path`` is, or only offers, a pickle-like file.
-        UsageError: the files are not a synthmark detector of a known format version.
-    """
-    return Detector.load(path)
-
-
-__all__ = ["Detector", "ImageFeatures", "load_detector"]
+__all__ = ["Detector", "ImageFeatures"]

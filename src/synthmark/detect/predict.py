@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthmark.detect.detector import Detector
+from synthmark.detect.onnx import OnnxDetector
 from synthmark.errors import SynthmarkError
 from synthmark.imaging import ImageLimits, error_detail, load_image
 
@@ -29,7 +30,7 @@ class FilePrediction:
 
 
 def predict_paths(
-    detector: Detector,
+    detector: Detector | OnnxDetector,
     paths: Iterable[str | Path],
     limits: ImageLimits | None = None,
     batch_size: int = 16,
@@ -41,7 +42,7 @@ def predict_paths(
         try:
             image = load_image(path, limits).image
             detector.check_applicable(image)
-            p = float(detector.proba_from_features(detector.features([image]))[0, 1])
+            p = float(detector.predict_proba([image])[0, 1])
         except SynthmarkError as exc:
             return FilePrediction(path=path, error=error_detail(exc, path))
         except (ValueError, OSError, MemoryError) as exc:

@@ -112,14 +112,19 @@ def grid_crop(image: Image.Image, max_side: int) -> Image.Image:
     return image.crop((left, top, left + cw, top + ch))
 
 
-def grid_tiles(canonical: Image.Image, tile: int, max_tiles: int) -> list[Image.Image]:
+def grid_tiles(
+    canonical: Image.Image, tile: int, max_tiles: int, multiple: int = GRID
+) -> list[Image.Image]:
     """Square tiles of ``tile`` px on a grid centred on the image, offsets on the 8 px grid.
 
-    An image smaller than ``tile`` gives one tile of its largest grid-aligned side; with more
-    than ``max_tiles`` tiles, ``max_tiles`` of them are kept, evenly spread.
+    An image smaller than ``tile`` gives one tile of its largest side that is a multiple of
+    ``multiple``; with more than ``max_tiles`` tiles, ``max_tiles`` of them are kept, evenly
+    spread.
     """
     w, h = canonical.size
-    side = min(tile, (min(w, h) // GRID) * GRID)
+    side = min(tile, (min(w, h) // multiple) * multiple)
+    if side < multiple:
+        raise ImageTooSmall(f"image is {w}x{h}; tiles need at least {multiple} px per side")
     xs = list(range(0, w - side + 1, side))
     ys = list(range(0, h - side + 1, side))
     dx = ((w - (xs[-1] + side)) // 2) // GRID * GRID

@@ -58,7 +58,7 @@ def default_model_path() -> Path:
     return Path(str(resources.files("synthmark.detect") / "default"))
 
 
-def _looks_pickled(path: Path) -> bool:
+def looks_pickled(path: Path) -> bool:
     if path.suffix.lower() in _PICKLE_SUFFIXES:
         return True
     try:
@@ -75,7 +75,7 @@ def _resolve(path: str | os.PathLike[str] | None) -> Path:
     if not folder.exists():
         raise ModelNotFound(f"{folder}: no detector there; train one with `synthmark detect train`")
     if folder.is_file():
-        if _looks_pickled(folder):
+        if looks_pickled(folder):
             raise UnsafeFile(
                 f"{folder}: looks like a pickle; synthmark never unpickles models (it can run "
                 "arbitrary code). Save detectors with Detector.save (JSON + safetensors)"
@@ -88,7 +88,7 @@ def _resolve(path: str | os.PathLike[str] | None) -> Path:
         folder = folder.parent
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (folder / name).is_file():
-            stray = [p.name for p in folder.iterdir() if p.is_file() and _looks_pickled(p)]
+            stray = [p.name for p in folder.iterdir() if p.is_file() and looks_pickled(p)]
             if stray:
                 raise UnsafeFile(
                     f"{folder}: holds {', '.join(sorted(stray))} but no {name}; synthmark never "

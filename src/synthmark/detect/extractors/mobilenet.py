@@ -110,32 +110,28 @@ class MobileNetV2Features(FeatureExtractor):
             raise
         return self.bind(net).network_
 
-    def _hooks(self, net: Any, store: dict[str, Any]) -> list[Any]:
-        modules = dict(net.named_modules())
-
-        def keep(name: str) -> Any:
-            def hook(_module: Any, _inputs: Any, output: Any) -> None:
-                store[name] = output
-
-            return hook
-
-        return [modules[name].register_forward_hook(keep(name)) for name in self.layers]
-
     def forward(self, batch: Any) -> Any:
-        """Features of a float NCHW batch already scaled to [-1, 1] (differentiable)."""
+        """Features of a float NCHW batch already scaled to [-1, 1] (differentiable).
+
+        The network runs only as deep as the deepest layer read: with the early blocks
+        alone, the later (and costlier per pixel of output) ones are never computed.
+        """
         import torch
 
         net = self._network()
-        store: dict[str, Any] = {}
-        handles = self._hooks(net, store)
-        try:
-            net.forward_features(batch)
-        finally:
-            for h in handles:
-                h.remove()
+        wanted = set(self.layers)
+        acts: dict[str, Any] = {}
+        x = net.bn1(net.conv_stem(batch))
+        for i, block in enumerate(net.blocks):
+            if not wanted - set(acts):
+                break
+            x = block(x)
+            acts[f"blocks.{i}"] = x
+        if wanted - set(acts):
+            acts["bn2"] = net.bn2(net.conv_head(x))
         parts = []
         for name in self.layers:
-            act = store[name].flatten(2)
+            act = acts[name].flatten(2)
             parts.append(act.mean(dim=2))
             if self.std:
                 parts.append(act.std(dim=2, unbiased=False))
