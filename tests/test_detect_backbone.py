@@ -265,3 +265,37 @@ def test_missing_weights_fail_once_and_are_not_retried(
         with pytest.raises(ModelNotFound, match=MOBILENET_V2.filename):
             ext.transform([hostile.photo_like((64, 64), seed=1)])
     assert len(calls) == 1
+
+
+def test_screening_without_backbone_weights_notes_it_and_keeps_the_other_layers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from synthmark.detect import Detector, ImageFeatures
+    from synthmark.screen.screener import Screener, ScreenOptions
+
+    torch.manual_seed(0)
+    ext = MobileNetV2Features(layers=["blocks.1"]).bind(build_mobilenet(0))
+    det = Detector(
+        extractor="mobilenetv2",
+        extractor_params={"layers": ["blocks.1"]},
+        tile=64,
+        max_tiles=1,
+        tile_multiple=32,
+        cv=2,
+    )
+    images = [hostile.photo_like((96, 96), seed=i) for i in range(8)]
+    feats = [ImageFeatures(tiles=ext.transform(det.tiles(im))) for im in images]
+    folder = det.fit_features(feats, [i % 2 for i in range(8)], extractor=ext).save(tmp_path / "m")
+    monkeypatch.setenv("SYNTHMARK_MODELS", str(tmp_path / "no-models-here"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    screener = Screener(ScreenOptions(detector_path=str(folder)))
+    photo = hostile.png_bytes(hostile.photo_like((128, 128), seed=9))
+    records = [screener.screen_bytes(photo, f"p{i}.png") for i in range(2)]
+    for record in records:
+        assert "error" not in record and record["verdict"]
+        assert "detector" not in record["layers"] and "watermarks" in record["layers"]
+        notes = [n for n in record["notes"] if n.startswith("detector not run")]
+        assert len(notes) == 1 and "\n" not in notes[0]
+        assert MOBILENET_V2.filename in notes[0] and "SYNTHMARK_MODELS" in notes[0]

@@ -125,3 +125,71 @@ def test_cli_writes_report_metrics_and_plots(fixture_set: Path, tmp_path: Path) 
         "score_histogram.png",
     ):
         assert (out / plot).stat().st_size > 1000
+
+
+def test_leave_one_family_out_never_scores_a_family_it_trained_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synthmark.detect import Augment, Detector
+    from synthmark.eval.detector_crossval import (
+        CrossvalSample,
+        compute_features,
+        leave_one_family_out,
+    )
+    from tests.test_detect import tiny_image
+
+    samples = []
+    for i in range(24):
+        label = i % 2
+        family = (
+            ["cam-a", "cam-b", "cam-c"][i // 2 % 3]
+            if label == 0
+            else ["gen-x", "gen-y", "gen-z"][i // 2 % 3]
+        )
+        path = tmp_path / f"{family}_{i}.png"
+        tiny_image(label, seed=i).save(path)
+        samples.append(CrossvalSample(path, label, f"src-{family}", family, f"g{i}"))
+    recipe = Detector(tile=64, max_tiles=1, cv=2, cv_by="source", target_fpr=0.2)
+    views = ("aligned", "aligned+jpeg:75")
+    cache = tmp_path / "cache"
+    from synthmark.eval.detector_eval import Alignment
+
+    align = Alignment(True, 96, 90)
+    feats = compute_features(recipe, samples, views, Augment(), align, cache)
+    assert {k: len(v) for k, v in feats.items()} == {
+        "train": 24,
+        "aligned": 24,
+        "aligned+jpeg:75": 24,
+    }
+    again = compute_features(recipe, samples, views, Augment(), align, cache)
+    pairs = zip(feats["aligned"], again["aligned"], strict=True)
+    assert all(np.array_equal(a.tiles, b.tiles) for a, b in pairs)
+
+    trained_on: list[set[str]] = []
+    real_fit = Detector.fit_features
+
+    def spy(
+        self: Detector,
+        feats: object,
+        labels: object,
+        groups: object = None,
+        sources: object = None,
+        *args: object,
+        **kwargs: object,
+    ) -> Detector:
+        trained_on.append(set(sources))  # type: ignore[arg-type]
+        return real_fit(self, feats, labels, groups, sources, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Detector, "fit_features", spy)
+    result = leave_one_family_out(recipe, samples, feats, views)
+    families = sorted({s.family for s in samples})
+    assert sorted(result.thresholds) == families and len(trained_on) == len(families)
+    for family, seen in zip(families, trained_on, strict=True):
+        assert f"src-{family}" not in seen
+    for v in views:
+        assert np.all(np.isfinite(result.proba[v]))
+        summary = result.summary(v)
+        assert summary["n_real"] == 12 and 0.0 <= summary["auc"] <= 1.0
+    rows = result.by_source("aligned")
+    assert rows["src-gen-x"]["label"] == "generated" and "auc" in rows["src-gen-x"]
+    assert rows["src-cam-a"]["label"] == "real" and "auc" not in rows["src-cam-a"]

@@ -88,22 +88,42 @@ def validation_folds(
 
     if by not in CV_MODES:
         raise UsageError(f"cv_by must be one of {', '.join(CV_MODES)}, got {by!r}")
-    unit = np.asarray(groups) if by == "group" else source_units(groups, sources)
-    n_units = len(np.unique(unit))
     if by == "source":
-        per_class = [len(np.unique(unit[y == c])) for c in (0, 1)]
-        if min(per_class) < 2:
-            raise UsageError(
-                f"cv_by='source' needs at least 2 sources of each class, got {per_class[0]} "
-                f"real and {per_class[1]} generated; pass more folders or use cv_by='group'"
-            )
-    splits = min(cv, n_units)
+        return _source_folds(y, source_units(groups, sources), cv, random_state)
+    unit = np.asarray(groups)
+    splits = min(cv, len(np.unique(unit)))
     folds = StratifiedGroupKFold(n_splits=splits, shuffle=True, random_state=random_state)
     out: Folds = []
     for tr, va in folds.split(np.zeros(len(y)), y, unit):
         if len(np.unique(y[tr])) < 2:
-            raise UsageError("a validation fold leaves one class out of training; add sources")
+            raise UsageError("a validation fold leaves one class out of training; add images")
         out.append((tr, va))
+    return out
+
+
+def _source_folds(y: NDArray[np.int_], unit: NDArray[np.int_], cv: int, seed: int) -> Folds:
+    """Units of each class dealt round-robin (in a seeded order) into folds, so every fold
+    holds out some sources of a class and trains on the others of it."""
+    label = {u: int(np.round(y[unit == u].mean())) for u in np.unique(unit)}
+    per_class = [[u for u in label if label[u] == c] for c in (0, 1)]
+    if min(len(units) for units in per_class) < 2:
+        raise UsageError(
+            f"cv_by='source' needs at least 2 sources of each class, got {len(per_class[0])} "
+            f"real and {len(per_class[1])} generated; pass more folders or use cv_by='group'"
+        )
+    splits = min(cv, max(len(units) for units in per_class))
+    rng = np.random.default_rng(seed)
+    fold_of: dict[int, int] = {}
+    for units in per_class:
+        for k, u in enumerate(rng.permutation(units)):
+            fold_of[int(u)] = k % splits
+    assigned = np.asarray([fold_of[int(u)] for u in unit])
+    out: Folds = []
+    for k in range(splits):
+        va = np.flatnonzero(assigned == k)
+        tr = np.flatnonzero(assigned != k)
+        if len(va) and len(np.unique(y[tr])) == 2:
+            out.append((tr, va))
     return out
 
 

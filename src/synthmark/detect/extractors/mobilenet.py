@@ -27,17 +27,11 @@ from PIL import Image
 from synthmark.detect.extractors.base import FeatureExtractor, Features, register_extractor
 from synthmark.errors import ModelNotFound, UsageError
 
-#: Where activations are read: the output of each stage of blocks, and the 1280-channel
-#: head (after its ReLU6), whose mean is MobileNetV2's usual pooled embedding.
-LAYERS = (
-    "blocks.1",
-    "blocks.2",
-    "blocks.3",
-    "blocks.4",
-    "blocks.5",
-    "blocks.6",
-    "bn2",
-)
+#: Where activations are read by default: the outputs of the first stages (strides 4, 8
+#: and 16), which see texture and noise more than objects. On the shared data, held out
+#: family by family, they generalised best (docs/detector.md); the later stages and the
+#: 1280-channel pooled embedding (``bn2``) learned the subjects of the training sources.
+LAYERS = ("blocks.1", "blocks.2", "blocks.3")
 #: Channels at each readable layer of ``mobilenetv2_100``.
 CHANNELS = {
     "blocks.0": 16,
