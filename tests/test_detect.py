@@ -377,3 +377,15 @@ def test_training_plan_fills_the_card_and_counts_copies(tmp_path: Path) -> None:
     }
     with pytest.raises(UsageError, match="SOURCE=TEXT"):
         parse_licences(["no-equals-sign"])
+
+
+def test_the_weight_free_v1_detector_stays_available_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SYNTHMARK_MODELS", "/nonexistent")  # it needs no backbone weights
+    det = load_detector("grid-v1")
+    assert isinstance(det, Detector) and det.extractor == "grid+cooccurrence"
+    p = det.predict_proba([hostile.photo_like((320, 256))])
+    assert p.shape == (1, 2)
+    with pytest.raises(ModelNotFound):
+        load_detector("grid-v2")  # a name that is neither packaged nor a path

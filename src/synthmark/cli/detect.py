@@ -91,9 +91,7 @@ def train(
     ] = CvBy.source,
     jobs: Annotated[
         int,
-        typer.Option(
-            "--jobs", "-j", min=0, help="Threads for feature extraction (0: all cores)."
-        ),
+        typer.Option("--jobs", "-j", min=0, help="Threads for feature extraction (0: all cores)."),
     ] = 1,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     licence: Annotated[
@@ -183,8 +181,8 @@ def predict(
         typer.Option(
             "--model",
             "-m",
-            help="Saved detector folder, or an exported .onnx file run through onnxruntime "
-            "(default: the packaged model).",
+            help="Saved detector folder, an exported .onnx file run through onnxruntime, or "
+            "grid-v1 (the packaged weight-free detector v1); default: the packaged model.",
         ),
     ] = None,
     json_out: Annotated[
@@ -245,14 +243,16 @@ def predict(
 @app.command()
 def card(
     model: Annotated[
-        Path | None, typer.Argument(help="Saved detector folder (default: the packaged model).")
+        Path | None,
+        typer.Argument(help="Saved detector folder or grid-v1 (default: the packaged model)."),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="The card as JSON.")] = False,
 ) -> None:
     """Print a detector's model card: data, licences, metrics, threshold, limits."""
     from synthmark.detect import Detector
+    from synthmark.detect.loading import model_path
 
-    det = Detector.load(model)
+    det = Detector.load(model_path(model))
     if json_out:
         emit_json(det.card.to_dict())
     else:
@@ -268,7 +268,9 @@ def export(
     ] = ExportFormat.onnx,
     model: Annotated[
         Path | None,
-        typer.Option("--model", "-m", help="Saved detector folder (default: the packaged model)."),
+        typer.Option(
+            "--model", "-m", help="Saved detector folder or grid-v1 (default: the packaged model)."
+        ),
     ] = None,
 ) -> None:
     """Write the detector (backbone and head) as one ONNX file, for phones and other runtimes.
@@ -282,9 +284,10 @@ def export(
         synthmark detect export --format onnx -o detector.onnx
     """
     from synthmark.detect import Detector, export_onnx
+    from synthmark.detect.loading import model_path
 
     st = state(ctx)
-    det = Detector.load(model)
+    det = Detector.load(model_path(model))
     path = export_onnx(det, output)
     size = path.stat().st_size / 1e6
     st.console.print(

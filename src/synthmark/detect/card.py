@@ -12,30 +12,27 @@ from typing import Any
 
 INTENDED_USE = (
     "A second opinion on whether an image without provenance labels or watermark was made by "
-    "a latent-diffusion model of the Stable Diffusion family. Use it to rank or triage "
-    "images for a person to review, together with C2PA manifests, watermarks and registry "
-    "matches, which outweigh it."
+    "a generative model. Use it to rank or triage images for a person to review, together "
+    "with C2PA manifests, watermarks and registry matches, which outweigh it."
 )
 
 LIMITATIONS = (
     "A score is evidence, not proof: a real photo can be flagged and a generated image "
     "missed, and absence of a flag never proves a photo real.",
-    "Trained on a few hundred images of Stable Diffusion 1.x/2.x; other generators "
-    "(SDXL, Midjourney, DALL-E, GANs, non-latent models) were never seen.",
-    "It learns the grid pattern of the decoders it was trained with; a generator with another "
-    "decoder (an AUTOMATIC1111 set-up with a swapped VAE, say) leaves another pattern, and on "
-    "such images the model is near chance (see the evaluation).",
-    "The features read the 8x8 grid of the latent decoder: resizing, rotation, strong blur, "
-    "or a crop by an offset that is not a multiple of 8 weaken or erase it (see the "
-    "robustness table).",
+    "It was trained on a few thousand images from the sources in the table above; on a "
+    "generator or camera it never saw it is much weaker than on those it knows (see the "
+    "cross-source validation, where every source family was held out in turn).",
+    "Content is confounded with the label in the training data (portraits of men among the "
+    "real photos, generated faces, landscapes and art among the generated images); the "
+    "model partly reads the subject, which is why real portraits are its most common false "
+    "positives.",
     "Blank images, gradients, flat graphics and screenshots carry none of the texture it "
-    "reads, and the 8x8 blocking of its own JPEG re-encoding would look like a decoder's "
-    "grid; screening and `detect predict` therefore refuse to score images that are mostly "
+    "reads; screening and `detect predict` therefore refuse to score images that are mostly "
     "flat (synthmark.detect.preprocess.check_texture).",
-    "The threshold was fixed on validation data at a stated false-positive rate; the rate on "
-    "your photos differs with camera, processing and subject.",
-    "Heavy re-compression (JPEG q50) or a blur of a real photo can raise its false-positive "
-    "rate far above the stated one (see the robustness table).",
+    "The threshold was fixed on validation data at a stated false-positive rate, with whole "
+    "sources held out; the rate on your photos differs with camera, processing and subject.",
+    "Heavy re-compression, resizing or blur of a photo change its score (see the robustness "
+    "rows).",
     "Not for decisions about people (moderation strikes, legal or journalistic claims) "
     "without human review.",
 )
