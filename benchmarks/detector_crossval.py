@@ -282,7 +282,14 @@ def main(argv: list[str] | None = None) -> int:
         "--half-resize",
         type=float,
         default=None,
-        help="augmentation p_half (default: the card's recipe, else 0)",
+        help="augmentation p_half (default 0, as the shipped recipe)",
+    )
+    parser.add_argument("--extractor", default=None, help="another recipe: extractor spec")
+    parser.add_argument("--extractor-params", default=None, help="... and its parameters (JSON)")
+    parser.add_argument(
+        "--update-card",
+        action="store_true",
+        help="write the results into the model's card (needs --model)",
     )
     args = parser.parse_args(argv)
     model = Detector.load(args.model)
@@ -315,8 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.update_card:
         if args.model is None:
             raise SystemExit("--update-card needs --model FOLDER")
-        shown = " ".join(["benchmarks/detector_crossval.py", *(argv or sys.argv[1:])])
-        update_card(args.model, rep, shown.replace(" --update-card", ""))
+        shown = re.sub(
+            r" --(cache|out) \S+| --update-card",
+            "",
+            " ".join(["benchmarks/detector_crossval.py", *(argv or sys.argv[1:])]),
+        )
+        update_card(args.model, rep, shown)
     if args.out:
         args.out.write_text(json.dumps(to_jsonable(rep), indent=2) + "\n")
     return 0
