@@ -133,6 +133,9 @@ def embed(
 
     The mark is read back from the encoded output before anything is written: an image too
     flat or small to carry it (or a quality too low to keep it) is an error, not a file.
+    The input's EXIF, ICC profile, XMP and text chunks are kept where the output format has
+    room for them; what cannot be kept (a C2PA manifest, which the changed pixels would
+    break) is said on stderr. To keep a manifest as ingredient, use synthmark label.
 
     Example: synthmark watermark embed photo.png -o marked.png --payload 00000000000004d2
     """
@@ -142,6 +145,7 @@ def embed(
 
     from synthmark.errors import UsageError
     from synthmark.imaging import atomic_write, encode_image, load_image
+    from synthmark.labels.keep import carried_metadata, save_options
     from synthmark.watermark import get_scheme
     from synthmark.watermark.base import READBACK_HINT, embed_checked
     from synthmark.watermark.keys import load_key
@@ -176,7 +180,8 @@ def embed(
         return load_image(encode_image(image, fmt, **params)).image
 
     marked = embed_checked(marker, loaded.image, data, delivered, hint)
-    encoded = encode_image(marked, fmt, **params)
+    kept = carried_metadata(loaded, fmt)
+    encoded = encode_image(marked, fmt, **params, **save_options(fmt, kept))
     atomic_write(output, encoded)
     quality_db = psnr(loaded.image, marked)
     record = {
@@ -185,13 +190,20 @@ def embed(
         "scheme": scheme.value,
         "payload": data.hex(),
         "psnr_db": round(quality_db, 2),
+        "kept": kept.kept,
+        "not_kept": kept.dropped,
     }
     if json_:
         emit_json(record)
-    state(ctx).console.print(
+    console = state(ctx).console
+    console.print(
         f"{plain(str(output))}: {scheme.value} mark, payload {data.hex() or '(fixed)'}, "
         f"PSNR {quality_db:.1f} dB"
     )
+    if kept.kept:
+        console.print(f"  kept: {plain(', '.join(kept.kept))}")
+    for dropped in kept.dropped:
+        console.print(f"  [yellow]not kept:[/] {plain(dropped)}")
 
 
 def _summary(path: str, readouts: list[Readout]) -> dict[str, Any]:

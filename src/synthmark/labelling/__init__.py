@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from synthmark.errors import LabelError
-from synthmark.labelling.core import Labelling, serial_payload
+from synthmark.labelling.core import SUFFIX_ALIASES, SUFFIXES, Labelling, serial_payload
 from synthmark.labelling.info import GenerationInfo, LabelResult
 from synthmark.labelling.source import SourceFile, read_source
 from synthmark.settings import Settings
@@ -148,6 +148,9 @@ def label_file(
     """Label an existing image file; the generation parameters come from its own metadata
     (AUTOMATIC1111/Forge, ComfyUI, InvokeAI, ...), ``model`` overriding the model.
 
+    ``output`` is the file to write, or an existing folder: the file is then named after
+    the input, with the output format's suffix.
+
     The file's C2PA manifest is kept as parent ingredient, its EXIF, ICC and XMP that do
     not conflict are kept; what cannot be kept is listed in :attr:`LabelResult.notes`.
     See :func:`~synthmark.labelling.source.read_source` for ``force``, ``drop_manifest``
@@ -170,7 +173,13 @@ def label_file(
                 "pass --model NAME"
             )
         info = GenerationInfo(model=model)
-    return labelling.label(source.loaded.image, info, Path(output), source=source)
+    target = Path(output)
+    if target.is_dir():
+        suffix = Path(path).suffix
+        if suffix.lower() not in SUFFIX_ALIASES[source.out_format]:
+            suffix = SUFFIXES[source.out_format]
+        target = target / f"{Path(path).stem}{suffix}"
+    return labelling.label(source.loaded.image, info, target, source=source)
 
 
 __all__ = [

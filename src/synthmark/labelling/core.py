@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # the parts' types; fakes in tests need only the same methods
     from synthmark.watermark import WatermarkScheme
 
 SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
+#: Suffixes a file of each format may keep.
+SUFFIX_ALIASES = {"PNG": {".png"}, "JPEG": {".jpg", ".jpeg", ".jpe"}, "WEBP": {".webp"}}
 
 
 def serial_payload(serial: int, bits: int = 64) -> bytes:
@@ -305,4 +307,4 @@ class Labelling:
         self.close()
 
 
-__all__ = ["SUFFIXES", "Labelling", "serial_payload"]
+__all__ = ["SUFFIXES", "SUFFIX_ALIASES", "Labelling", "serial_payload"]

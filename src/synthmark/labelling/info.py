@@ -101,12 +101,16 @@ def _from_fields(meta: GeneratorMetadata) -> GenerationInfo | None:
     fields = dict(meta.fields)
     if meta.tool == "ComfyUI":
         models = fields.get("models") or []
+        sampler = _first(fields.get("samplers")) or {}
         fields = {
             "model": _first(models),
             "seed": _first(fields.get("seeds")),
             "prompt": _first(fields.get("prompts")),
-            "models": models if len(models) > 1 else None,
-            "comfyui_nodes": fields.get("nodes"),
+            "steps": sampler.get("steps"),
+            "cfg_scale": sampler.get("cfg"),
+            "sampler": sampler.get("sampler_name"),
+            "scheduler": sampler.get("scheduler"),
+            "models": ", ".join(map(str, models)) if len(models) > 1 else None,
         }
     model = fields.pop("model", None)
     if not isinstance(model, str) or not model.strip():

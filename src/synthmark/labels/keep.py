@@ -24,6 +24,7 @@ from typing import Any
 
 from PIL import ExifTags, Image, PngImagePlugin
 
+from synthmark.imaging import LoadedImage
 from synthmark.labels.containers import MetadataBlocks
 
 TAG_ORIENTATION = 0x0112
@@ -186,6 +187,27 @@ def keep_metadata(
     return out
 
 
+def carried_metadata(loaded: LoadedImage, fmt: str) -> KeptMetadata:
+    """What of a decoded file's metadata a re-marked copy in ``fmt`` keeps as it is (no labels
+    of ours): everything :func:`keep_metadata` keeps, the XMP without its stale properties;
+    a C2PA manifest cannot be kept, and is said so."""
+    from synthmark.labels.containers import extract_blocks
+    from synthmark.labels.xmp import merge_xmp
+
+    blocks = extract_blocks(loaded.data)
+    kept = keep_metadata(blocks, loaded.info, loaded.original_mode, loaded.size, fmt)
+    if kept.xmp is not None:
+        kept.xmp, stale = merge_xmp(kept.xmp, None)
+        kept.dropped.extend(stale)
+    if blocks.jumbf:
+        kept.dropped.append(
+            "C2PA manifest: the mark changes the pixels, so its hash of the signed file would "
+            "no longer match and it would read Invalid (`synthmark label` signs a new "
+            "manifest that keeps it as its ingredient)"
+        )
+    return kept
+
+
 def save_options(
     fmt: str,
     kept: KeptMetadata | None,
@@ -221,4 +243,10 @@ def save_options(
     return options
 
 
-__all__ = ["PROMPT_TEXT_KEYS", "KeptMetadata", "keep_metadata", "save_options"]
+__all__ = [
+    "PROMPT_TEXT_KEYS",
+    "KeptMetadata",
+    "carried_metadata",
+    "keep_metadata",
+    "save_options",
+]

@@ -104,7 +104,9 @@ def encode_with_metadata(
     fmt = label_format(fmt)
     software = f"synthmark {__version__}"
     text = a1111_text(req)
-    xmp, dropped = merge_xmp(keep.xmp if keep is not None else None, xmp_packet(req))
+    ours = xmp_packet(req)
+    xmp, dropped = merge_xmp(keep.xmp if keep is not None else None, ours)
+    xmp = xmp or ours
     keep_modes = ("RGB", "RGBA", "L") if fmt != "JPEG" else ("RGB", "L")
     if image.mode not in keep_modes:
         image = image.convert("RGB")

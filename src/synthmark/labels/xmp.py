@@ -234,9 +234,10 @@ def _serialise(elem: ET.Element, prefixes: dict[str, str]) -> str:
     return f"<{tag}{attrs}>{inner}</{tag}>{escape(elem.tail or '')}"
 
 
-def merge_xmp(source: bytes | None, ours: bytes) -> tuple[bytes, list[str]]:
+def merge_xmp(source: bytes | None, ours: bytes | None) -> tuple[bytes | None, list[str]]:
     """Our packet merged into another tool's: theirs keeps every property ours does not set
-    (less :data:`STALE_PROPERTIES`), ours is added as a second ``rdf:Description``.
+    (less :data:`STALE_PROPERTIES`), ours is added as a second ``rdf:Description``. Without
+    ``ours``, theirs only loses its stale properties.
 
     Returns the packet and what was left out of theirs, in words. A packet that does not
     parse is left out whole (said so), and ours is returned as it is.
@@ -244,14 +245,18 @@ def merge_xmp(source: bytes | None, ours: bytes) -> tuple[bytes, list[str]]:
     if not source:
         return ours, []
     theirs = _safe_root(source)
-    mine = _safe_root(ours)
-    if theirs is None or mine is None:
+    mine = _safe_root(ours) if ours is not None else None
+    if theirs is None or (ours is not None and mine is None):
         return ours, ["XMP: the file's packet could not be parsed safely"]
     rdf = theirs if theirs.tag == _q("rdf", "RDF") else theirs.find(_q("rdf", "RDF"))
-    our_desc = mine.find(f"{_q('rdf', 'RDF')}/{_q('rdf', 'Description')}")
-    if rdf is None or our_desc is None:
+    our_desc = None
+    if mine is not None:
+        our_desc = mine.find(f"{_q('rdf', 'RDF')}/{_q('rdf', 'Description')}")
+    if rdf is None or (mine is not None and our_desc is None):
         return ours, ["XMP: the file's packet has no rdf:RDF element"]
-    replaced = {*our_desc.attrib, *(child.tag for child in our_desc)} - {_q("rdf", "about")}
+    replaced: set[str] = set()
+    if our_desc is not None:
+        replaced = {*our_desc.attrib, *(child.tag for child in our_desc)} - {_q("rdf", "about")}
     dropped: set[str] = set()
     for desc in rdf.iter(_q("rdf", "Description")):
         for key in [k for k in desc.attrib if k in replaced or k in STALE_PROPERTIES]:
@@ -260,11 +265,12 @@ def merge_xmp(source: bytes | None, ours: bytes) -> tuple[bytes, list[str]]:
         for child in [c for c in desc if c.tag in replaced or c.tag in STALE_PROPERTIES]:
             dropped.add(child.tag)
             desc.remove(child)
-    rdf.append(our_desc)
+    if our_desc is not None:
+        rdf.append(our_desc)
     root = theirs if theirs.tag == _q("x", "xmpmeta") else ET.Element(_q("x", "xmpmeta"))
     if root is not theirs:
         root.append(theirs)
-    prefixes = {**_PREFIXES, **_declared(source), **_declared(ours)}
+    prefixes = {**_PREFIXES, **_declared(source), **_declared(ours or b"")}
     body = _serialise(root, prefixes)
     declared = " ".join(
         f"xmlns:{prefix}={quoteattr(uri)}" for uri, prefix in prefixes.items() if uri != _XMLNS
