@@ -31,6 +31,7 @@ from synthmark import __version__
 from synthmark.errors import ImageTooSmall, LabelError, UsageError, WatermarkError
 from synthmark.imaging import atomic_writer
 from synthmark.labelling.info import GenerationInfo, LabelResult
+from synthmark.labels.a1111 import rewrite_parameters
 from synthmark.labels.labeller import label_format
 from synthmark.labels.request import LabelRequest
 from synthmark.labels.soft_binding import SOFT_BINDING_ALG, binding_value
@@ -111,22 +112,23 @@ class Labelling:
                     f"{need} px on the short side"
                 )
 
-    def _embed(self, image: Image.Image, serial: int, source: SourceFile | None) -> Image.Image:
+    def check_unmarked(self, image: Image.Image) -> None:
+        """Refuse an image that carries our watermark already: a second serial in the same
+        picture would make either one unreliable."""
+        readout = self.marker.extract(image)
+        if readout.present and readout.payload:
+            serial = int.from_bytes(readout.payload, "big")
+            raise LabelError(
+                f"it already carries a synthmark watermark (serial {serial}); marking it again "
+                "would leave two serials in one picture: label the original instead"
+            )
+
+    def _embed(self, image: Image.Image, serial: int) -> Image.Image:
         payload = serial_payload(serial, int(getattr(self.marker, "payload_bits", 64)))
         marked = image.convert("RGB") if image.mode != "RGB" else image
         if self.public_mark is not None:
             marked = self.public_mark.embed(marked, self.public_payload or b"")
-        try:
-            marked = embed_checked(self.marker, marked, payload)
-        except WatermarkError:
-            if source is not None:
-                readout = self.marker.extract(source.loaded.image)
-                if readout.present and readout.payload:
-                    raise WatermarkError(
-                        "the image already carries a synthmark watermark (serial "
-                        f"{int.from_bytes(readout.payload, 'big')}): it cannot be marked again"
-                    ) from None
-            raise
+        marked = embed_checked(self.marker, marked, payload)
         if self.public_mark is not None and not self.public_mark.extract(marked).present:
             raise WatermarkError(
                 f"the public {self.public_mark.name} mark did not read back after embedding "
@@ -140,11 +142,19 @@ class Labelling:
         parameters = info.parameters()
         parameters["serial"] = serial
         parameters["generator"] = f"synthmark {__version__}"
+        text = None
+        if info.infotext is not None:  # the file's own, kept as it was
+            text = rewrite_parameters(
+                info.infotext,
+                {"Serial": str(serial), "Generator": parameters["generator"]},
+                include_prompt,
+            )
         return LabelRequest(
             model_id=info.model,
             model_hash=info.model_hash,
             software_agent=info.software_agent,
             parameters=parameters,
+            parameters_text=text,
             watermark_scheme=self.marker.name,
             watermark_serial=serial,
             watermark_payload=serial_payload(serial, int(getattr(self.marker, "payload_bits", 64))),
@@ -207,9 +217,11 @@ class Labelling:
         self._check_output(out, source)
         created = created or _now()
         include_prompt = source.include_prompt if source is not None else self.include_prompt
-        if source is not None and not source.force and self.registry.by_sha256(source.sha256):
-            raise LabelError(f"{source.name}: already labelled by synthmark (its exact bytes "
-                             "are in the registry); pass --force to label it again")
+        if source is not None:
+            if not source.force and self.registry.by_sha256(source.sha256):
+                raise LabelError(f"{source.name}: already labelled by synthmark (its exact "
+                                 "bytes are in the registry); pass --force to label it again")
+            self.check_unmarked(source.loaded.image)
         serial = self.registry.reserve(
             watermark_scheme=self.marker.name,
             model_id=info.model,
@@ -236,7 +248,7 @@ class Labelling:
 
         stages: dict[str, float] = {}
         t0 = time.perf_counter()
-        marked = self._embed(image, serial, source)
+        marked = self._embed(image, serial)
         stages["watermark"] = time.perf_counter() - t0
         request = self._request(info, serial, created, include_prompt)
         t1 = time.perf_counter()

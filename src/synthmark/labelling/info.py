@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from synthmark.errors import UsageError
+from synthmark.labels.a1111 import rewrite_parameters
 from synthmark.labels.generators import GeneratorMetadata
 
 #: Fields of GenerationInfo, under AUTOMATIC1111's names in ``parameters``.
@@ -38,6 +39,9 @@ class GenerationInfo:
     sampler: str | None = None
     cfg_scale: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: The AUTOMATIC1111-style parameters text the file came with, if any: written back as
+    #: it was (labels, order and quoting kept), with the serial appended.
+    infotext: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -63,7 +67,12 @@ class GenerationInfo:
 
     def with_model(self, model: str | None) -> GenerationInfo:
         """A copy naming ``model`` instead (None: unchanged)."""
-        return self if model is None else replace(self, model=model, model_hash=None)
+        if model is None:
+            return self
+        infotext = self.infotext
+        if infotext is not None:
+            infotext = rewrite_parameters(infotext, {"Model": model, "Model hash": None})
+        return replace(self, model=model, model_hash=None, infotext=infotext)
 
     @classmethod
     def from_metadata(cls, found: Sequence[GeneratorMetadata]) -> GenerationInfo | None:
@@ -86,10 +95,19 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _float(value: Any) -> float | None:
+def _number(value: Any) -> float | None:
+    """A number as the file wrote it: ``7`` stays an integer, ``7.5`` a float."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return value
     try:
-        return float(value) if value is not None and not isinstance(value, bool) else None
-    except (TypeError, ValueError):
+        return int(str(value))
+    except ValueError:
+        pass
+    try:
+        return float(str(value))
+    except ValueError:
         return None
 
 
@@ -128,7 +146,7 @@ def _from_fields(meta: GeneratorMetadata) -> GenerationInfo | None:
         seed=_int(named["seed"]),
         steps=_int(named["steps"]),
         sampler=str(named["sampler"]) if named["sampler"] else None,
-        cfg_scale=_float(named["cfg_scale"]),
+        cfg_scale=_number(named["cfg_scale"]),
         extra=extra,
     )
 

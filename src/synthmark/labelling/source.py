@@ -11,21 +11,24 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from synthmark.errors import LabelError, UnsupportedImage
 from synthmark.imaging import ImageLimits, LoadedImage, load_image
 from synthmark.labelling.info import GenerationInfo
+from synthmark.labels.a1111 import parse_parameters
 from synthmark.labels.c2pa_sign import ParentIngredient
-from synthmark.labels.containers import extract_blocks, mime_type
-from synthmark.labels.exif import TAG_SOFTWARE, TAG_USER_COMMENT
+from synthmark.labels.containers import MetadataBlocks, extract_blocks, mime_type
+from synthmark.labels.exif import TAG_SOFTWARE, TAG_USER_COMMENT, read_exif
 from synthmark.labels.keep import KeptMetadata, keep_metadata
 from synthmark.labels.labeller import LABEL_FORMATS
 from synthmark.labels.report import LabelReport, read_labels
 
 #: Output format when the input's own cannot carry labels (TIFF, GIF, AVIF, BMP, HEIF).
 FALLBACK_FORMAT = "PNG"
+#: Tools whose parameters text is AUTOMATIC1111's infotext (kept as it was when labelled).
+INFOTEXT_TOOLS = frozenset({"AUTOMATIC1111", "Forge", "SD.Next", "Fooocus"})
 
 
 @dataclass
@@ -109,6 +112,16 @@ def _out_format(wanted: str | None, source_format: str | None, notes: list[str])
     return FALLBACK_FORMAT
 
 
+def _with_infotext(info: GenerationInfo | None, blocks: MetadataBlocks) -> GenerationInfo | None:
+    """``info`` with the file's own AUTOMATIC1111-style text, to write it back as it was."""
+    if info is None or info.pipeline not in INFOTEXT_TOOLS:
+        return info
+    text = blocks.text("parameters") or read_exif(blocks.exif).user_comment
+    if not text or parse_parameters(text) is None:
+        return info
+    return replace(info, infotext=text)
+
+
 def read_source(
     source: str | os.PathLike[str] | bytes,
     *,
@@ -154,11 +167,12 @@ def read_source(
     notes = list(loaded.notes)
     parent = _parent(loaded.data, labels, name, drop_manifest, notes)
     fmt = _out_format(out_format, loaded.format, notes)
-    info = GenerationInfo.from_metadata(labels.generators)
+    blocks = extract_blocks(loaded.data)
+    info = _with_infotext(GenerationInfo.from_metadata(labels.generators), blocks)
     had_prompt = (info is not None and info.prompt is not None) or bool(labels.xmp.ai_prompt)
     keep_prompt = had_prompt if include_prompt is None else include_prompt
     kept = keep_metadata(
-        extract_blocks(loaded.data),
+        blocks,
         loaded.info,
         loaded.original_mode,
         loaded.size,

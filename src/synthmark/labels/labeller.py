@@ -61,6 +61,8 @@ def label_format(fmt: str) -> str:
 
 def a1111_text(req: LabelRequest) -> str:
     """The AUTOMATIC1111 ``parameters`` text of a request (prompt only on opt-in)."""
+    if req.parameters_text is not None:
+        return req.parameters_text
     params: dict[str, Any] = dict(req.parameters)
     params.setdefault("model", req.model_id)
     if req.model_hash:

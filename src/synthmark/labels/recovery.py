@@ -62,4 +62,18 @@ def recovered_report(
     return report
 
 
-__all__ = ["HARD_BINDING_CODES", "recovered_report"]
+def describe_recovery(report: C2paReport) -> str:
+    """One sentence on a recovered manifest: how it was found and what validates."""
+    binding = (
+        "its hard binding does not match this copy's bytes, as expected for a copy that was "
+        "re-encoded or stripped of its metadata"
+        if report.hard_binding == "mismatch"
+        else "its hard binding matches these bytes"
+    )
+    return (
+        f"C2PA manifest {report.manifest_id} recovered from the registry through the "
+        f"{report.recovered_via}: signature and assertions {report.signature_state}; {binding}"
+    )
+
+
+__all__ = ["HARD_BINDING_CODES", "describe_recovery", "recovered_report"]

@@ -38,6 +38,10 @@ class LabelRequest:
     title: str | None = None
     created_at: dt.datetime | None = None
     credit: str | None = None
+    #: An AUTOMATIC1111 parameters text to write as it is, instead of one made from
+    #: ``parameters`` (a file's own infotext, kept; it must already leave the prompt out
+    #: unless ``include_prompt``).
+    parameters_text: str | None = None
     #: The watermark payload the manifest's soft binding names (the bytes a reader extracts);
     #: by default the serial as 8 big-endian bytes, as synthmark's 64-bit mark carries it.
     watermark_payload: bytes | None = field(default=None, repr=False)

@@ -62,6 +62,8 @@ def c2pa_evidence(labels: Any) -> list[Evidence]:
     types = [_short(t) for t in c2pa.digital_source_types]
     ai = [t for t in types if t in SYNTHETIC_SOURCE_TYPES]
     declares = _declares(ai)
+    if getattr(c2pa, "recovered", False):
+        return [_recovered(c2pa, ai, declares)]
     capture = [t for t in types if t in CAPTURE_TYPES]
     state = c2pa.validation_state
     signer = f", signed by {c2pa.signer}" if c2pa.signer else ""
@@ -115,6 +117,25 @@ def c2pa_evidence(labels: Any) -> list[Evidence]:
             "c2pa", "invalid", Strength.neutral, f"C2PA manifest present but invalid ({codes})."
         )
     ]
+
+
+def _recovered(c2pa: Any, ai: list[str], declares: str) -> Evidence:
+    """A manifest the file lost, recovered through our watermark's serial: its signature is
+    checked; its hash of the signed file cannot match a re-encoded copy, and is not held
+    against it."""
+    from synthmark.labels.recovery import describe_recovery
+
+    said = describe_recovery(c2pa)
+    generator = f", claim generator {c2pa.claim_generator}" if c2pa.claim_generator else ""
+    if c2pa.signature_state in ("Valid", "Trusted") and ai:
+        return Evidence(
+            "c2pa",
+            "recovered_declared_ai",
+            Strength.conclusive,
+            f"{said}. It {declares}: {', '.join(dict.fromkeys(ai))}{generator}.",
+            0.99,
+        )
+    return Evidence("c2pa", "recovered", Strength.neutral, f"{said}.")
 
 
 def xmp_evidence(labels: Any) -> list[Evidence]:
