@@ -63,6 +63,11 @@ def serve(
     """Serve POST /v1/screen (multipart field 'file', or the raw body), GET /healthz, the
     OpenAPI schema at /openapi.json and an upload page for moderators at /.
 
+    With a registry, also the C2PA Soft Binding Resolution API (base URL http://HOST:PORT/v1):
+    GET /v1/matches/byBinding?alg=&value=, POST /v1/matches/byContent (the image as the
+    body), GET /v1/manifests/{manifestId} and GET /v1/services/supportedAlgorithms, to
+    recover the manifest of a copy that lost it.
+
     Set SYNTHMARK_API_TOKEN to require 'Authorization: Bearer <token>' on /v1/ requests.
 
     Example: SYNTHMARK_API_TOKEN=s3cret synthmark serve --port 8080 --concurrency 2
@@ -99,7 +104,16 @@ def serve(
     screener = build_screener(spec)
     if detector:
         _ = screener.detector  # load before the first request, not during it
-    app = create_app(config, lambda data, name, limits: screener.screen_bytes(data, name))
+    resolver = None
+    if screener.options.registry is not None:
+        from synthmark.labelling.resolve import ManifestResolver
+
+        resolver = ManifestResolver(
+            screener.options.registry, screener.options.watermark_key, screener.options.limits
+        )
+    app = create_app(
+        config, lambda data, name, limits: screener.screen_bytes(data, name), resolver
+    )
     auth = "bearer token required" if config.token else "no authentication"
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     st.console.print(f"synthmark service on http://{host}:{port} ({auth})")
