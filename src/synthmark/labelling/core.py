@@ -217,18 +217,23 @@ class Labelling:
         self._check_output(out, source)
         created = created or _now()
         include_prompt = source.include_prompt if source is not None else self.include_prompt
+        stages: dict[str, float] = {}
         if source is not None:
             if not source.force and self.registry.by_sha256(source.sha256):
                 raise LabelError(f"{source.name}: already labelled by synthmark (its exact "
                                  "bytes are in the registry); pass --force to label it again")
+            t0 = time.perf_counter()
             self.check_unmarked(source.loaded.image)
+            stages["mark_check"] = time.perf_counter() - t0
         serial = self.registry.reserve(
             watermark_scheme=self.marker.name,
             model_id=info.model,
             pipeline=info.pipeline or info.software,
         )
         try:
-            return self._produce(image, info, out, fmt, serial, created, include_prompt, source)
+            return self._produce(
+                image, info, out, fmt, serial, created, include_prompt, source, stages
+            )
         except BaseException as exc:
             self.registry.abandon(serial, reason=f"{type(exc).__name__}: {exc}")
             raise
@@ -243,10 +248,10 @@ class Labelling:
         created: datetime,
         include_prompt: bool,
         source: SourceFile | None,
+        stages: dict[str, float],
     ) -> LabelResult:
         from synthmark.registry import phash_image
 
-        stages: dict[str, float] = {}
         t0 = time.perf_counter()
         marked = self._embed(image, serial)
         stages["watermark"] = time.perf_counter() - t0

@@ -158,8 +158,8 @@ class LabelResult:
     ``soft_binding`` is the manifest's ``c2pa.soft-binding`` (``alg`` and ``value``), what a
     Soft Binding Resolution API resolves; ``parent_manifest_id`` the manifest the file came
     with, kept as ingredient; ``notes`` what of the source could not be kept, and why.
-    ``stages`` are seconds per step (``watermark``, ``encode``, ``labels``,
-    ``registry_and_write``).
+    ``stages`` are seconds per step (``mark_check`` for a file, ``watermark``, ``encode``,
+    ``labels``, ``registry_and_write``).
     """
 
     path: Path
