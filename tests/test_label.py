@@ -285,3 +285,25 @@ def test_other_formats_are_written_as_png_and_format_converts(
                                  "--format", "jpeg", "--json"])
     assert result.exit_code == 0, result.output
     assert json_lines(result.stdout)[0]["path"].endswith("pic.jpg")
+
+
+def test_no_include_prompt_leaves_every_prompt_out(tmp_path: Path, synthmark_home: Path,
+                                                   shared_data: Path) -> None:
+    make_home(synthmark_home)
+    prov = shared_data / "provenance"
+    result = runner.invoke(app, ["label", str(prov / "a1111" / "sample-2.png"),
+                                 str(next(prov.rglob("lora.png"))), "-o", str(tmp_path),
+                                 "--no-include-prompt", "--json"])
+    assert result.exit_code == 0, result.output
+    a1111, comfy = (Path(r["path"]) for r in json_lines(result.stdout))
+    for path in (a1111, comfy):
+        data = path.read_bytes()
+        assert b"white shirt" not in data and b"masterpiece" not in data, path.name
+        report = read_labels(data)
+        assert report.xmp.ai_prompt is None
+    tags = exiftool(a1111, "-PNG:Parameters")
+    assert tags["PNG:Parameters"].startswith("Steps: 15, Sampler: DPM++ 2M Karras")
+    notes = json_lines(result.stdout)[1]["notes"]
+    assert any("PNG text 'prompt': it holds the prompt" in n for n in notes)
+    assert "Model: v1-5-pruned-emaonly.ckpt" in exiftool(comfy, "-PNG:Parameters")[
+        "PNG:Parameters"]
