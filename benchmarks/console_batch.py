@@ -16,7 +16,8 @@ Run from the project root (needs Debian's chromium and chromium-driver):
    its answer. It reports the time from the drop to the last answer (the page's own clock
    and the driver's), the longest main-thread task while the cards came in (the page stays
    responsive when none is long), the weight of the page's own assets as transferred, and
-   the requests that went to any host other than the service.
+   the requests that went to any host other than the service (http, https, ws and ftp
+   URLs; the browser's own chrome:// pages are counted apart).
 
 Prints one JSON object; ``ratio`` is the median console time over the median CLI time
 (target: at most 1.5). The machine may be shared: timings are noisy, so compare medians.
@@ -128,7 +129,14 @@ def _browser(profile: str) -> Any:
     for flag in (*FLAGS, f"--user-data-dir={profile}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.get("about:blank")  # leave the new-tab page
+    return driver
+
+
+def _is_network(url: str) -> bool:
+    """True for a URL that goes over the network (not data:, blob: or chrome:// pages)."""
+    return url.split(":", 1)[0].lower() in ("http", "https", "ws", "wss", "ftp")
 
 
 def _network(driver: Any) -> list[dict[str, Any]]:
@@ -185,9 +193,8 @@ def _one_drop(driver: Any, url: str, files: list[Path]) -> dict[str, Any]:
         "driver_s": round(wall, 3),
         "asset_bytes_transferred": _asset_bytes(events, url),
         "requests": len(sent),
-        "requests_to_other_hosts": [
-            u for u in sent if not u.startswith((url + "/", "blob:" + url + "/", "data:"))
-        ],
+        "requests_to_other_hosts": [u for u in sent if _is_network(u) and not u.startswith(url)],
+        "browser_internal_loads": sum(1 for u in sent if u.startswith("chrome")),
         "page_s": page[0],
         "longest_task_ms": round(page[1], 1),
         "long_tasks": page[2],
@@ -220,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         workers = ["--workers", str(args.workers)]
         cli = [_time_cli(env, [str(folder), *workers]) for _ in range(args.repeat)]
         startup = _time_cli(env, [str(files[0])])
+        one_worker = _time_cli(env, [str(folder), "--workers", "1"])
         server, url = _serve(env, args.workers)
         driver = _browser(str(work / "profile"))
         try:
@@ -241,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_1min": round(os.getloadavg()[0], 2),
         "cli_screen_s": [round(t, 3) for t in cli],
         "cli_one_image_s": round(startup, 3),
+        "cli_workers_1_s": round(one_worker, 3),
         "console_drops": drops,
         "cli_median_s": round(cli_median, 3),
         "console_median_s": round(console_median, 3),

@@ -163,6 +163,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory, downloads: Path) -> Iterat
     driver.execute_cdp_cmd(
         "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
     )
+    driver.get("about:blank")  # leave the new-tab page, whose chrome:// loads are logged too
     try:
         yield driver
     finally:
@@ -177,6 +178,12 @@ def _network(driver: Any) -> list[dict[str, Any]]:
         if message["method"].startswith("Network."):
             events.append(message)
     return events
+
+
+def _is_network(url: str) -> bool:
+    """True for a URL that goes over the network (not data:, blob: or the browser's own
+    chrome:// pages)."""
+    return url.split(":", 1)[0].lower() in ("http", "https", "ws", "wss", "ftp")
 
 
 def _remote_hosts(driver: Any) -> set[str]:
@@ -209,7 +216,7 @@ def _open(driver: Any, url: str) -> Iterator[list[dict[str, Any]]]:
     sent = [e for e in events if e["method"] == "Network.requestWillBeSent"]
     urls = [e["params"]["request"]["url"] for e in sent]
     assert urls, "the performance log recorded no request"
-    elsewhere = [u for u in urls if not u.startswith((url + "/", "blob:" + url + "/", "data:"))]
+    elsewhere = [u for u in urls if _is_network(u) and not u.startswith(url + "/")]
     assert elsewhere == [], f"requests to other hosts: {elsewhere}"
     assert _remote_hosts(driver) == set()
     severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
@@ -301,6 +308,7 @@ def test_empty_page_is_labelled_keyboard_usable_and_themed(browser: Any, service
             {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
         )
         dark = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+        _shot(browser, "console_empty_dark.png")
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
         assert light != dark
 
@@ -540,3 +548,26 @@ def test_records_carry_the_details_the_console_shows(screen_fn: ScreenFn, corpus
     chain = screen_fn((corpus.folder / "CACAE-uri-CA.jpg").read_bytes(), "c.jpg", limits)
     manifests = chain["layers"]["c2pa"]["manifests"]
     assert len(manifests) == 3 and manifests[0]["ingredients"]
+
+
+def test_limits_apply_per_file_and_the_rest_go_on(
+    browser: Any, screen_fn: ScreenFn, corpus: Corpus, tmp_path: Path
+) -> None:
+    import numpy as np
+    from selenium.webdriver.common.by import By
+
+    big = tmp_path / "big.png"
+    noise = np.random.default_rng(0).integers(0, 255, (300, 300, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(big)
+    small = corpus.folder / "stripped.jpg"
+    limit = 150_000
+    assert small.stat().st_size < limit < big.stat().st_size
+    with _serve(ServeConfig(max_bytes=limit), screen_fn) as url, _open(browser, url):
+        _choose(browser, [big, small])
+        _wait_answered(browser, 2)
+        refused = _card(browser, "big.png")
+        assert refused.get_attribute("data-verdict") == "error"
+        assert f"over the limit of {limit:,} bytes" in refused.text
+        assert _card(browser, "stripped.jpg").get_attribute("data-verdict") == "synthetic"
+        # a per-file error is a record, exported as the CLI writes one
+        assert "2 records shown" in browser.find_element(By.ID, "export-count").text
