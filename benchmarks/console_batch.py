@@ -14,8 +14,8 @@ Run from the project root (needs Debian's chromium and chromium-driver):
    (offline flags, a fresh profile). For each repeat it reloads the page, drops all the
    files at once (a real ``drop`` event carrying the files) and waits until every card has
    its answer. It reports the time from the drop to the last answer (the page's own clock
-   and the driver's), the longest main-thread task while the cards came in (the page stays
-   responsive when none is long), the weight of the page's own assets as transferred, and
+   and the driver's), the longest main-thread task while the cards came in and how late a
+   20 ms timer fired at worst (the page stays responsive when both are small), the weight of the page's own assets as transferred, and
    the requests that went to any host other than the service (http, https, ws and ftp
    URLs; the browser's own chrome:// pages are counted apart).
 
@@ -50,7 +50,12 @@ FLAGS = (
 DROP = """
 const dt = new DataTransfer();
 for (const f of document.getElementById('bench-source').files) dt.items.add(f);
-window.__longest = 0; window.__longTasks = 0;
+window.__longest = 0; window.__longTasks = 0; window.__lag = 0;
+window.__longtaskSupported = PerformanceObserver.supportedEntryTypes.includes('longtask');
+let last = performance.now();
+window.__beat = setInterval(() => {  // how late a 20 ms timer fires: the page's lag
+  const now = performance.now(); window.__lag = Math.max(window.__lag, now - last - 20); last = now;
+}, 20);
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
     window.__longTasks += 1; window.__longest = Math.max(window.__longest, e.duration);
@@ -183,8 +188,10 @@ def _one_drop(driver: Any, url: str, files: list[Path]) -> dict[str, Any]:
     )
     wall = time.perf_counter() - start
     page = driver.execute_script(
+        "clearInterval(window.__beat);"
         "return [Number(document.body.dataset.lastBatchSeconds), window.__longest, "
-        "window.__longTasks, document.querySelectorAll('.card[data-verdict=error]').length]"
+        "window.__longTasks, document.querySelectorAll('.card[data-verdict=error]').length, "
+        "window.__lag, window.__longtaskSupported]"
     )
     events = _network(driver)
     sent = [e["params"]["request"]["url"] for e in events
@@ -198,6 +205,8 @@ def _one_drop(driver: Any, url: str, files: list[Path]) -> dict[str, Any]:
         "page_s": page[0],
         "longest_task_ms": round(page[1], 1),
         "long_tasks": page[2],
+        "longtask_observer_supported": page[5],
+        "max_timer_lag_ms": round(page[4], 1),
         "error_cards": page[3],
     }
 
