@@ -15,9 +15,10 @@ Run from the project root (needs Debian's chromium and chromium-driver):
    files at once (a real ``drop`` event carrying the files) and waits until every card has
    its answer. It reports the time from the drop to the last answer (the page's own clock
    and the driver's), the longest main-thread task while the cards came in and how late a
-   20 ms timer fired at worst (the page stays responsive when both are small), the weight of the page's own assets as transferred, and
-   the requests that went to any host other than the service (http, https, ws and ftp
-   URLs; the browser's own chrome:// pages are counted apart).
+   20 ms timer fired at worst (the page stays responsive when both are small), the weight
+   of the page's own assets as transferred, and the requests that went to any host other
+   than the service (http, https, ws and ftp URLs; the browser's own chrome:// pages are
+   counted apart).
 
 Prints one JSON object; ``ratio`` is the median console time over the median CLI time
 (target: at most 1.5). The machine may be shared: timings are noisy, so compare medians.
@@ -42,11 +43,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "detector"
-FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1280,1000",
-)
+sys.path.insert(0, str(ROOT))  # for tests.browser, the offline Chromium
 DROP = """
 const dt = new DataTransfer();
 for (const f of document.getElementById('bench-source').files) dt.items.add(f);
@@ -124,35 +121,6 @@ def _serve(env: dict[str, str], concurrency: int) -> tuple[subprocess.Popen[byte
     raise SystemExit("Error: the service did not start in 120 s")
 
 
-def _browser(profile: str) -> Any:
-    os.environ["SE_OFFLINE"] = "true"
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (*FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.get("about:blank")  # leave the new-tab page
-    return driver
-
-
-def _is_network(url: str) -> bool:
-    """True for a URL that goes over the network (not data:, blob: or chrome:// pages)."""
-    return url.split(":", 1)[0].lower() in ("http", "https", "ws", "wss", "ftp")
-
-
-def _network(driver: Any) -> list[dict[str, Any]]:
-    out = []
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"].startswith("Network."):
-            out.append(message)
-    return out
-
-
 def _asset_bytes(events: list[dict[str, Any]], url: str) -> int:
     """Bytes transferred for the page and its assets (not the API's answers)."""
     urls = {
@@ -171,8 +139,9 @@ def _asset_bytes(events: list[dict[str, Any]], url: str) -> int:
 def _one_drop(driver: Any, url: str, files: list[Path]) -> dict[str, Any]:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
+    from tests.browser import elsewhere, network_events, requested_urls
 
-    _network(driver)  # drop earlier events
+    network_events(driver)  # drop earlier events
     driver.get(url + "/")
     ready = "return document.body.dataset.ready === 'true'"
     WebDriverWait(driver, 30).until(lambda d: d.execute_script(ready))
@@ -193,14 +162,13 @@ def _one_drop(driver: Any, url: str, files: list[Path]) -> dict[str, Any]:
         "window.__longTasks, document.querySelectorAll('.card[data-verdict=error]').length, "
         "window.__lag, window.__longtaskSupported]"
     )
-    events = _network(driver)
-    sent = [e["params"]["request"]["url"] for e in events
-            if e["method"] == "Network.requestWillBeSent"]
+    events = network_events(driver)
+    sent = requested_urls(events)
     return {
         "driver_s": round(wall, 3),
         "asset_bytes_transferred": _asset_bytes(events, url),
         "requests": len(sent),
-        "requests_to_other_hosts": [u for u in sent if _is_network(u) and not u.startswith(url)],
+        "requests_to_other_hosts": elsewhere(sent, url),
         "browser_internal_loads": sum(1 for u in sent if u.startswith("chrome")),
         "page_s": page[0],
         "longest_task_ms": round(page[1], 1),
@@ -238,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         startup = _time_cli(env, [str(files[0])])
         one_worker = _time_cli(env, [str(folder), "--workers", "1"])
         server, url = _serve(env, args.workers)
-        driver = _browser(str(work / "profile"))
+        from tests.browser import chromium
+
+        driver = chromium(work / "profile", size="1280,1000")
         try:
             drops = [_one_drop(driver, url, files) for _ in range(args.repeat)]
         finally:

@@ -1,9 +1,9 @@
 """The moderator's console in a real browser: Debian's headless Chromium through Selenium.
 
 One service (the screener ``synthmark serve`` builds, on a home with keys and a registry)
-and one browser serve the module. Selenium runs offline (``SE_OFFLINE``, Debian's
-chromedriver named explicitly), and after every test the browser's network log must show
-requests to the local service only. Screenshots go to ``build/test-artifacts/``.
+and one browser serve the module. Selenium runs offline (``tests/browser.py``), and after
+every test the browser's network log must show requests to the local service only.
+Screenshots go to ``build/test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
 from typer.testing import CliRunner
 
 from synthmark.cli.main import app as cli
@@ -31,6 +35,7 @@ from synthmark.samples import sample_photos
 from synthmark.screen.assemble import ScreenerSpec, build_screener
 from synthmark.serve.app import ScreenFn, ServeConfig, create_app
 from synthmark.settings import Settings
+from tests.browser import chromium, elsewhere, network_events, requested_urls
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -40,18 +45,6 @@ C2PA_FILES = {
     "CACAE-uri-CA.jpg": "sdk/tests/fixtures/CACAE-uri-CA.jpg",  # a chain of 3 manifests
     "E-sig-CA.jpg": "sdk/tests/fixtures/E-sig-CA.jpg",  # fails validation
 }
-CHROMIUM_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1280,1400",
-)
 
 
 @dataclass
@@ -145,45 +138,11 @@ def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory, downloads: Path) -> Iterator[Any]:
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager never goes online
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    options.add_experimental_option(
-        "prefs",
-        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
-    )
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.execute_cdp_cmd(
-        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
-    )
-    driver.get("about:blank")  # leave the new-tab page, whose chrome:// loads are logged too
+    driver = chromium(tmp_path_factory.mktemp("chromium-profile"), downloads=downloads)
     try:
         yield driver
     finally:
         driver.quit()
-
-
-def _network(driver: Any) -> list[dict[str, Any]]:
-    """Network events from Chromium's performance log since the last call."""
-    events = []
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"].startswith("Network."):
-            events.append(message)
-    return events
-
-
-def _is_network(url: str) -> bool:
-    """True for a URL that goes over the network (not data:, blob: or the browser's own
-    chrome:// pages)."""
-    return url.split(":", 1)[0].lower() in ("http", "https", "ws", "wss", "ftp")
 
 
 def _remote_hosts(driver: Any) -> set[str]:
@@ -203,35 +162,27 @@ def _remote_hosts(driver: Any) -> set[str]:
 @contextlib.contextmanager
 def _open(driver: Any, url: str) -> Iterator[list[dict[str, Any]]]:
     """Open the console at ``url``; afterwards, every request must have gone to ``url``."""
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    _network(driver)  # drop what earlier tests left
+    network_events(driver)  # drop what earlier tests left
     driver.get(url + "/")
     WebDriverWait(driver, 20).until(
         lambda d: d.execute_script("return document.body.dataset.ready === 'true'")
     )
     events: list[dict[str, Any]] = []
     yield events
-    events.extend(_network(driver))
-    sent = [e for e in events if e["method"] == "Network.requestWillBeSent"]
-    urls = [e["params"]["request"]["url"] for e in sent]
+    events.extend(network_events(driver))
+    urls = requested_urls(events)
     assert urls, "the performance log recorded no request"
-    elsewhere = [u for u in urls if _is_network(u) and not u.startswith(url + "/")]
-    assert elsewhere == [], f"requests to other hosts: {elsewhere}"
+    assert elsewhere(urls, url) == [], f"requests to other hosts: {elsewhere(urls, url)}"
     assert _remote_hosts(driver) == set()
     severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert all("Failed to load resource" in e["message"] for e in severe), severe
 
 
 def _choose(driver: Any, paths: list[Path]) -> None:
-    from selenium.webdriver.common.by import By
-
     driver.find_element(By.ID, "files").send_keys("\n".join(str(p) for p in paths))
 
 
 def _wait_answered(driver: Any, n: int, timeout: float = 120) -> None:
-    from selenium.webdriver.support.ui import WebDriverWait
-
     script = (
         "return document.querySelectorAll('.card').length === arguments[0] && "
         "!document.querySelector('.card[data-verdict=pending]')"
@@ -240,15 +191,10 @@ def _wait_answered(driver: Any, n: int, timeout: float = 120) -> None:
 
 
 def _card(driver: Any, name: str) -> Any:
-    from selenium.webdriver.common.by import By
-
     return driver.find_element(By.XPATH, f"//li[contains(@class, 'card')][.//h3[text()='{name}']]")
 
 
 def _expand(driver: Any, card: Any) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
     summary = card.find_element(By.CSS_SELECTOR, "details.more > summary")
     driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", summary)
     summary.click()  # the sections are built on the first "toggle" event
@@ -289,10 +235,6 @@ def _download(folder: Path, suffix: str, timeout: float = 20) -> bytes:
 
 
 def test_empty_page_is_labelled_keyboard_usable_and_themed(browser: Any, service: str) -> None:
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-
     with _open(browser, service):
         for control in browser.find_elements(By.CSS_SELECTOR, "input, select, button"):
             assert control.accessible_name.strip(), control.get_attribute("outerHTML")
@@ -316,8 +258,6 @@ def test_empty_page_is_labelled_keyboard_usable_and_themed(browser: Any, service
 def test_a_batch_gives_one_card_per_file_and_exports_what_the_cli_writes(
     browser: Any, service: str, corpus: Corpus, downloads: Path
 ) -> None:
-    from selenium.webdriver.common.by import By
-
     cli_json = _cli(corpus, "--json")
     cli_csv = _cli(corpus, "--csv")
     expected = {r["path"]: r for r in map(json.loads, cli_json.decode().splitlines())}
@@ -356,22 +296,16 @@ def test_a_batch_gives_one_card_per_file_and_exports_what_the_cli_writes(
 
 def _ours(layer: Any) -> Any:
     """The row of synthmark's own mark in a watermark table."""
-    from selenium.webdriver.common.by import By
-
     return layer.find_element(By.CSS_SELECTOR, "tr[data-scheme=synthmark]")
 
 
 def _layer(card: Any, kind: str) -> Any:
-    from selenium.webdriver.common.by import By
-
     return card.find_element(By.CSS_SELECTOR, f"details.layer.{kind}")
 
 
 def test_layer_details_show_signer_serial_and_ingredient_chain(
     browser: Any, service: str, corpus: Corpus
 ) -> None:
-    from selenium.webdriver.common.by import By
-
     names = ["generated.png", "stripped.jpg", "ocsp.jpg", "CACAE-uri-CA.jpg", "E-sig-CA.jpg"]
     with _open(browser, service):
         _choose(browser, [corpus.folder / n for n in names])
@@ -412,9 +346,6 @@ def test_layer_details_show_signer_serial_and_ingredient_chain(
 
 
 def test_drop_filter_and_sort(browser: Any, service: str, corpus: Corpus) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
-
     names = ["broken.png", "generated.png", corpus.names[2]]
     with _open(browser, service):
         # Files reach the page through a real drop event carrying a DataTransfer of Files.
@@ -452,8 +383,6 @@ def test_drop_filter_and_sort(browser: Any, service: str, corpus: Corpus) -> Non
 
 
 def test_token_flow(browser: Any, screen_fn: ScreenFn, corpus: Corpus) -> None:
-    from selenium.webdriver.common.by import By
-
     photo = corpus.folder / corpus.names[2]
     with _serve(ServeConfig(token="s3cret-token"), screen_fn) as url, _open(browser, url) as events:
         assert "needs an API token" in browser.find_element(By.ID, "token-state").text
@@ -466,7 +395,7 @@ def test_token_flow(browser: Any, screen_fn: ScreenFn, corpus: Corpus) -> None:
         browser.find_element(By.CSS_SELECTOR, "#token-form button[type=submit]").click()
         _wait_answered(browser, 1)
         assert card.get_attribute("data-verdict") in ("no_evidence", "likely_synthetic")
-        events.extend(_network(browser))
+        events.extend(network_events(browser))
         statuses = [
             e["params"]["response"]["status"]
             for e in events
@@ -487,7 +416,6 @@ def _with_future_fields(screen: ScreenFn) -> ScreenFn:
     """Records as the service will send them once other layers add fields: the registry's
     attribution of our mark, a manifest recovered from the registry, a detector that
     abstains; and one record whose layers have shapes the console does not know."""
-
     def screen_more(data: bytes, name: str, limits: ImageLimits) -> dict[str, Any]:
         record = screen(data, name, limits)
         layers = record.get("layers")
@@ -505,8 +433,6 @@ def _with_future_fields(screen: ScreenFn) -> ScreenFn:
 def test_cards_show_fields_other_layers_add_and_survive_odd_shapes(
     browser: Any, screen_fn: ScreenFn, corpus: Corpus, tmp_path: Path
 ) -> None:
-    from selenium.webdriver.common.by import By
-
     odd = tmp_path / "odd.png"
     shutil.copyfile(corpus.folder / corpus.names[2], odd)
     files = [corpus.folder / "stripped.jpg", odd]
@@ -554,7 +480,6 @@ def test_limits_apply_per_file_and_the_rest_go_on(
     browser: Any, screen_fn: ScreenFn, corpus: Corpus, tmp_path: Path
 ) -> None:
     import numpy as np
-    from selenium.webdriver.common.by import By
 
     big = tmp_path / "big.png"
     noise = np.random.default_rng(0).integers(0, 255, (300, 300, 3), dtype=np.uint8)
