@@ -181,3 +181,10 @@ def test_export_needs_the_token_and_keeps_to_the_size_limit() -> None:
     huge = {"format": "csv", "records": ['{"path": "' + "a" * 2000 + '"}']}
     too_big = client.post("/v1/export", json=huge, headers={"Authorization": "Bearer s3cret"})
     assert too_big.status_code == 413
+
+
+def test_no_page_loads_scripts_from_a_cdn(client) -> None:
+    """Swagger UI and ReDoc fetch their scripts from a CDN, so they are off; the schema stays."""
+    assert client.get("/docs").status_code == 404
+    assert client.get("/redoc").status_code == 404
+    assert "/v1/screen" in client.get("/openapi.json").json()["paths"]

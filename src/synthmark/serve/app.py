@@ -132,6 +132,10 @@ def create_app(config: ServeConfig, screen: ScreenFn) -> FastAPI:
         version=__version__,
         description="Screen images for AI generation: provenance labels, watermarks, "
         "registry and detector, one verdict with reasons.",
+        # Swagger UI and ReDoc load their scripts from a CDN; the service runs offline and
+        # behind firewalls, so only the schema is served (GET /openapi.json).
+        docs_url=None,
+        redoc_url=None,
     )
 
 
