@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from synthmark.labels.containers import extract_blocks
 from synthmark.labels.keep import keep_metadata, save_options
 from synthmark.labels.xmp import merge_xmp, parse_xmp
 from tests import hostile
+from tests.test_label import exiftool
 
 runner = CliRunner()
 
@@ -54,17 +53,6 @@ def rich_jpeg(size: tuple[int, int] = (320, 288), orientation: int = 1) -> bytes
         comment=b"shot on a boat",
     )
     return buf.getvalue()
-
-
-def _exiftool(path: Path, *tags: str) -> dict[str, str]:
-    tool = shutil.which("exiftool")
-    if tool is None:
-        pytest.fail("exiftool is not installed: run scripts/system-deps.sh")
-    out = subprocess.run(
-        [tool, "-j", "-G1", *tags, str(path)], capture_output=True, text=True, check=True
-    ).stdout
-    record: dict[str, str] = json.loads(out)[0]
-    return record
 
 
 # --- the pieces -----------------------------------------------------------------------------
@@ -152,7 +140,7 @@ def test_watermark_embed_keeps_exif_icc_and_xmp(tmp_path: Path, suffix: str) -> 
               "00000000000004d2", "--json"],
     )
     assert result.exit_code == 0, result.output
-    tags = _exiftool(out, "-EXIF:Make", "-EXIF:Model", "-EXIF:DateTimeOriginal",
+    tags = exiftool(out, "-EXIF:Make", "-EXIF:Model", "-EXIF:DateTimeOriginal",
                      "-ICC_Profile:ProfileDescription", "-XMP-dc:Title",
                      "-XMP-xmpMM:DocumentID")
     assert tags["IFD0:Make"] == "Acme" and tags["IFD0:Model"] == "Camera 9"

@@ -45,6 +45,17 @@ RegistryOption = Annotated[
 ]
 
 
+#: ``--provider`` (or ``SYNTHMARK_PROVIDER``), for every command that signs labels.
+ProviderOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="SYNTHMARK_PROVIDER",
+        show_envvar=True,
+        help="Your organisation, named in the labels (SB 942's provider).",
+    ),
+]
+
+
 def progress_bar(
     console: Console, label: str = "{task.description}", *, transient: bool = True
 ) -> Progress:

@@ -10,6 +10,7 @@ import typer
 
 from synthmark.cli._common import (
     PathsArgument,
+    ProviderOption,
     RegistryOption,
     emit_json,
     input_args,
@@ -58,66 +59,68 @@ def _report(console: Console, result: LabelResult, json_: bool) -> None:
         console.print(f"  [dim]note:[/] {plain(note)}")
 
 
+OutputOption = Annotated[
+    Path,
+    typer.Option(
+        "-o",
+        "--output",
+        help="Output folder (created). Each file keeps its name (and, from a folder, its "
+        "sub-folder); an existing file is never written over, the input least of all.",
+    ),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="The model that made the images (default: the one the file's own generator "
+        "metadata names; this takes precedence).",
+    ),
+]
+FormatOption = Annotated[
+    LabelFormat | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format (default: the input's; PNG for TIFF, GIF, AVIF and BMP inputs).",
+    ),
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Label files that synthmark labelled already.")
+]
+DropManifestOption = Annotated[
+    bool,
+    typer.Option(
+        "--drop-manifest",
+        help="Label files whose C2PA manifest cannot be kept (invalid, remote) without it; a "
+        "valid manifest is then dropped too.",
+    ),
+]
+PromptOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--include-prompt/--no-include-prompt",
+        help="Keep the prompt in the labels and the registry (default: when the file "
+        "carried it).",
+    ),
+]
+QualityOption = Annotated[int, typer.Option(min=1, max=100, help="JPEG and WebP quality.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout.")]
+
+
 def label(
     ctx: typer.Context,
     paths: PathsArgument,
-    output: Annotated[
-        Path,
-        typer.Option(
-            "-o",
-            "--output",
-            help="Output folder (created). Each file keeps its name (and, from a folder, "
-            "its sub-folder); an existing file is never written over, the input least of all.",
-        ),
-    ],
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="The model that made the images (default: the one the file's own generator "
-            "metadata names; this takes precedence).",
-        ),
-    ] = None,
-    provider: Annotated[
-        str | None,
-        typer.Option(
-            envvar="SYNTHMARK_PROVIDER",
-            show_envvar=True,
-            help="Your organisation, named in the labels (SB 942's provider).",
-        ),
-    ] = None,
-    fmt: Annotated[
-        LabelFormat | None,
-        typer.Option("--format", "-f", help="Output format (default: the input's; PNG for "
-                     "TIFF, GIF, AVIF and BMP inputs)."),
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Label files that synthmark labelled already.")
-    ] = False,
-    drop_manifest: Annotated[
-        bool,
-        typer.Option(
-            "--drop-manifest",
-            help="Label files whose C2PA manifest cannot be kept (invalid, remote) without "
-            "it; a valid manifest is then dropped too.",
-        ),
-    ] = False,
-    include_prompt: Annotated[
-        bool | None,
-        typer.Option(
-            "--include-prompt/--no-include-prompt",
-            help="Keep the prompt in the labels and the registry (default: when the file "
-            "carried it).",
-        ),
-    ] = None,
-    quality: Annotated[
-        int, typer.Option(min=1, max=100, help="JPEG and WebP quality.")
-    ] = 95,
+    output: OutputOption,
+    model: ModelOption = None,
+    provider: ProviderOption = None,
+    fmt: FormatOption = None,
+    force: ForceOption = False,
+    drop_manifest: DropManifestOption = False,
+    include_prompt: PromptOption = None,
+    quality: QualityOption = 95,
     registry: RegistryOption = None,
-    json_: Annotated[
-        bool, typer.Option("--json", help="One JSON object per file on stdout.")
-    ] = False,
+    json_: JsonOption = False,
 ) -> None:
     """Label existing images as generate labels its own: a watermark carrying a registered
     serial, XMP DigitalSourceType, the A1111 parameters, a signed C2PA manifest (whose soft
@@ -138,32 +141,43 @@ def label(
       synthmark label outputs/ -o labelled/ --provider "Acme Studio"
       synthmark label render.png -o labelled/ --model sdxl-base-1.0 --format jpeg
     """
-    from synthmark.errors import SynthmarkError, UsageError
-    from synthmark.labelling import label_file, open_labelling
-    from synthmark.labels import local_trust_anchor
+    from synthmark.errors import UsageError
+    from synthmark.labelling import open_labelling
 
     st = state(ctx)
-    console = st.console
     plan = _plan(input_args(paths), output)
     if not plan:
         raise UsageError("no input files given")
     if output.exists() and not output.is_dir():
         raise UsageError(f"--output {output} is a file; give a folder")
-    anchors = local_trust_anchor(st.settings)
-    failures: list[str] = []
+    options = {"model": model, "format": fmt.value if fmt else None, "force": force,
+               "drop_manifest": drop_manifest, "include_prompt": include_prompt}
     with open_labelling(st.settings, registry=registry, provider=provider,
-                        quality=quality) as parts, progress_bar(console, "labelling") as bar:
+                        quality=quality) as parts:
+        failures = _label_all(st, parts, plan, options, json_)
+    _finish(st.console, len(plan), failures, output, json_)
+
+
+def _label_all(
+    st: Any, parts: Any, plan: list[tuple[Path, Path, str | None]], options: dict[str, Any],
+    json_: bool,
+) -> list[str]:
+    """Label each planned file, with a progress bar; the failures, one line each."""
+    from synthmark.errors import SynthmarkError
+    from synthmark.labelling import label_file
+    from synthmark.labels import local_trust_anchor
+
+    anchors = local_trust_anchor(st.settings)
+    console = st.console
+    failures: list[str] = []
+    with progress_bar(console, "labelling") as bar:
         task = bar.add_task("label", total=len(plan))
         for path, folder, error in plan:
             try:
                 if error is not None:
                     raise SynthmarkError(error)
                 folder.mkdir(parents=True, exist_ok=True)
-                result = label_file(
-                    parts, path, folder, model=model, format=fmt.value if fmt else None,
-                    force=force, drop_manifest=drop_manifest, include_prompt=include_prompt,
-                    trust_anchors=anchors,
-                )
+                result = label_file(parts, path, folder, trust_anchors=anchors, **options)
             except (SynthmarkError, OSError) as exc:
                 message = str(exc).removeprefix(f"{path}: ")
                 failures.append(f"{path}: {message}")
@@ -173,7 +187,7 @@ def label(
             else:
                 _report(console, result, json_)
             bar.advance(task)
-    _finish(console, len(plan), failures, output, json_)
+    return failures
 
 
 def _finish(console: Any, total: int, failures: list[str], output: Path, json_: bool) -> None:

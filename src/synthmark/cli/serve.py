@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -37,6 +37,17 @@ def _check_writable(folder: Path) -> None:
         raise SynthmarkError(
             f"--keep-uploads {folder}: cannot write there ({exc.strerror or exc})"
         ) from None
+
+
+def _resolver(screener: Any) -> Any:
+    """The Soft Binding Resolution API's resolver over the screener's registry and key (None
+    without a registry: then the API is not served)."""
+    if screener.options.registry is None:
+        return None
+    from synthmark.labelling.resolve import ManifestResolver
+
+    options = screener.options
+    return ManifestResolver(options.registry, options.watermark_key, options.limits)
 
 
 def serve(
@@ -105,15 +116,8 @@ def serve(
     screener = build_screener(spec)
     if detector:
         _ = screener.detector  # load before the first request, not during it
-    resolver = None
-    if screener.options.registry is not None:
-        from synthmark.labelling.resolve import ManifestResolver
-
-        resolver = ManifestResolver(
-            screener.options.registry, screener.options.watermark_key, screener.options.limits
-        )
     app = create_app(
-        config, lambda data, name, limits: screener.screen_bytes(data, name), resolver
+        config, lambda data, name, limits: screener.screen_bytes(data, name), _resolver(screener)
     )
     auth = "bearer token required" if config.token else "no authentication"
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))

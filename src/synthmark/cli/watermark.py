@@ -139,8 +139,6 @@ def embed(
 
     Example: synthmark watermark embed photo.png -o marked.png --payload 00000000000004d2
     """
-    import os
-
     from PIL import Image
 
     from synthmark.errors import UsageError
@@ -152,20 +150,10 @@ def embed(
     from synthmark.watermark.quality import psnr
 
     settings = state(ctx).settings
-    formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
-    fmt = formats.get(output.suffix.lower())
-    if fmt is None:
-        raise typer.BadParameter(
-            f"{output} must end in .png, .jpg, .jpeg or .webp", param_hint="--output"
-        )
-    if output.resolve() == input_path.resolve() or (
-        output.exists() and input_path.exists() and os.path.samefile(output, input_path)
-    ):
-        raise UsageError(
-            f"--output {output} is the input image; write the marked copy to another file"
-        )
-    key = load_key(settings, key_file) if scheme is Scheme.synthmark else None
-    marker = get_scheme(scheme.value, key=key)
+    fmt = _output_format(output, input_path)
+    marker = get_scheme(
+        scheme.value, key=load_key(settings, key_file) if scheme is Scheme.synthmark else None
+    )
     try:
         data = _parse_payload(payload, marker.payload_bytes, scheme.value)
     except UsageError as exc:
@@ -181,29 +169,46 @@ def embed(
 
     marked = embed_checked(marker, loaded.image, data, delivered, hint)
     kept = carried_metadata(loaded, fmt)
-    encoded = encode_image(marked, fmt, **params, **save_options(fmt, kept))
-    atomic_write(output, encoded)
+    atomic_write(output, encode_image(marked, fmt, **params, **save_options(fmt, kept)))
     quality_db = psnr(loaded.image, marked)
-    record = {
-        "path": str(input_path),
-        "output": str(output),
-        "scheme": scheme.value,
-        "payload": data.hex(),
-        "psnr_db": round(quality_db, 2),
-        "kept": kept.kept,
-        "not_kept": kept.dropped,
-    }
     if json_:
-        emit_json(record)
-    console = state(ctx).console
-    console.print(
+        emit_json({"path": str(input_path), "output": str(output), "scheme": scheme.value,
+                   "payload": data.hex(), "psnr_db": round(quality_db, 2),
+                   "kept": kept.kept, "not_kept": kept.dropped})
+    state(ctx).console.print(
         f"{plain(str(output))}: {scheme.value} mark, payload {data.hex() or '(fixed)'}, "
         f"PSNR {quality_db:.1f} dB"
     )
-    if kept.kept:
-        console.print(f"  kept: {plain(', '.join(kept.kept))}")
-    for dropped in kept.dropped:
-        console.print(f"  [yellow]not kept:[/] {plain(dropped)}")
+    _say_kept(state(ctx).console, kept.kept, kept.dropped)
+
+
+def _output_format(output: Path, input_path: Path) -> str:
+    """The format ``output``'s suffix names; a usage error for another suffix or the input."""
+    import os
+
+    from synthmark.errors import UsageError
+
+    formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+    fmt = formats.get(output.suffix.lower())
+    if fmt is None:
+        raise typer.BadParameter(
+            f"{output} must end in .png, .jpg, .jpeg or .webp", param_hint="--output"
+        )
+    if output.resolve() == input_path.resolve() or (
+        output.exists() and input_path.exists() and os.path.samefile(output, input_path)
+    ):
+        raise UsageError(
+            f"--output {output} is the input image; write the marked copy to another file"
+        )
+    return fmt
+
+
+def _say_kept(console: Any, kept: list[str], dropped: list[str]) -> None:
+    """What of the input's metadata the marked copy kept, and what not and why (stderr)."""
+    if kept:
+        console.print(f"  kept: {plain(', '.join(kept))}")
+    for item in dropped:
+        console.print(f"  [yellow]not kept:[/] {plain(item)}")
 
 
 def _summary(path: str, readouts: list[Readout]) -> dict[str, Any]:

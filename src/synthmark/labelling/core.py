@@ -114,7 +114,17 @@ class Labelling:
 
     def check_unmarked(self, image: Image.Image) -> None:
         """Refuse an image that carries our watermark already: a second serial in the same
-        picture would make either one unreliable."""
+        picture would make either one unreliable.
+
+        Only images we labelled carry our mark, and each is in the registry: the mark is
+        read (tens of ms) only when the picture looks like a registered one (perceptual
+        hash, a few ms). A copy changed beyond the hash's reach (half cropped away, mirrored)
+        is not caught here.
+        """
+        from synthmark.registry import DEFAULT_RADIUS, phash_image
+
+        if not self.registry.lookup_phash(phash_image(image), DEFAULT_RADIUS, limit=1):
+            return
         readout = self.marker.extract(image)
         if readout.present and readout.payload:
             serial = int.from_bytes(readout.payload, "big")
