@@ -127,9 +127,12 @@ def test_a_batch_labels_what_it_can_then_fails_loudly_keeping_every_picture(
     good, small = texture(256), texture(128)
     info = GenerationInfo(model="test/model", seed=1)
     items = [Item(small, info, out), Item(good, info, out)]
-    with open_parts(Settings(home=home)) as parts, caplog.at_level(logging.ERROR):
-        with pytest.raises(LabellingFailed, match=r"1 of 2 images \(image 0: ImageTooSmall") as err:
-            label_batch(parts, items)
+    with (
+        open_parts(Settings(home=home)) as parts,
+        caplog.at_level(logging.ERROR),
+        pytest.raises(LabellingFailed, match=r"1 of 2 images \(image 0: ImageTooSmall") as err,
+    ):
+        label_batch(parts, items)
     assert "could not label image 0" in caplog.text
     assert err.value.images[0] is small  # kept, as made
     assert err.value.results[0] is None and err.value.results[1] is not None

@@ -91,7 +91,7 @@ def test_np_and_pt_outputs_keep_their_layout_and_hold_the_marked_pixels(
         assert isinstance(images, torch.Tensor) and images.shape == (1, 3, 256, 256)
         assert images.dtype == torch.float32
         pixels = images[0].permute(1, 2, 0).numpy()
-    assert 0.0 <= float(pixels.min()) and float(pixels.max()) <= 1.0
+    assert float(pixels.min()) >= 0.0 and float(pixels.max()) <= 1.0
     (result,) = hook.results
     assert np.array_equal((pixels * 255).round().astype(np.uint8), _file_pixels(result.path))
     assert _record(home, result.serial).status.value == "committed"
@@ -102,7 +102,7 @@ def test_latent_output_is_refused_before_the_pipeline_runs(attached: Any) -> Non
     calls = []
     handle = pipe.unet.register_forward_hook(lambda *a: calls.append(1))
     try:
-        with pytest.raises(UsageError, match="output_type='latent'.*no pixels to mark"):
+        with pytest.raises(UsageError, match=r"output_type='latent'.*no pixels to mark"):
             pipe("x", num_inference_steps=STEPS, output_type="latent")
     finally:
         handle.remove()
@@ -114,7 +114,7 @@ def test_tuple_output_and_prompt_lists_and_no_seed_without_generator(attached: A
     pipe, hook, home, _ = attached
     images, nsfw = pipe(["a cat", "a dog"], num_inference_steps=STEPS, return_dict=False)
     assert len(images) == 2 and nsfw is None
-    first, second = (_record(home, r.serial) for r in hook.results)
+    first, _second = (_record(home, r.serial) for r in hook.results)
     assert "seed" not in first.parameters and "batch_pos" not in first.parameters
     assert first.prompt is None  # prompts are kept only on opt-in
 
@@ -152,7 +152,9 @@ def test_image_to_image_records_its_strength(pipe: Any, tmp_path: Path) -> None:
     assert_labelled(result.path, home, result.serial)
 
 
-def test_attach_keeps_the_pipelines_identity_and_detach_undoes_it(pipe: Any, tmp_path: Path) -> None:
+def test_attach_keeps_the_pipelines_identity_and_detach_undoes_it(
+    pipe: Any, tmp_path: Path
+) -> None:
     cls = type(pipe)
     signature = inspect.signature(pipe)
     hook = attach(pipe, tmp_path / "out", model_id="m", settings=Settings(home=tmp_path / "h"))
@@ -190,8 +192,8 @@ def test_seeds_from_generators() -> None:
 
 
 def test_failure_raises_by_default_and_keeps_the_users_images(attached: Any) -> None:
-    pipe, _hook, home, out = attached
-    with pytest.raises(LabellingFailed, match="ImageTooSmall.*nothing unlabelled") as err:
+    pipe, _hook, _home, out = attached
+    with pytest.raises(LabellingFailed, match=r"ImageTooSmall.*nothing unlabelled") as err:
         pipe("x", num_inference_steps=STEPS, height=128, width=128)
     assert err.value.output is not None and err.value.output.images[0].size == (128, 128)
     assert err.value.images[0].size == (128, 128)
@@ -314,3 +316,19 @@ def test_sdxl_drop_in_passes_latents_through(tmp_path: Path) -> None:
     latents = torch.randn(1, 4, 8, 8)
     assert marker.apply_watermark(latents) is latents
     assert marker.results == [] and not list((tmp_path / "out").iterdir())
+
+
+def test_the_overhead_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from tests.test_benchmark_scripts import _load
+
+    bench = _load("integrations_diffusers")
+    args = ["--n", "1", "--size", "256", "--steps", "1", "--output-type", "pil", "pt"]
+    assert bench.main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["size"] == "256x256" and report["images_per_type"] == 1
+    for kind in ("pil", "pt"):
+        assert report[kind]["attached_call"]["median_ms"] > 0
+        assert set(report[kind]["stages_median_ms"]) >= {"watermark", "labels"}
+        assert "median_ms" in report[kind]["overhead"] and "median_ms" in report[kind]["attach_own"]
