@@ -8,10 +8,13 @@ The tiny model renders SIZE x SIZE images (``--steps`` steps) in pairs: the same
 same seed, once plain and once attached (PNG files, local CA, SQLite registry in a
 temporary home); the order within each pair alternates so that a drift in the machine's
 load falls on both. Per ``--output-type`` (``pil``, ``np``, ``pt``) it reports the median
-and p95 of the plain call, the attached call and their difference (the overhead), and the
+and p95 of the plain call, the attached call and their difference (the overhead, in wall
+time and in this process's CPU time); ``in_call``: the time the wrapper spends once the
+pipeline has returned (all it adds: binding the arguments before takes microseconds),
+timed inside the call, so the render's noise on a shared machine does not enter it; the
 median of each labelling stage (the labelling step every face shares: watermark, labels,
-registry), and ``attach_own``: the overhead less those stages, i.e. what the wrapper itself
-costs (binding the call, converting pixels, replacing the outputs). Prints one JSON
+registry); and ``attach_own``: ``in_call`` less those stages, what the wrapper itself costs
+(reading the parameters, converting pixels, replacing the outputs). Prints one JSON
 object. The issue's target: overhead <= 100 ms per 512 px image.
 """
 
@@ -36,18 +39,30 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"median_ms": round(1000 * statistics.median(values), 1), "p95_ms": round(1000 * p95, 1)}
 
 
-def _timed(pipe: Any, seed: int, size: int, steps: int, output_type: str) -> float:
+def _timed(pipe: Any, seed: int, size: int, steps: int, output_type: str) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one call."""
     import torch
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     pipe("benchmark image", num_inference_steps=steps, height=size, width=size,
          output_type=output_type, generator=torch.Generator().manual_seed(seed))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def measure(pipe: Any, hook: Any, args: argparse.Namespace, output_type: str) -> dict[str, Any]:
     """Paired plain and attached calls for one output type."""
-    plain, attached, own, stages = [], [], [], {}
+    plain, attached, cpu, stages = [], [], [], {}
+    after: list[tuple[float, float]] = []  # the wrapper's work once the pipeline returned
+    labelled = hook.after
+
+    def timed_after(*a: Any, **k: Any) -> Any:
+        wall, started = time.perf_counter(), time.process_time()
+        try:
+            return labelled(*a, **k)
+        finally:
+            after.append((time.perf_counter() - wall, time.process_time() - started))
+
+    hook.after = timed_after
     base, wrapped = type(pipe)._synthmark_base, type(pipe)
     for i in range(args.n + 1):  # the first pair warms up
         times = {}
@@ -57,15 +72,21 @@ def measure(pipe: Any, hook: Any, args: argparse.Namespace, output_type: str) ->
         pipe.__class__ = wrapped
         if i == 0:
             continue
-        plain.append(times["plain"])
-        attached.append(times["attached"])
+        plain.append(times["plain"][0])
+        attached.append(times["attached"][0])
+        cpu.append(times["attached"][1] - times["plain"][1])
         for name, seconds in hook.results[0].stages.items():
             stages.setdefault(name, []).append(seconds)
-        own.append(times["attached"] - times["plain"] - sum(hook.results[0].stages.values()))
+    del hook.after
+    after = after[1:]  # the warm-up's
+    own = [w - sum(r) for (w, _), r in zip(after, zip(*stages.values(), strict=True), strict=True)]
     return {
         "plain_call": _stats(plain),
         "attached_call": _stats(attached),
         "overhead": _stats([a - p for a, p in zip(attached, plain, strict=True)]),
+        "overhead_cpu": _stats(cpu),
+        "in_call": _stats([w for w, _ in after]),
+        "in_call_cpu": _stats([c for _, c in after]),
         "stages_median_ms": {k: round(1000 * statistics.median(v), 1) for k, v in stages.items()},
         "attach_own": _stats(own),
     }

@@ -235,6 +235,39 @@ def test_images_blocked_by_the_safety_checker_are_not_labelled(tmp_path: Path) -
     assert len(list((tmp_path / "out").iterdir())) == 1
 
 
+def test_a_failure_beside_a_blocked_image_names_the_batchs_own_positions(tmp_path: Path) -> None:
+    from diffusers.pipelines.stable_diffusion import StableDiffusionPipelineOutput
+
+    from tests.test_integrations_common import texture
+
+    small = texture(128, 2)
+
+    class Pipe:
+        def __call__(self, prompt: str) -> Any:
+            return StableDiffusionPipelineOutput(
+                images=[Image.new("RGB", (256, 256)), small], nsfw_content_detected=[True, False]
+            )
+
+    fake = Pipe()
+    attach(fake, tmp_path / "out", model_id="m", settings=Settings(home=tmp_path / "h"))
+    with pytest.raises(LabellingFailed) as err:
+        fake("x")
+    assert list(err.value.errors) == [1] and err.value.images[1] is small
+    assert err.value.results == [None, None] and len(err.value.images) == 2
+
+
+def test_an_output_without_pictures_fails_loudly_and_keeps_the_output(tmp_path: Path) -> None:
+    class Pipe:
+        def __call__(self, prompt: str) -> Any:
+            return {"frames": np.zeros((1, 8, 64, 64, 3), np.float32)}  # a video pipeline's
+
+    fake = Pipe()
+    attach(fake, tmp_path / "out", model_id="m", settings=Settings(home=tmp_path / "h"))
+    with pytest.raises(LabellingFailed, match="cannot label pipeline outputs of type") as err:
+        fake("x")
+    assert err.value.output["frames"].shape == (1, 8, 64, 64, 3)  # what the pipeline made
+
+
 # -- the SDXL ``watermark`` drop-in --------------------------------------------------------
 
 

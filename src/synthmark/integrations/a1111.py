@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -114,12 +115,14 @@ def quarantine(path: Path) -> Path:
 
 class ImageSavedHandler:
     """The ``on_image_saved`` callback. The labelling parts are opened from the home folder
-    (``$SYNTHMARK_HOME``) on first use and kept; pass ``labelling`` to use your own."""
+    (``$SYNTHMARK_HOME``) on first use and kept; pass ``labelling`` to use your own. One
+    image is labelled at a time (the web UI may save from several threads)."""
 
     def __init__(self, settings: Settings | None = None, labelling: Labelling | None = None):
         self.settings = settings
         self._labelling = labelling
         self._provider: str | None = None
+        self._lock = threading.Lock()
 
     def labelling(self, options: A1111Options) -> Labelling:
         """The parts, (re)opened when the provider setting changed."""
@@ -141,7 +144,8 @@ class ImageSavedHandler:
             return None
         path = Path(params.filename)
         try:
-            result = self._label(path, params.image, params.p, options)
+            with self._lock:
+                result = self._label(path, params.image, params.p, options)
         except (SynthmarkError, OSError) as exc:
             failure = self._failed(path, exc, options)
             if failure is None:

@@ -122,9 +122,15 @@ def _parts(
 
 
 def _output_images(out: Any) -> tuple[Any, Any]:
-    if isinstance(out, tuple):
+    if isinstance(out, tuple) and out:
         return out[0], out[1] if len(out) > 1 else None
-    return out.images, getattr(out, "nsfw_content_detected", None)
+    images = getattr(out, "images", None)
+    if images is None:
+        raise UsageError(
+            f"cannot label pipeline outputs of type {type(out).__name__}: it holds no .images "
+            "(synthmark labels image pipelines)"
+        )
+    return images, getattr(out, "nsfw_content_detected", None)
 
 
 def _with_images(out: Any, images: Any) -> Any:
@@ -139,11 +145,10 @@ class Attachment(PipelineLabels):
     pictures; ``results`` are the last call's :class:`~synthmark.labelling.LabelResult`
     (None for a picture not labelled)."""
 
-    def __init__(self, pipe: Any, labelling: Labelling, output_dir: str | os.PathLike[str],
+    def __init__(self, labelling: Labelling, output_dir: str | os.PathLike[str],
                  *, model_id: str, **options: Any) -> None:
         super().__init__(labelling, output_dir, **options)
         self.model_id = model_id
-        self.pipeline_class = type(pipe).__name__
 
     def before(self, call: dict[str, Any]) -> None:
         """Refuse, before any work, a call whose outputs cannot be labelled."""
@@ -156,8 +161,13 @@ class Attachment(PipelineLabels):
 
     def after(self, pipe: Any, call: dict[str, Any], out: Any) -> Any:
         """Label the call's pictures; return ``out`` holding the marked ones."""
-        images, nsfw = _output_images(out)
-        pictures = to_pil(images)
+        try:
+            images, nsfw = _output_images(out)
+            pictures = to_pil(images)
+        except UsageError as exc:  # an output that holds no pictures: keep it, say so
+            failed = LabellingFailed(str(exc), [], [], {})
+            failed.output = out
+            raise failed from exc
         infos = call_infos(pipe, call, pictures, self.model_id)
         blocked = [bool(nsfw[i]) if nsfw else False for i in range(len(pictures))]
         for i in (i for i, b in enumerate(blocked) if b):
@@ -165,13 +175,17 @@ class Attachment(PipelineLabels):
                 "image %d was blocked by the pipeline's safety checker: nothing to label", i
             )
         keep = [i for i, b in enumerate(blocked) if not b]
-        try:
-            outcome = self.label([pictures[i] for i in keep], [infos[i] for i in keep])
-        except LabellingFailed as exc:
-            exc.output = out
-            raise
         marked = list(pictures)
         results: list[LabelResult | None] = [None] * len(pictures)
+        try:
+            outcome = self.label([pictures[i] for i in keep], [infos[i] for i in keep])
+        except LabellingFailed as exc:  # indices of the whole batch, and what the call gave
+            for j, i in enumerate(keep):
+                marked[i], results[i] = exc.images[j], exc.results[j]
+            exc.images, exc.results, self.results = marked, results, results
+            exc.errors = {keep[j]: error for j, error in exc.errors.items()}
+            exc.output = out
+            raise
         for j, i in enumerate(keep):
             marked[i], results[i] = outcome.images[j], outcome.results[j]
         self.results = results
@@ -229,9 +243,10 @@ def attach(
         output_dir: folder for the labelled files (``synthmark-<serial>.png``), created.
         model_id: the model named in the labels; default: ``pipe.name_or_path``, which is
             None for pipelines built from components or a single file.
-        labelling: parts built once (:func:`synthmark.labelling.open_labelling`); default:
-            the home folder's (``$SYNTHMARK_HOME``), the key and a local signing CA
-            created on first use, closed by :func:`detach`.
+        labelling: parts built once (:func:`synthmark.labelling.open_labelling`; their own
+            provider and prompt setting then apply); default: the home folder's
+            (``$SYNTHMARK_HOME``), the key and a local signing CA created on first use,
+            closed by :func:`detach`.
         provider: the organisation named in the labels (default ``$SYNTHMARK_PROVIDER``).
         include_prompt: keep the prompt text in the labels and the registry.
         format: ``png`` (default), ``jpeg`` or ``webp``.
@@ -254,7 +269,7 @@ def attach(
         )
     model = model_name(pipe, model_id)
     parts, owns = _parts(labelling, settings, provider, include_prompt)
-    hook = Attachment(pipe, parts, output_dir, model_id=model, format=format,
+    hook = Attachment(parts, output_dir, model_id=model, format=format,
                       on_failure=on_failure, owns_labelling=owns)
     pipe.__class__ = _wrapped_class(type(pipe))
     pipe.__dict__["synthmark"] = hook
