@@ -72,7 +72,8 @@ def serve(
     ] = None,
 ) -> None:
     """Serve POST /v1/screen (multipart field 'file', or the raw body), GET /healthz, the
-    OpenAPI schema at /openapi.json and an upload page for moderators at /.
+    OpenAPI schema at /openapi.json and a console for moderators at / (batch upload,
+    per-layer details, CSV and JSON Lines export).
 
     With a registry, also the C2PA Soft Binding Resolution API (base URL http://HOST:PORT/v1):
     GET /v1/matches/byBinding?alg=&value=, POST /v1/matches/byContent (the image as the
