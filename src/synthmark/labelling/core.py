@@ -20,6 +20,7 @@ If any step fails, the serial is abandoned, no file appears under the output nam
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -217,6 +218,16 @@ class Labelling:
         kept, and it is never written over.
         """
         out = Path(output)
+        if str(output).endswith(("/", os.sep)) and not out.is_dir():
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LabelError(f"cannot create the output folder {out}: {exc}") from None
+        if not out.is_dir() and out.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp"}:
+            raise UsageError(
+                f"output {output} is neither a folder nor a file name ending in .png, .jpg "
+                "or .webp (end a new folder's name with '/')"
+            )
         if format:
             fmt = label_format(format)
         elif source is not None:
