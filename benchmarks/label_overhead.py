@@ -12,8 +12,10 @@ temporary home). Per image it reports the median and p95 of the decode, the meta
 the check that the picture carries no mark of ours, the watermark (embed + read-back),
 the encode, the labels (XMP, parameters, C2PA signing and verification), the registry
 (manifest store, record) with the atomic write, and the overhead: everything but the
-decode and the encode. Prints one JSON object. The issue's target: overhead <= 100 ms per
-512 px PNG.
+decode and the encode, in wall-clock time (``overhead``) and in CPU time of the process
+(``overhead_cpu``: the decode and a PNG encode with labels timed alike and taken off), which
+a shared machine's other work inflates less. Prints one JSON object. The issue's target:
+overhead <= 100 ms per 512 px PNG.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from synthmark.imaging import load_image
     from synthmark.labelling import label_file, open_labelling
-    from synthmark.labels import init_local_ca
+    from synthmark.labels import LabelRequest, init_local_ca
+    from synthmark.labels.labeller import encode_with_metadata
     from synthmark.settings import Settings
     from synthmark.watermark.keys import create_key
 
@@ -79,12 +82,15 @@ def main(argv: list[str] | None = None) -> int:
         inputs = _inputs(root / "in", args.data, args.size, args.n + 2)
         with open_labelling(settings) as parts:
             for index, path in enumerate(inputs):
-                t0 = time.perf_counter()
-                load_image(path)
-                decode = time.perf_counter() - t0
-                t1 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
+                loaded = load_image(path)
+                decode, decode_cpu = time.perf_counter() - t0, time.process_time() - c0
+                c1, t1 = time.process_time(), time.perf_counter()
                 result = label_file(parts, path, root / "out")
-                total = time.perf_counter() - t1
+                total, total_cpu = time.perf_counter() - t1, time.process_time() - c1
+                c2 = time.process_time()
+                encode_with_metadata(loaded.image, "PNG", LabelRequest(model_id="m"))
+                encode_cpu = time.process_time() - c2
                 if index < 2:  # warm-up: the signer, the registry, numpy's first calls
                     continue
                 stages = dict(result.stages)
@@ -93,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
                 stages["decode"] = decode
                 stages["read_metadata"] = max(0.0, total - decode - sum(result.stages.values()))
                 stages["overhead"] = total - decode - stages["encode"]
+                # The same in CPU seconds of this process: what other processes on a shared
+                # machine inflate least (waiting for a core is not counted).
+                stages["overhead_cpu"] = total_cpu - decode_cpu - encode_cpu
                 for name, seconds in stages.items():
                     rows.setdefault(name, []).append(seconds)
     report = {

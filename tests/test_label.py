@@ -307,3 +307,22 @@ def test_no_include_prompt_leaves_every_prompt_out(tmp_path: Path, synthmark_hom
     assert any("PNG text 'prompt': it holds the prompt" in n for n in notes)
     assert "Model: v1-5-pruned-emaonly.ckpt" in exiftool(comfy, "-PNG:Parameters")[
         "PNG:Parameters"]
+
+
+def test_the_output_is_a_named_file_or_a_folder(tmp_path: Path, synthmark_home: Path) -> None:
+    import synthmark
+    from synthmark.errors import UsageError
+    from synthmark.labelling import GenerationInfo
+
+    make_home(synthmark_home)
+    image = hostile.photo_like((300, 300), seed=4)
+    info = GenerationInfo(model="m")
+    made = synthmark.label(image, info, f"{tmp_path}/new/")  # a new folder, by its slash
+    assert made.path.parent == tmp_path / "new" and made.path.suffix == ".png"
+    with pytest.raises(UsageError, match="neither a folder nor a file name"):
+        synthmark.label(image, info, tmp_path / "noext")
+    assert not (tmp_path / "noext").exists()
+    from synthmark.errors import LabelError
+
+    with pytest.raises(LabelError, match="exists already"):
+        synthmark.label(image, info, made.path)

@@ -101,8 +101,9 @@ def label(
     Args:
         image: the picture (any Pillow mode; labelled as 8-bit RGB).
         info: what made it: model (required), seed, prompt, steps, sampler, ...
-        output: the file to write (never an existing one), or an existing folder (the file
-            is then named ``synthmark-<serial>.<ext>``).
+        output: the file to write (``.png``, ``.jpg`` or ``.webp``; never an existing one),
+            or a folder, existing or ending in ``/`` (the file is then named
+            ``synthmark-<serial>.<ext>``).
         format: ``png``, ``jpeg`` or ``webp``; default: the output's suffix, else PNG.
         provider: the organisation named in the labels.
         include_prompt: put the prompt text in the labels and the registry.
@@ -130,12 +131,11 @@ def label(
         >>> result.serial, result.soft_binding["alg"]                   # doctest: +SKIP
         (17, 'org.synthmark.watermark.1')
     """
+    target = os.fspath(output)
     if labelling is not None:
-        return labelling.label(
-            image, info, Path(output), format=format, created=created, texts=texts
-        )
+        return labelling.label(image, info, target, format=format, created=created, texts=texts)
     with open_labelling(settings, provider=provider, include_prompt=include_prompt) as parts:
-        return parts.label(image, info, Path(output), format=format, created=created, texts=texts)
+        return parts.label(image, info, target, format=format, created=created, texts=texts)
 
 
 def label_file(

@@ -20,6 +20,7 @@ If any step fails, the serial is abandoned, no file appears under the output nam
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -225,6 +226,16 @@ class Labelling:
         ``workflow`` JSON; only a PNG can carry them.
         """
         out = Path(output)
+        if str(output).endswith(("/", os.sep)) and not out.is_dir():
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LabelError(f"cannot create the output folder {out}: {exc}") from None
+        if not out.is_dir() and out.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp"}:
+            raise UsageError(
+                f"output {output} is neither a folder nor a file name ending in .png, .jpg "
+                "or .webp (end a new folder's name with '/')"
+            )
         if format:
             fmt = label_format(format)
         elif source is not None:

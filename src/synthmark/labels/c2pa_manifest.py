@@ -91,8 +91,8 @@ class C2paReport:
     watermark: dict[str, Any] | None = None
     soft_bindings: list[dict[str, str]] = field(default_factory=list)
     remote_url: str | None = None
-    #: True when the file carried no manifest and this one came from a manifest repository
-    #: (:mod:`synthmark.labels.recovery`); then ``recovered_via`` says how it was found,
+    #: True when the file carried no manifest (``present`` is False) and this one came from
+    #: a manifest repository (:mod:`synthmark.labels.recovery`); ``recovered_via`` says how,
     #: ``hard_binding`` whether the manifest's hash of the signed file matches these bytes
     #: (``mismatch`` for any re-encoded copy) and ``signature_state`` what the signature
     #: and the rest of the manifest validate to without that hash.

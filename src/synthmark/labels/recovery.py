@@ -48,6 +48,7 @@ def recovered_report(
                 f"the manifest could not be checked against this {mime_type} copy; it was "
                 "validated on its own"
             )
+    report.present = False  # the copy carries no manifest: this one is recovered
     report.recovered = True
     report.recovered_via = via
     failures = [s for s in report.validation_codes if s.kind == "failure" and s.scope == "active"]

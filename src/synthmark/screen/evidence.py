@@ -57,13 +57,13 @@ def _declares(types: list[str]) -> str:
 
 def c2pa_evidence(labels: Any) -> list[Evidence]:
     c2pa = labels.c2pa
-    if not c2pa.present:
-        return [Evidence("c2pa", "absent", Strength.neutral, "No C2PA manifest.")]
     types = [_short(t) for t in c2pa.digital_source_types]
     ai = [t for t in types if t in SYNTHETIC_SOURCE_TYPES]
     declares = _declares(ai)
     if getattr(c2pa, "recovered", False):
         return [_recovered(c2pa, ai, declares)]
+    if not c2pa.present:
+        return [Evidence("c2pa", "absent", Strength.neutral, "No C2PA manifest.")]
     capture = [t for t in types if t in CAPTURE_TYPES]
     state = c2pa.validation_state
     signer = f", signed by {c2pa.signer}" if c2pa.signer else ""

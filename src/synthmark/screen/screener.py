@@ -54,12 +54,7 @@ def _layers(signals: Signals, score: DetectorScore | None) -> dict[str, Any]:
             "manifest_id": c2pa.manifest_id,
             "recovered": c2pa.recovered,
         }
-        if c2pa.recovered:
-            layers["c2pa"].update(
-                recovered_via=c2pa.recovered_via,
-                signature_state=c2pa.signature_state,
-                hard_binding=c2pa.hard_binding,
-            )
+
         layers["xmp_digital_source_type"] = labels.xmp.digital_source_type
         layers["generator_metadata"] = [g.tool for g in labels.generators]
     layers["watermarks"] = {

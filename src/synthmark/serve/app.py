@@ -1,5 +1,6 @@
-"""The HTTP service: ``POST /v1/screen`` for uploads, ``GET /healthz``, and the moderator's
-console at ``/`` (:mod:`synthmark.serve.console`, with ``POST /v1/export``).
+"""The HTTP service: ``POST /v1/screen`` for uploads, ``GET /healthz``, the moderator's
+console at ``/`` (:mod:`synthmark.serve.console`, with ``POST /v1/export``) and, with a
+manifest resolver, the C2PA Soft Binding Resolution API (:mod:`synthmark.serve.resolution`).
 
 The app is built by :func:`create_app` from a :class:`ServeConfig` and a screening function,
 so tests run it with any screener. Uploads are read into memory only, never written to disk
