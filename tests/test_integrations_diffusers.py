@@ -365,3 +365,18 @@ def test_the_overhead_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None
         assert report[kind]["attached_call"]["median_ms"] > 0
         assert set(report[kind]["stages_median_ms"]) >= {"watermark", "labels"}
         assert "median_ms" in report[kind]["overhead"] and "median_ms" in report[kind]["attach_own"]
+
+
+def test_attach_works_on_sdxl_too(sdxl: Any, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    hook = attach(sdxl, tmp_path / "out", model_id="acme/tiny-sdxl", settings=Settings(home=home))
+    try:
+        (images,) = sdxl("a boat", num_inference_steps=STEPS, return_dict=False,
+                         generator=torch.Generator().manual_seed(11))
+    finally:
+        detach(sdxl)
+    (result,) = hook.results
+    assert np.array_equal(np.asarray(images[0]), _file_pixels(result.path))
+    params = _record(home, result.serial).parameters
+    assert params["sampler"] == "Euler" and params["seed"] == 11 and params["cfg_scale"] == 5.0
+    assert _record(home, result.serial).pipeline == "StableDiffusionXLPipeline"
