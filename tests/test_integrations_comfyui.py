@@ -170,6 +170,7 @@ def test_inside_comfyui_the_save_path_and_disable_metadata_are_comfyuis(
     assert [e["filename"] for e in shown["ui"]["images"]] == ["pic0_00007_.png", "pic1_00008_.png"]
     with Image.open(tmp_path / "sub" / "pic0_00007_.png") as im:
         assert "prompt" not in im.text and "workflow" not in im.text  # --disable-metadata
+        assert "a red fox" not in im.text["parameters"]  # nor the prompt in the labels
 
 
 def test_a_failure_stops_the_run_by_default_and_saves_nothing(tmp_path: Path) -> None:

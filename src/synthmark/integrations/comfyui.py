@@ -10,8 +10,9 @@ tested, without ComfyUI.
 **Label and Save** is ComfyUI's ``SaveImage`` with provenance: each picture of the IMAGE
 batch (``[B, H, W, C]`` floats in 0..1) is marked with a registered serial and written as a
 PNG carrying XMP, the A1111-style ``parameters``, the ``prompt`` and ``workflow`` JSON that
-``SaveImage`` writes (unless ComfyUI runs with ``--disable-metadata`` or the node's
-``prompts`` input says ``leave out``) and a signed C2PA manifest over all of it. The model,
+``SaveImage`` writes and a signed C2PA manifest over all of it. With ComfyUI's
+``--disable-metadata``, or the node's ``prompts`` input set to ``leave out``, neither the
+workflow nor the prompt is written (the labels are). The model,
 seed, steps, CFG and sampler come from the workflow's graph.
 
 **Screen** returns the verdict and the reasons for each picture as strings (and shows them).
@@ -186,8 +187,8 @@ class LabelAndSave:
     ) -> dict[str, Any]:
         """Label and save each image; returns ComfyUI's ``{"ui": {"images": [...]}}``."""
         info = graph_info(prompt, model)
-        keep = prompts == KEEP
-        texts = workflow_texts(prompt, extra_pnginfo) if keep and not _disable_metadata() else []
+        keep = prompts == KEEP and not _disable_metadata()  # ComfyUI's --disable-metadata
+        texts = workflow_texts(prompt, extra_pnginfo) if keep else []
         first = images[0]
         folder, name, counter, sub = save_path(
             filename_prefix, self.output_dir, int(first.shape[1]), int(first.shape[0])
