@@ -14,6 +14,7 @@ import typer
 from synthmark.cli._common import (
     PathsArgument,
     RegistryOption,
+    data_console,
     emit_json,
     input_args,
     plain,
@@ -23,6 +24,8 @@ from synthmark.cli._common import (
 
 #: Exit status when --fail-on is triggered.
 EXIT_FLAGGED = 3
+#: Exit status after Ctrl-C, as a shell reports a process ended by SIGINT.
+EXIT_INTERRUPTED = 130
 
 
 class FailOn(str, Enum):
@@ -58,13 +61,20 @@ def screen(
     resume: Annotated[
         bool, typer.Option(help="Skip files already recorded in --output (restart a batch).")
     ] = False,
-    workers: Annotated[int, typer.Option(min=1, help="Parallel worker processes.")] = 1,
+    workers: Annotated[
+        str,
+        typer.Option(
+            help="Worker processes: a number, or auto (one per CPU core; fewer for a small "
+            "batch, where starting them would cost more than it saves).",
+        ),
+    ] = "auto",
     fail_on: Annotated[
         FailOn | None,
         typer.Option(help=f"Exit {EXIT_FLAGGED} if any image is at or above this verdict."),
     ] = None,
     model: Annotated[
-        Path | None, typer.Option("--model", help="Detector model folder (default: built in).")
+        Path | None,
+        typer.Option("--model", exists=True, help="Detector model folder (default: built in)."),
     ] = None,
     detector: Annotated[
         bool, typer.Option("--detector/--no-detector", help="Run the learned detector.")
@@ -81,12 +91,14 @@ def screen(
     no_evidence never proves an image is a real photo. A file that cannot be read gets an
     error record and the batch goes on.
 
-    Exit status: 0 done (even with per-file errors), 1 runtime error, 2 usage error,
-    3 when --fail-on is given and an image reached that verdict (with --resume, the
-    verdicts already recorded in --output for the given files count too).
+    Exit status: 0 done (even with per-file decoding errors), 1 runtime error, 2 usage
+    error (a named file or folder that does not exist, a pattern that matches nothing, or no
+    image at all), 3 when --fail-on is given and an image reached that verdict (with
+    --resume, the verdicts already recorded in --output for the given files count too),
+    130 when interrupted (Ctrl-C; rerun with --resume to screen only the rest).
 
     Examples:
-      synthmark screen uploads/ --json -o results.jsonl --workers 2
+      synthmark screen uploads/ --json -o results.jsonl
       synthmark screen uploads/ -o results.jsonl --resume --fail-on synthetic
       find . -name '*.jpg' | synthmark screen - --csv
     """
@@ -95,6 +107,7 @@ def screen(
     from synthmark.errors import UsageError
     from synthmark.imaging import expand_inputs
     from synthmark.screen.assemble import ScreenerSpec
+    from synthmark.screen.batch import check_output, resolve_workers, run_batch
 
     st = state(ctx)
     if json_ and csv_:
@@ -102,21 +115,21 @@ def screen(
     if resume and output is None:
         raise UsageError("--resume needs --output FILE (the JSON Lines file to resume)")
     if output is not None:
-        from synthmark.screen.batch import check_output
-
         check_output(output)  # before anything is screened
+    items = list(expand_inputs(input_args(paths)))
+    _check_inputs(items, paths)
+    n_workers = resolve_workers(workers, len(items))
     spec = ScreenerSpec.from_settings(
         st.settings,
         detector_path=str(model) if model else None,
         use_detector=detector,
         registry_url=registry,
     )
-    items = list(expand_inputs(input_args(paths)))
     factory: Callable[[], Any] = spec
     if detector:
         screener = spec()
         _ = screener.detector  # a missing or broken --model fails here, not once per file
-        if workers <= 1 and backend is Backend.local:
+        if n_workers <= 1 and backend is Backend.local:
 
             def factory() -> Any:  # one process: reuse the detector just loaded
                 return screener
@@ -133,8 +146,6 @@ def screen(
         )
         _exit(summary.all_verdicts(), fail_on)
         return
-    from synthmark.screen.batch import run_batch
-
     table = Table("path", "verdict", "score", "reasons", show_lines=False)
     writer = csv.writer(sys.stdout) if csv_ else None
     if writer is not None:
@@ -170,19 +181,51 @@ def screen(
                     plain(" ".join(record["reasons"][:2])),
                 )
 
-        summary = run_batch(
-            items, factory, workers=workers, output=output, resume=resume, on_record=on_record
-        )
+        try:
+            summary = run_batch(
+                items,
+                factory,
+                workers=n_workers,
+                output=output,
+                resume=resume,
+                on_record=on_record,
+            )
+        except KeyboardInterrupt:
+            done = int(bar.tasks[0].completed)
+            st.console.print(_interrupted_hint(done, len(items), output), soft_wrap=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
     if not (json_ or csv_):
-        from rich.console import Console
-
-        Console().print(table)
+        data_console().print(table)
     counts = ", ".join(f"{n} {v}" for v, n in sorted(summary.verdicts.items()))
     st.console.print(
         f"{summary.screened} screened ({counts or 'none'}), {summary.errors} "
         f"unreadable, {summary.skipped} skipped"
     )
     _exit(summary.all_verdicts(), fail_on)  # skipped (--resume) records count too
+
+
+def _check_inputs(items: list[Any], paths: list[str]) -> None:
+    """A named file that does not exist, a pattern that matches nothing, or no image at all
+    is a usage error, before anything is screened: a CI gate must not pass on a typo."""
+    from synthmark.errors import UsageError
+
+    missing = [f"{item.path}: {item.error}" for item in items if item.error is not None]
+    if missing:
+        more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+        raise UsageError("; ".join(missing[:3]) + more)
+    if not items:
+        raise UsageError(f"no image files in {', '.join(paths) or 'the input'}")
+
+
+def _interrupted_hint(done: int, total: int, output: Path | None) -> str:
+    """What to say after Ctrl-C: how far it got, and how to go on from there."""
+    where = (
+        f"their records are in {output}; rerun the same command with --resume to screen "
+        "only the rest"
+        if output is not None
+        else "give -o FILE to keep the records, and --resume to go on from where a run stopped"
+    )
+    return f"Interrupted after {done} of {total} file(s): {where}."
 
 
 def _utf8(text: str) -> str:

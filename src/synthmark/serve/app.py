@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synthmark import __version__
 from synthmark.imaging import ImageLimits
+from synthmark.serve.access import AccessLog, note_verdict
 
 TOKEN_ENV = "SYNTHMARK_API_TOKEN"  # noqa: S105 - the variable name, not a secret
 PAGE = Path(__file__).with_name("static") / "index.html"
@@ -146,6 +147,7 @@ def create_app(config: ServeConfig, screen: ScreenFn) -> FastAPI:
         description="Screen images for AI generation: provenance labels, watermarks, "
         "registry and detector, one verdict with reasons.",
     )
+    app.add_middleware(AccessLog)  # one line per request; no image data, no token
 
 
     @app.exception_handler(StarletteHTTPException)
@@ -252,6 +254,7 @@ def create_app(config: ServeConfig, screen: ScreenFn) -> FastAPI:
             slots.release()
             raise
         slots.release()
+        note_verdict(request, "error" if result.get("error") else result.get("verdict"))
         if result.get("error"):
             counters["errors"] += 1
             return JSONResponse(result, status_code=422)
