@@ -75,5 +75,6 @@ def test_attack_names_in_the_help_are_the_known_attacks() -> None:
 
 def test_reflow_joins_prose_and_keeps_indented_blocks() -> None:
     text = "First line\ngoes on.\n\nExamples:\n  a --b\n  c --d\n\n    indented alone"
-    assert reflow(text) == "First line goes on.\n\nExamples:\n  a --b\n  c --d\n\n    indented alone"
+    expected = "First line goes on.\n\nExamples:\n  a --b\n  c --d\n\n    indented alone"
+    assert reflow(text) == expected
     assert reflow(None) is None

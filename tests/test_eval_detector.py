@@ -153,5 +153,5 @@ def test_perturbation_plot_fits_its_title_with_any_grid(grid: list[str], tmp_pat
     figure = detector_report._perturbation_figure(result)  # type: ignore[arg-type]
     figure.canvas.draw()
     title = figure._suptitle.get_window_extent()
-    assert 0 <= title.x0 and title.x1 <= figure.bbox.width
+    assert title.x0 >= 0 and title.x1 <= figure.bbox.width
     assert width >= 600  # 352 px before: the title was cut off at both ends

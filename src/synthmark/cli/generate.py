@@ -132,7 +132,7 @@ def generate(
     """
 
     from synthmark.errors import SynthmarkError, UsageError
-    from synthmark.generate import GenerationRequest, OutputFormat, read_prompts
+    from synthmark.generate import GenerationRequest, OutputFormat
     from synthmark.generate.assemble import build_generator
     from synthmark.generate.generator import check_output_folder, check_sizes
 
@@ -144,27 +144,13 @@ def generate(
             "--public-mark needs --format png: Stable Diffusion's dwtDct mark does not "
             f"survive {fmt.value.upper()} encoding, so it would be claimed but not carried"
         )
-    rows = read_prompts(prompts) if prompts is not None else None
-    is_tiny = model == "tiny"
     defaults: dict[str, Any] = {
-        "steps": steps or (10 if is_tiny else 25),
-        "width": width or (256 if is_tiny else 512),
-        "height": height or (256 if is_tiny else 512),
+        "steps": steps or (10 if model == "tiny" else 25),
+        "width": width or (256 if model == "tiny" else 512),
+        "height": height or (256 if model == "tiny" else 512),
         "guidance": guidance,
     }
-    requests: list[GenerationRequest] = []
-    if rows is None:
-        for i in range(n):
-            requests.append(GenerationRequest(prompt or "", negative, seed + i, **defaults))
-    else:
-        for index, row in enumerate(rows):
-            base = row.seed if row.seed is not None else seed + index * n
-            for i in range(n):
-                requests.append(
-                    GenerationRequest(
-                        row.prompt, row.negative_prompt or negative, base + i, **defaults
-                    )
-                )
+    requests = _requests(prompt, prompts, n, seed, negative, defaults)
     console = st.console
     # Everything that can be checked is checked before the model loads (10-20 s).
     for request in requests:
@@ -228,3 +214,27 @@ def generate(
             f"{len(failures)} of {len(requests)} image(s) were not written: "
             + "; ".join(failures[:3])
         )
+
+
+def _requests(
+    prompt: str | None,
+    prompts: Path | None,
+    n: int,
+    seed: int,
+    negative: str | None,
+    defaults: dict[str, Any],
+) -> list[Any]:
+    """The requests of one run: ``n`` per prompt, seeds counting up from ``seed`` (or from a
+    row's own seed in a prompts file)."""
+    from synthmark.generate import GenerationRequest, read_prompts
+
+    if prompts is None:
+        return [GenerationRequest(prompt or "", negative, seed + i, **defaults) for i in range(n)]
+    requests = []
+    for index, row in enumerate(read_prompts(prompts)):
+        base = row.seed if row.seed is not None else seed + index * n
+        negative_prompt = row.negative_prompt or negative
+        requests += [
+            GenerationRequest(row.prompt, negative_prompt, base + i, **defaults) for i in range(n)
+        ]
+    return requests

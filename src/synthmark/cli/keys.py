@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -86,11 +86,19 @@ def init(
     wm_created = not wm_path.exists()
     key = create_key(settings) if wm_created else load_key(settings)
     info = describe_credentials(load_credentials(settings, environ={}), settings)
+    made = {"watermark": (wm_path, key_id(key), wm_created), "c2pa": (paths, ca_created)}
+    _report_init(cli, made, info, json_)
+
+
+def _report_init(cli: Any, made: dict[str, Any], info: Any, json_: bool) -> None:
+    """What ``keys init`` made or kept: paths and fingerprints, never a key."""
+    wm_path, wm_id, wm_created = made["watermark"]
+    paths, ca_created = made["c2pa"]
     if json_:
         emit_json(
             {
                 "watermark_key": str(wm_path),
-                "watermark_key_id": key_id(key),
+                "watermark_key_id": wm_id,
                 "watermark_key_created": wm_created,
                 "root_ca": str(paths.root_cert),
                 "signer_chain": str(paths.signer_chain),
@@ -102,10 +110,10 @@ def init(
             }
         )
         return
-    made = {True: "Created the", False: "Kept the existing"}
+    did = {True: "Created the", False: "Kept the existing"}
     lines = [
-        f"{made[wm_created]} watermark key: {wm_path} (key id {key_id(key)})",
-        f"{made[ca_created]} local C2PA CA in {paths.folder}",
+        f"{did[wm_created]} watermark key: {wm_path} (key id {wm_id})",
+        f"{did[ca_created]} local C2PA CA in {paths.folder}",
         f"  trust anchor (share it): {paths.root_cert}",
         f"  signing chain:           {paths.signer_chain}",
         f"  signing key (0600):      {paths.signer_key}",

@@ -102,8 +102,6 @@ def screen(
       synthmark screen uploads/ -o results.jsonl --resume --fail-on synthetic
       find . -name '*.jpg' | synthmark screen - --csv
     """
-    from rich.table import Table
-
     from synthmark.errors import UsageError
     from synthmark.imaging import expand_inputs
     from synthmark.screen.assemble import ScreenerSpec
@@ -146,40 +144,13 @@ def screen(
         )
         _exit(summary.all_verdicts(), fail_on)
         return
-    table = Table("path", "verdict", "score", "reasons", show_lines=False)
-    writer = csv.writer(sys.stdout) if csv_ else None
-    if writer is not None:
-        writer.writerow(["path", "verdict", "score", "reasons", "error"])
+    printer = _Printer("json" if json_ else "csv" if csv_ else "table")
     with progress_bar(st.console, "screening") as bar:
         task = bar.add_task("screen", total=len(items))
 
         def on_record(record: dict[str, Any]) -> None:
             bar.advance(task)
-            if json_:
-                emit_json(record)
-            elif writer is not None:
-                writer.writerow(
-                    [
-                        _utf8(record["path"]),
-                        record.get("verdict", ""),
-                        record.get("score", ""),
-                        " | ".join(record.get("reasons", [])),
-                        _utf8(record.get("error", "")),
-                    ]
-                )
-                sys.stdout.flush()
-            elif "error" in record:
-                table.add_row(
-                    plain(_utf8(record["path"])), "[red]error", "", plain(_utf8(record["error"]))
-                )
-            else:
-                verdict = record["verdict"]
-                table.add_row(
-                    plain(_utf8(record["path"])),
-                    f"[{_STYLE[verdict]}]{verdict}",
-                    f"{record['score']:.2f}",
-                    plain(" ".join(record["reasons"][:2])),
-                )
+            printer(record)
 
         try:
             summary = run_batch(
@@ -194,14 +165,50 @@ def screen(
             done = int(bar.tasks[0].completed)
             st.console.print(_interrupted_hint(done, len(items), output), soft_wrap=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
-    if not (json_ or csv_):
-        data_console().print(table)
+    printer.finish()
     counts = ", ".join(f"{n} {v}" for v, n in sorted(summary.verdicts.items()))
     st.console.print(
         f"{summary.screened} screened ({counts or 'none'}), {summary.errors} "
         f"unreadable, {summary.skipped} skipped"
     )
     _exit(summary.all_verdicts(), fail_on)  # skipped (--resume) records count too
+
+
+class _Printer:
+    """Writes each record to stdout as it comes: a JSON line, a CSV row, or a table row
+    (the table is printed at the end)."""
+
+    def __init__(self, kind: str) -> None:
+        from rich.table import Table
+
+        self.kind = kind
+        self.table = Table("path", "verdict", "score", "reasons", show_lines=False)
+        self.writer = csv.writer(sys.stdout) if kind == "csv" else None
+        if self.writer is not None:
+            self.writer.writerow(["path", "verdict", "score", "reasons", "error"])
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        path = plain(_utf8(record["path"]))
+        if self.kind == "json":
+            emit_json(record)
+        elif self.writer is not None:
+            reasons = " | ".join(record.get("reasons", []))
+            error = _utf8(record.get("error", ""))
+            row = [_utf8(record["path"]), record.get("verdict", ""), record.get("score", "")]
+            self.writer.writerow([*row, reasons, error])
+            sys.stdout.flush()
+        elif "error" in record:
+            self.table.add_row(path, "[red]error", "", plain(_utf8(record["error"])))
+        else:
+            verdict = record["verdict"]
+            reasons = plain(" ".join(record["reasons"][:2]))
+            self.table.add_row(
+                path, f"[{_STYLE[verdict]}]{verdict}", f"{record['score']:.2f}", reasons
+            )
+
+    def finish(self) -> None:
+        if self.kind == "table":
+            data_console().print(self.table)
 
 
 def _check_inputs(items: list[Any], paths: list[str]) -> None:

@@ -15,7 +15,7 @@ import json
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,7 +196,9 @@ def _screen_in_worker(path: str) -> dict[str, Any]:
     return _WORKER.screen_path(path)
 
 
-def _records(paths: list[str], factory: ScreenerFactory, workers: int) -> Iterator[dict[str, Any]]:
+def _records(
+    paths: list[str], factory: ScreenerFactory, workers: int
+) -> Generator[dict[str, Any], None, None]:
     if workers <= 1 or len(paths) <= 1:
         screener = factory()
         for path in paths:
