@@ -181,24 +181,25 @@ class _Printer:
     def __init__(self, kind: str) -> None:
         from rich.table import Table
 
+        from synthmark.screen.export import CSV_HEADER
+
         self.kind = kind
         self.table = Table("path", "verdict", "score", "reasons", show_lines=False)
         self.writer = csv.writer(sys.stdout) if kind == "csv" else None
         if self.writer is not None:
-            self.writer.writerow(["path", "verdict", "score", "reasons", "error"])
+            self.writer.writerow(CSV_HEADER)
 
     def __call__(self, record: dict[str, Any]) -> None:
-        path = plain(_utf8(record["path"]))
+        from synthmark.screen.export import csv_row, utf8
+
+        path = plain(utf8(record["path"]))
         if self.kind == "json":
             emit_json(record)
         elif self.writer is not None:
-            reasons = " | ".join(record.get("reasons", []))
-            error = _utf8(record.get("error", ""))
-            row = [_utf8(record["path"]), record.get("verdict", ""), record.get("score", "")]
-            self.writer.writerow([*row, reasons, error])
+            self.writer.writerow(csv_row(record))
             sys.stdout.flush()
         elif "error" in record:
-            self.table.add_row(path, "[red]error", "", plain(_utf8(record["error"])))
+            self.table.add_row(path, "[red]error", "", plain(utf8(record["error"])))
         else:
             verdict = record["verdict"]
             reasons = plain(" ".join(record["reasons"][:2]))
@@ -233,11 +234,6 @@ def _interrupted_hint(done: int, total: int, output: Path | None) -> str:
         else "give -o FILE to keep the records, and --resume to go on from where a run stopped"
     )
     return f"Interrupted after {done} of {total} file(s): {where}."
-
-
-def _utf8(text: str) -> str:
-    """Text that encodes to valid UTF-8: a file name's undecodable bytes become ``\\udcff``."""
-    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _exit(verdicts: dict[str, int], fail_on: FailOn | None) -> None:

@@ -86,7 +86,8 @@ def serve(
     ] = None,
 ) -> None:
     """Serve POST /v1/screen (multipart field 'file', or the raw body), GET /healthz, the
-    OpenAPI schema at /openapi.json and an upload page for moderators at /.
+    OpenAPI schema at /openapi.json and a console for moderators at / (batch upload,
+    per-layer details, CSV and JSON Lines export).
 
     Each request writes one access line to stderr (UTC time, method, path, status, time
     taken, verdict; never image data or the token); --quiet silences them.
