@@ -208,7 +208,7 @@ class _Printer:
             )
 
     def finish(self) -> None:
-        if self.kind == "table":
+        if self.kind == "table" and self.table.row_count:  # all skipped (--resume): no table
             data_console().print(self.table)
 
 
