@@ -160,7 +160,9 @@ def test_a_model_path_that_does_not_exist_is_a_usage_error(
 ) -> None:
     image = hostile.write(tmp_path / "x.png", hostile.png_bytes(hostile.photo_like((64, 64))))
     missing = runner.invoke(
-        app, [*_home(tmp_path), *command, str(image), "--model", str(tmp_path / "nosuchdir")]
+        app,
+        [*_home(tmp_path), *command, str(image), "--model", str(tmp_path / "nosuchdir")],
+        env={"COLUMNS": "1000"},  # the whole path on one line of the error box
     )
     not_a_model = runner.invoke(app, [*_home(tmp_path), *command, str(image), "--model",
                                       str(image)])
