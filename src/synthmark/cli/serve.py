@@ -39,6 +39,28 @@ def _check_writable(folder: Path) -> None:
         ) from None
 
 
+def _log_access_to_stderr(quiet: bool) -> None:
+    """Send the service's access lines (method, path, status, ms, verdict) to stderr, one
+    per request with a UTC time stamp; ``synthmark --quiet serve`` silences them."""
+    import logging
+    import sys
+    import time
+
+    from synthmark.serve.access import ACCESS_LOGGER
+
+    logger = logging.getLogger(ACCESS_LOGGER)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    if any(getattr(h, "synthmark_access", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    handler.synthmark_access = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.propagate = False  # the lines go to stderr once, whatever the root logger does
+
+
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -52,9 +74,12 @@ def serve(
     ] = 30.0,
     concurrency: Annotated[int, typer.Option(min=1, help="Images screened at once.")] = 4,
     model: Annotated[
-        Path | None, typer.Option("--model", help="Detector model folder (default: built in).")
+        Path | None,
+        typer.Option("--model", exists=True, help="Detector model folder (default: built in)."),
     ] = None,
-    detector: Annotated[bool, typer.Option("--detector/--no-detector")] = True,
+    detector: Annotated[
+        bool, typer.Option("--detector/--no-detector", help="Run the learned detector.")
+    ] = True,
     registry: RegistryOption = None,
     keep_uploads: Annotated[
         Path | None, typer.Option(help="Keep every upload in this folder (off: nothing is kept).")
@@ -63,6 +88,9 @@ def serve(
     """Serve POST /v1/screen (multipart field 'file', or the raw body), GET /healthz, the
     OpenAPI schema at /openapi.json and a console for moderators at / (batch upload,
     per-layer details, CSV and JSON Lines export).
+
+    Each request writes one access line to stderr (UTC time, method, path, status, time
+    taken, verdict; never image data or the token); --quiet silences them.
 
     Set SYNTHMARK_API_TOKEN to require 'Authorization: Bearer <token>' on /v1/ requests.
 
@@ -101,6 +129,7 @@ def serve(
     if detector:
         _ = screener.detector  # load before the first request, not during it
     app = create_app(config, lambda data, name, limits: screener.screen_bytes(data, name))
+    _log_access_to_stderr(quiet=st.quiet)
     auth = "bearer token required" if config.token else "no authentication"
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     st.console.print(f"synthmark service on http://{host}:{port} ({auth})")

@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synthmark import __version__
 from synthmark.imaging import ImageLimits
+from synthmark.serve.access import AccessLog, note_verdict
 from synthmark.serve.body import TooLarge as _TooLarge
 from synthmark.serve.body import read_body as _read_body
 from synthmark.serve.console import add_console
@@ -137,6 +138,7 @@ def create_app(config: ServeConfig, screen: ScreenFn) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.add_middleware(AccessLog)  # one line per request; no image data, no token
 
 
     @app.exception_handler(StarletteHTTPException)
@@ -247,6 +249,7 @@ def create_app(config: ServeConfig, screen: ScreenFn) -> FastAPI:
             slots.release()
             raise
         slots.release()
+        note_verdict(request, "error" if result.get("error") else result.get("verdict"))
         if result.get("error"):
             counters["errors"] += 1
             return JSONResponse(result, status_code=422)
