@@ -436,8 +436,13 @@ def test_keys_cli(tmp_path: Path) -> None:
     assert info["sha256_fingerprint"] == created["sha256_fingerprint"]
     assert info["issuer"] == "O=Acme,CN=Acme local root CA"
     assert info["extended_key_usages"] == ["documentSigning", "emailProtection"]
-    again = runner.invoke(app, [*home, "keys", "init"])
-    assert again.exit_code == 2 and "--force" in again.output
+    again = runner.invoke(app, [*home, "keys", "init", "--json"])  # keeps what exists
+    assert again.exit_code == 0, again.output
+    kept = json.loads(again.stdout)
+    assert kept["sha256_fingerprint"] == created["sha256_fingerprint"]
+    assert not kept["c2pa_created"] and not kept["watermark_key_created"]
+    reshaped = runner.invoke(app, [*home, "keys", "init", "--org", "Other"])
+    assert reshaped.exit_code == 2 and "--force" in reshaped.output
     assert os.stat(created["signer_key"]).st_mode & 0o077 == 0
 
 

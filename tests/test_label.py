@@ -287,13 +287,13 @@ def test_other_formats_are_written_as_png_and_format_converts(
     assert json_lines(result.stdout)[0]["path"].endswith("pic.jpg")
 
 
-def test_no_include_prompt_leaves_every_prompt_out(tmp_path: Path, synthmark_home: Path,
+def test_strip_prompt_leaves_every_prompt_out(tmp_path: Path, synthmark_home: Path,
                                                    shared_data: Path) -> None:
     make_home(synthmark_home)
     prov = shared_data / "provenance"
     result = runner.invoke(app, ["label", str(prov / "a1111" / "sample-2.png"),
                                  str(next(prov.rglob("lora.png"))), "-o", str(tmp_path),
-                                 "--no-include-prompt", "--json"])
+                                 "--strip-prompt", "--json"])
     assert result.exit_code == 0, result.output
     a1111, comfy = (Path(r["path"]) for r in json_lines(result.stdout))
     for path in (a1111, comfy):

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from synthmark.cli._common import PathsArgument, emit_json, input_args, plain, state
+from synthmark.cli._common import (
+    PathsArgument,
+    emit_json,
+    fail_unreadable,
+    input_args,
+    plain,
+    state,
+)
 
 app = typer.Typer(help="Train and run the real-vs-generated image detector.", no_args_is_help=True)
 
@@ -88,7 +95,7 @@ def train(
 
     Example:
 
-        synthmark detect train --real photos/ --fake sd15/ --fake sd21/ -o my-detector
+        synthmark detect train --real photos/ --fake sd15/ -o my-detector
     """
     import shlex
     import sys
@@ -174,65 +181,69 @@ def predict(
     paths: PathsArgument,
     model: Annotated[
         Path | None,
-        typer.Option("--model", "-m", help="Saved detector folder (default: the packaged model)."),
+        typer.Option(
+            "--model",
+            "-m",
+            exists=True,
+            help="Saved detector folder (default: the packaged model).",
+        ),
     ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON object per file on stdout.")
     ] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Threads.")] = 1,
 ) -> None:
-    """Print P(generated) and a label for each image.
+    """Print P(generated) and a label for each image, in screen's words.
 
-    A file that cannot be read gets an error line (JSON: an "error" key) and the batch goes
-    on; the exit status is 1 if any file failed. The label uses the model's own threshold.
+    The label is likely_synthetic at or above the model's own threshold and no_evidence
+    below it (a low score never proves a photo real), or abstained, with the reason, for an
+    image outside the detector's domain (flat graphics, too small). A file that cannot be
+    read gets an error line (JSON: an "error" key) and the batch goes on; the exit status is
+    then 1, with Error: ... on stderr.
 
     Example:
 
         synthmark detect predict photos/ --json
     """
-    from synthmark.detect import load_detector, predict_paths
+    import itertools
+
+    from synthmark.detect import FilePrediction, load_detector, predict_paths
     from synthmark.imaging import expand_inputs
 
     st = state(ctx)
     det = load_detector(model)
     det.n_jobs = jobs
     items = list(expand_inputs(input_args(paths)))
-    failed = 0
+    failed: list[tuple[str, str]] = []
     good = [str(i.path) for i in items if i.error is None]
-    for item in items:
-        if item.error is not None:
-            failed += 1
-            if json_out:
-                emit_json({"path": str(item.path), "error": item.error})
-            else:
-                st.console.print(f"{plain(str(item.path))}: error: {plain(item.error)}")
-    for res in predict_paths(det, good):
+    unlisted = [(str(i.path), i.error) for i in items if i.error is not None]
+    results = [FilePrediction(path=path, error=error) for path, error in unlisted]
+    for res in itertools.chain(results, predict_paths(det, good)):
         if res.error is not None:
-            failed += 1
+            failed.append((res.path, res.error))
             if json_out:
                 emit_json({"path": res.path, "error": res.error})
             else:
                 st.console.print(f"{plain(res.path)}: error: {plain(res.error)}")
-            continue
-        if json_out:
-            emit_json(
-                {
-                    "path": res.path,
-                    "probability": res.probability,
-                    "label": res.label,
-                    "threshold": res.threshold,
-                }
-            )
+        elif json_out:
+            record: dict[str, Any] = {"path": res.path, "label": res.label}
+            if res.abstained is not None:
+                record["reason"] = res.abstained
+            else:
+                record.update(probability=res.probability, threshold=res.threshold)
+            emit_json(record)
+        elif res.abstained is not None:
+            typer.echo(f"-\t{res.label}\t{res.path}\t{res.abstained}")
         else:
             typer.echo(f"{res.probability:.4f}\t{res.label}\t{res.path}")
-    if failed:
-        raise typer.Exit(1)
+    fail_unreadable(failed, len(items))
 
 
 @app.command()
 def card(
     model: Annotated[
-        Path | None, typer.Argument(help="Saved detector folder (default: the packaged model).")
+        Path | None,
+        typer.Argument(exists=True, help="Saved detector folder (default: the packaged model)."),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="The card as JSON.")] = False,
 ) -> None:

@@ -96,12 +96,12 @@ DropManifestOption = Annotated[
         "valid manifest is then dropped too.",
     ),
 ]
-PromptOption = Annotated[
-    bool | None,
+StripPromptOption = Annotated[
+    bool,
     typer.Option(
-        "--include-prompt/--no-include-prompt",
-        help="Keep the prompt in the labels and the registry (default: when the file "
-        "carried it).",
+        "--strip-prompt",
+        help="Leave every prompt out: of the labels, of the metadata kept and of the "
+        "registry (default: a prompt the file carried is kept).",
     ),
 ]
 QualityOption = Annotated[int, typer.Option(min=1, max=100, help="JPEG and WebP quality.")]
@@ -117,7 +117,7 @@ def label(
     fmt: FormatOption = None,
     force: ForceOption = False,
     drop_manifest: DropManifestOption = False,
-    include_prompt: PromptOption = None,
+    strip_prompt: StripPromptOption = False,
     quality: QualityOption = 95,
     registry: RegistryOption = None,
     json_: JsonOption = False,
@@ -151,7 +151,7 @@ def label(
     if output.exists() and not output.is_dir():
         raise UsageError(f"--output {output} is a file; give a folder")
     options = {"model": model, "format": fmt.value if fmt else None, "force": force,
-               "drop_manifest": drop_manifest, "include_prompt": include_prompt}
+               "drop_manifest": drop_manifest, "include_prompt": False if strip_prompt else None}
     with open_labelling(st.settings, registry=registry, provider=provider,
                         quality=quality) as parts:
         failures = _label_all(st, parts, plan, options, json_)

@@ -29,6 +29,7 @@ from synthmark.cli import screen as screen_cli
 from synthmark.cli import serve as serve_cli
 from synthmark.cli import watermark as watermark_cli
 from synthmark.cli._common import CliState
+from synthmark.cli._help import tidy
 from synthmark.errors import SynthmarkError, UsageError
 from synthmark.settings import HOME_ENV, Settings
 
@@ -40,6 +41,10 @@ EXIT_BROKEN_PIPE = 141
 class SynthmarkGroup(TyperGroup):
     """Turns synthmark's own errors into ``Error: ...`` on stderr and exit status 1 (2 for a
     :class:`~synthmark.errors.UsageError`, like Click's own usage errors)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        tidy(self)  # every sub-command exists by now
 
     def invoke(self, ctx: Any) -> Any:
         code = 1

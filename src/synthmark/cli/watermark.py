@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from synthmark.cli._common import PathsArgument, emit_json, input_args, plain, state
+from synthmark.cli._common import (
+    ATTACK_NAMES,
+    PathsArgument,
+    data_console,
+    emit_json,
+    fail_unreadable,
+    input_args,
+    plain,
+    state,
+)
 
 if TYPE_CHECKING:
     from synthmark.watermark import Readout
@@ -58,17 +67,24 @@ def _parse_payload(text: str, n_bytes: int, scheme: str) -> bytes:
     from synthmark.errors import UsageError
 
     cleaned = text.strip().lower().removeprefix("0x")
-    try:
-        value = bytes.fromhex(cleaned)
-    except ValueError:
-        raise UsageError(f"must be hexadecimal, got {text!r}") from None
-    if len(value) != n_bytes:
+    bad = sorted({c for c in cleaned if c not in "0123456789abcdef"})
+    if bad:
         raise UsageError(
-            f"must be {2 * n_bytes} hex digits ({n_bytes} bytes) for scheme "
-            f"{scheme!r}; got {2 * len(value)} hex digits ({len(value)} byte"
-            f"{'' if len(value) == 1 else 's'})"
+            f"must be hexadecimal digits (0-9, a-f), got {text!r} (not hex: {''.join(bad)!r})"
         )
-    return value
+    if len(cleaned) != 2 * n_bytes:
+        expected = (
+            f"{2 * n_bytes} hex digits ({n_bytes} byte{'' if n_bytes == 1 else 's'}, e.g. "
+            f"{min(1234, 256**n_bytes - 1):0{2 * n_bytes}x})"
+            if n_bytes
+            else "empty (this scheme carries a fixed message)"
+        )
+        raise UsageError(
+            f"must be {expected} for scheme {scheme!r}; got {len(cleaned)} hex digit"
+            f"{'' if len(cleaned) == 1 else 's'}"
+            + (": pad it with leading zeros" if 0 < len(cleaned) < 2 * n_bytes else "")
+        )
+    return bytes.fromhex(cleaned)
 
 
 @app.command("keygen")
@@ -251,14 +267,14 @@ def read(
         ),
     ] = False,
 ) -> None:
-    """Read watermarks. The results go to stdout (a table, or JSON Lines with --json).
+    """Read watermarks; the results go to stdout (a table, or JSON Lines with --json).
+
     Exit status 0 when every input was read (whatever it carries), 1 when an input could
-    not be read or the key given with --key-file / SYNTHMARK_WATERMARK_KEY is missing or
-    invalid.
+    not be read (Error: ... on stderr names it) or the key given with --key-file /
+    SYNTHMARK_WATERMARK_KEY is missing or invalid.
 
     Example: synthmark watermark read marked.png uploads/ --json
     """
-    from rich.console import Console
     from rich.table import Column, Table
 
     from synthmark.errors import SynthmarkError
@@ -278,8 +294,10 @@ def read(
     reader = None if scheme is ReadScheme.auto else get_scheme(scheme.value, key=key)
     table = Table("scheme", "status", "payload", "p-value", "note")
     table.columns.insert(0, Column("path", overflow="fold"))  # whole paths, even when narrow
-    failures = 0
+    failed: list[tuple[str, str]] = []
+    total = 0
     for item in expand_inputs(input_args(paths)):
+        total += 1
         record: dict[str, Any]
         try:
             if item.error is not None:
@@ -288,7 +306,7 @@ def read(
             readouts = read_all(image, key) if reader is None else [reader.extract(image)]
             record = _summary(str(item.path), readouts)
         except SynthmarkError as exc:
-            failures += 1
+            failed.append((str(item.path), error_detail(exc, item.path)))
             record = {
                 "path": str(item.path),
                 "scheme": scheme.value,
@@ -315,17 +333,16 @@ def read(
                 plain(str(note)),
             )
     if not json_:
-        Console().print(table)  # stdout: the results are data, even under --quiet
-    if failures:
-        raise typer.Exit(1)
+        data_console().print(table)  # stdout: the results are data, even under --quiet
+    fail_unreadable(failed, total)
 
 
 @app.command("bench")
 def bench(
     ctx: typer.Context,
     data: Annotated[
-        Path, typer.Option("--data", help="Folder of real and generated images.")
-    ] = Path("../shared/data/detector"),
+        Path, typer.Option("--data", help="Folder of images to mark and attack (searched deeply).")
+    ],
     n: Annotated[int, typer.Option("--n", min=1, help="Images per size and scheme.")] = 100,
     sizes: Annotated[
         str, typer.Option("--sizes", help="Comma-separated square sizes.")
@@ -337,8 +354,9 @@ def bench(
         str,
         typer.Option(
             "--attacks",
-            help="Comma-separated attacks (default: the targets and "
-            "stretch goals of the watermark issue).",
+            help=f"Comma-separated attacks, each one of: {ATTACK_NAMES} (default: the "
+            "watermark targets and stretch goals: jpeg:50, webp:50, resize:0.5 and 1.5, "
+            "crop:0.5, blur:1, noise:5, brightness, contrast, rotate:±2 and ±10, chain, hflip).",
         ),
     ] = "",
     rivagan_n: Annotated[
@@ -369,7 +387,7 @@ def bench(
 ) -> None:
     """Benchmark the schemes against the attacks (takes a while; progress on stderr).
 
-    Example: synthmark watermark bench --n 100 --sizes 512,1024
+    Example: synthmark watermark bench --data photos/ --n 100 --sizes 512,1024
     """
     from synthmark.attacks import parse_attacks
     from synthmark.watermark.bench import (

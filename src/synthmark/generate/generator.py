@@ -27,7 +27,6 @@ from PIL import Image
 from synthmark import __version__
 from synthmark.errors import (
     ContentBlocked,
-    ImageTooSmall,
     SynthmarkError,
     UsageError,
     WatermarkError,
@@ -39,9 +38,6 @@ if TYPE_CHECKING:  # the parts' types; fakes in tests need only the same methods
     from synthmark.labels import Labeller
     from synthmark.registry import Registry
     from synthmark.watermark import WatermarkScheme as Marker
-
-#: SB 942 "provider" when the user names none.
-DEFAULT_PROVIDER = "unnamed provider (set --provider or SYNTHMARK_PROVIDER)"
 
 
 class OutputFormat(str, Enum):
@@ -126,6 +122,42 @@ class GenerationResult:
 ProgressFn = Callable[[str, int, int], None]
 
 
+def check_sizes(
+    requests: Iterable[GenerationRequest], markers: Iterable[Marker | None], multiple: int = 8
+) -> None:
+    """Raise :class:`UsageError` for a request the pipeline would reject, or whose image
+    would be too small for a watermark to carry: before any rendering, so that no model time
+    and no registry serial is spent on it."""
+    need = max((int(getattr(m, "min_side", 0)) for m in markers if m is not None), default=0)
+    for request in requests:
+        request.check(multiple)
+        if min(request.width, request.height) < need:
+            name = next(m.name for m in markers if m is not None and m.min_side == need)
+            raise UsageError(
+                f"{request.width}x{request.height} is too small: watermark scheme {name!r} "
+                f"needs at least {need} px on the short side (--width/--height)"
+            )
+
+
+def check_output_folder(folder: str | Path) -> None:
+    """Raise :class:`SynthmarkError` unless images can be written to ``folder``: it is a
+    writable folder, or its nearest existing parent is one (nothing is created here)."""
+    target = Path(folder)
+    probe = target
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        where = "" if probe == target else f" ({probe} is a file)"
+        raise SynthmarkError(f"output path {target} is not a folder{where}; choose another -o")
+    try:  # probe: permission bits do not bind root, read-only mounts bind everyone
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise SynthmarkError(
+            f"output folder {target} is not writable ({exc.strerror}); choose another -o"
+        ) from None
+
+
 def generation_info(
     request: GenerationRequest, sampler: str, model: ModelHandle
 ) -> GenerationInfo:
@@ -161,6 +193,8 @@ class Generator:
         public_payload: the payload of the public mark.
         output_format: PNG (default), JPEG or WebP; all three keep their labels.
         scheduler: a key of :data:`SCHEDULERS`, or None for the model's own.
+        provider: the organisation named in the labels (SB 942's provider); None leaves
+            it out.
     """
 
     def __init__(
@@ -175,7 +209,7 @@ class Generator:
         output_format: OutputFormat = OutputFormat.png,
         scheduler: str | None = None,
         include_prompt: bool = False,
-        provider: str = DEFAULT_PROVIDER,
+        provider: str | None = None,
         jpeg_quality: int = 95,
     ) -> None:
         self.model = model
@@ -273,17 +307,9 @@ class Generator:
         t_render = time.perf_counter() - t0
         created = datetime.now(timezone.utc).replace(microsecond=0)
         info = generation_info(request, sampler, self.model)
-        try:
-            result = self.labelling().label(
-                image, info, folder, format=self.output_format.value, created=created
-            )
-        except ImageTooSmall:
-            need = int(getattr(self.marker, "min_side", 0))
-            raise ImageTooSmall(
-                f"the generated image is {request.width}x{request.height}; watermark scheme "
-                f"{self.marker.name!r} needs at least {need} px on the short side: generate "
-                "a larger one (--width/--height)"
-            ) from None
+        result = self.labelling().label(
+            image, info, folder, format=self.output_format.value, created=created
+        )
         return GenerationResult(
             path=result.path,
             serial=result.serial,
@@ -316,22 +342,14 @@ class Generator:
         ``on_error`` it is reported there instead (nothing written) and the batch goes on.
         """
         folder = Path(output_dir)
+        items = list(requests)
+        multiple = int(getattr(self.model.pipeline, "vae_scale_factor", 8))
+        check_sizes(items, (self.public_mark, self.marker), multiple)
+        check_output_folder(folder)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SynthmarkError(f"cannot create output folder {folder} ({exc.strerror})") from None
-        if not folder.is_dir():
-            raise SynthmarkError(f"output path {folder} is not a folder")
-        try:  # probe: permission bits do not bind root, read-only mounts bind everyone
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-        except OSError as exc:
-            raise SynthmarkError(
-                f"output folder {folder} is not writable ({exc.strerror}); choose another -o"
-            ) from None
-        items = list(requests)
-        for item in items:
-            item.check(int(getattr(self.model.pipeline, "vae_scale_factor", 8)))
         sampler = self._apply_scheduler()
         for index, request in enumerate(items):
 
@@ -360,6 +378,8 @@ __all__ = [
     "GenerationResult",
     "Generator",
     "OutputFormat",
+    "check_output_folder",
+    "check_sizes",
     "generation_info",
     "serial_payload",
 ]

@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synthmark import __version__
 from synthmark.imaging import ImageLimits
+from synthmark.serve.access import AccessLog, note_verdict
 from synthmark.serve.body import TooLarge as _TooLarge
 from synthmark.serve.body import read_body as _read_body
 from synthmark.serve.console import add_console
@@ -142,6 +143,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.add_middleware(AccessLog)  # one line per request; no image data, no token
 
 
     @app.exception_handler(StarletteHTTPException)
@@ -242,6 +244,7 @@ def create_app(
                 {"path": name, "error": f"screening took longer than {config.timeout_s:g} s"},
                 status_code=504,
             )
+        note_verdict(request, "error" if result.get("error") else result.get("verdict"))
         if result.get("error"):
             counters["errors"] += 1
             return JSONResponse(result, status_code=422)
