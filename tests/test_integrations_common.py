@@ -107,15 +107,22 @@ def test_policy_default_is_error_and_the_environment_can_opt_in(
         OnFailure.resolve("skip")
 
 
-def test_open_parts_creates_key_and_ca_on_first_use_and_says_so(tmp_path: Path) -> None:
+def test_open_parts_creates_key_and_ca_on_first_use_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     said: list[str] = []
     settings = Settings(home=tmp_path / "home")
+    monkeypatch.setenv("SYNTHMARK_PROVIDER", "Acme Studio")
     with open_parts(settings, notify=said.append) as parts:
-        assert parts.provider  # never empty: the SB 942 provider line
+        assert parts.provider == "Acme Studio"
     assert any("watermark key" in s for s in said) and any("signing CA" in s for s in said)
     with open_parts(settings, notify=said.append):
         pass
     assert len(said) == 2  # made once
+    monkeypatch.delenv("SYNTHMARK_PROVIDER")
+    with open_parts(settings, notify=said.append) as parts:
+        assert parts.provider is None
+    assert "No provider named (SYNTHMARK_PROVIDER)" in said[-1]
 
 
 def test_a_batch_labels_what_it_can_then_fails_loudly_keeping_every_picture(

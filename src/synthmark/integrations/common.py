@@ -116,20 +116,22 @@ def open_parts(
     watermark key and a local signing CA are created on first use (mode 0600, the user told
     through ``notify``, default: a warning on the log); ``$SYNTHMARK_C2PA_CERT`` and
     ``$SYNTHMARK_C2PA_KEY`` name your own certificate; ``provider`` defaults to
-    ``$SYNTHMARK_PROVIDER``."""
+    ``$SYNTHMARK_PROVIDER`` (none named: ``notify`` says so)."""
     from synthmark.generate.assemble import ensure_credentials, ensure_watermark_key
-    from synthmark.generate.generator import DEFAULT_PROVIDER
     from synthmark.labelling import open_labelling
 
     settings = settings or Settings.from_env()
     tell = notify or logger.warning
     ensure_watermark_key(settings, tell)
     ensure_credentials(settings, tell)
+    provider = provider or os.environ.get(PROVIDER_ENV) or None
+    if provider is None:
+        tell(
+            f"No provider named ({PROVIDER_ENV}): the labels will not say which organisation "
+            "generated these images, as California SB 942's disclosure asks."
+        )
     return open_labelling(
-        settings,
-        registry=registry,
-        provider=provider or os.environ.get(PROVIDER_ENV) or DEFAULT_PROVIDER,
-        include_prompt=include_prompt,
+        settings, registry=registry, provider=provider, include_prompt=include_prompt
     )
 
 
