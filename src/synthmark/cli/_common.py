@@ -45,6 +45,17 @@ RegistryOption = Annotated[
 ]
 
 
+#: ``--provider`` (or ``SYNTHMARK_PROVIDER``), for every command that signs labels.
+ProviderOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="SYNTHMARK_PROVIDER",
+        show_envvar=True,
+        help="Your organisation, named in the labels (SB 942's provider).",
+    ),
+]
+
+
 #: The attacks and perturbations ``--grid`` and ``--attacks`` take, for help texts (this
 #: module does not import the attacks, to keep start-up fast; a test keeps it in step with
 #: ``synthmark.attacks.list_attacks()``). Q: quality 1-100, F: factor, A: share of the area

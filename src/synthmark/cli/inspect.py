@@ -51,7 +51,16 @@ def _parameters(fields: dict[str, Any]) -> list[str]:
 def _describe(record: dict[str, Any]) -> list[str]:
     lines = []
     c2pa = record.get("c2pa") or {}
-    if c2pa.get("present"):
+    if c2pa.get("recovered"):
+        types = ", ".join(t.rsplit("/", 1)[-1] for t in c2pa.get("digital_source_types", []))
+        lines.append(
+            f"C2PA: none in the file; recovered {c2pa.get('manifest_id')} through the "
+            f"{c2pa.get('recovered_via')}: signature {c2pa.get('signature_state')}, hard "
+            f"binding {c2pa.get('hard_binding')} (this copy's bytes differ from the signed "
+            f"file's); claim generator {c2pa.get('claim_generator')}; source types: "
+            f"{types or 'none'}"
+        )
+    elif c2pa.get("present"):
         types = ", ".join(t.rsplit("/", 1)[-1] for t in c2pa.get("digital_source_types", []))
         lines.append(
             f"C2PA: {c2pa.get('validation_state') or 'unreadable'}; claim generator "

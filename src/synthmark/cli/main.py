@@ -22,6 +22,7 @@ from synthmark.cli import eval as eval_cli
 from synthmark.cli import generate as generate_cli
 from synthmark.cli import inspect as inspect_cli
 from synthmark.cli import keys as keys_cli
+from synthmark.cli import label as label_cli
 from synthmark.cli import probe as probe_cli
 from synthmark.cli import registry as registry_cli
 from synthmark.cli import screen as screen_cli
@@ -123,6 +124,7 @@ app.add_typer(detect_cli.app, name="detect")
 app.add_typer(eval_cli.app, name="eval")
 app.command("probe")(probe_cli.probe)
 app.command("generate")(generate_cli.generate)
+app.command("label")(label_cli.label)
 app.command("inspect")(inspect_cli.inspect)
 app.command("screen")(screen_cli.screen)
 app.command("serve")(serve_cli.serve)

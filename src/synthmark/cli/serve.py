@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -37,6 +37,17 @@ def _check_writable(folder: Path) -> None:
         raise SynthmarkError(
             f"--keep-uploads {folder}: cannot write there ({exc.strerror or exc})"
         ) from None
+
+
+def _resolver(screener: Any) -> Any:
+    """The Soft Binding Resolution API's resolver over the screener's registry and key (None
+    without a registry: then the API is not served)."""
+    if screener.options.registry is None:
+        return None
+    from synthmark.labelling.resolve import ManifestResolver
+
+    options = screener.options
+    return ManifestResolver(options.registry, options.watermark_key, options.limits)
 
 
 def _log_access_to_stderr(quiet: bool) -> None:
@@ -89,6 +100,11 @@ def serve(
     OpenAPI schema at /openapi.json and a console for moderators at / (batch upload,
     per-layer details, CSV and JSON Lines export).
 
+    With a registry, also the C2PA Soft Binding Resolution API (base URL http://HOST:PORT/v1):
+    GET /v1/matches/byBinding?alg=&value=, POST /v1/matches/byContent (the image as the
+    body), GET /v1/manifests/{manifestId} and GET /v1/services/supportedAlgorithms, to
+    recover the manifest of a copy that lost it.
+
     Each request writes one access line to stderr (UTC time, method, path, status, time
     taken, verdict; never image data or the token); --quiet silences them.
 
@@ -128,7 +144,9 @@ def serve(
     screener = build_screener(spec)
     if detector:
         _ = screener.detector  # load before the first request, not during it
-    app = create_app(config, lambda data, name, limits: screener.screen_bytes(data, name))
+    app = create_app(
+        config, lambda data, name, limits: screener.screen_bytes(data, name), _resolver(screener)
+    )
     _log_access_to_stderr(quiet=st.quiet)
     auth = "bearer token required" if config.token else "no authentication"
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))

@@ -149,35 +149,27 @@ def embed(
 
     The mark is read back from the encoded output before anything is written: an image too
     flat or small to carry it (or a quality too low to keep it) is an error, not a file.
+    The input's EXIF, ICC profile, XMP and text chunks are kept where the output format has
+    room for them; what cannot be kept (a C2PA manifest, which the changed pixels would
+    break) is said on stderr. To keep a manifest as ingredient, use synthmark label.
 
     Example: synthmark watermark embed photo.png -o marked.png --payload 00000000000004d2
     """
-    import os
-
     from PIL import Image
 
     from synthmark.errors import UsageError
     from synthmark.imaging import atomic_write, encode_image, load_image
+    from synthmark.labels.keep import carried_metadata, save_options
     from synthmark.watermark import get_scheme
     from synthmark.watermark.base import READBACK_HINT, embed_checked
     from synthmark.watermark.keys import load_key
     from synthmark.watermark.quality import psnr
 
     settings = state(ctx).settings
-    formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
-    fmt = formats.get(output.suffix.lower())
-    if fmt is None:
-        raise typer.BadParameter(
-            f"{output} must end in .png, .jpg, .jpeg or .webp", param_hint="--output"
-        )
-    if output.resolve() == input_path.resolve() or (
-        output.exists() and input_path.exists() and os.path.samefile(output, input_path)
-    ):
-        raise UsageError(
-            f"--output {output} is the input image; write the marked copy to another file"
-        )
-    key = load_key(settings, key_file) if scheme is Scheme.synthmark else None
-    marker = get_scheme(scheme.value, key=key)
+    fmt = _output_format(output, input_path)
+    marker = get_scheme(
+        scheme.value, key=load_key(settings, key_file) if scheme is Scheme.synthmark else None
+    )
     try:
         data = _parse_payload(payload, marker.payload_bytes, scheme.value)
     except UsageError as exc:
@@ -192,22 +184,47 @@ def embed(
         return load_image(encode_image(image, fmt, **params)).image
 
     marked = embed_checked(marker, loaded.image, data, delivered, hint)
-    encoded = encode_image(marked, fmt, **params)
-    atomic_write(output, encoded)
+    kept = carried_metadata(loaded, fmt)
+    atomic_write(output, encode_image(marked, fmt, **params, **save_options(fmt, kept)))
     quality_db = psnr(loaded.image, marked)
-    record = {
-        "path": str(input_path),
-        "output": str(output),
-        "scheme": scheme.value,
-        "payload": data.hex(),
-        "psnr_db": round(quality_db, 2),
-    }
     if json_:
-        emit_json(record)
+        emit_json({"path": str(input_path), "output": str(output), "scheme": scheme.value,
+                   "payload": data.hex(), "psnr_db": round(quality_db, 2),
+                   "kept": kept.kept, "not_kept": kept.dropped})
     state(ctx).console.print(
         f"{plain(str(output))}: {scheme.value} mark, payload {data.hex() or '(fixed)'}, "
         f"PSNR {quality_db:.1f} dB"
     )
+    _say_kept(state(ctx).console, kept.kept, kept.dropped)
+
+
+def _output_format(output: Path, input_path: Path) -> str:
+    """The format ``output``'s suffix names; a usage error for another suffix or the input."""
+    import os
+
+    from synthmark.errors import UsageError
+
+    formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+    fmt = formats.get(output.suffix.lower())
+    if fmt is None:
+        raise typer.BadParameter(
+            f"{output} must end in .png, .jpg, .jpeg or .webp", param_hint="--output"
+        )
+    if output.resolve() == input_path.resolve() or (
+        output.exists() and input_path.exists() and os.path.samefile(output, input_path)
+    ):
+        raise UsageError(
+            f"--output {output} is the input image; write the marked copy to another file"
+        )
+    return fmt
+
+
+def _say_kept(console: Any, kept: list[str], dropped: list[str]) -> None:
+    """What of the input's metadata the marked copy kept, and what not and why (stderr)."""
+    if kept:
+        console.print(f"  kept: {plain(', '.join(kept))}")
+    for item in dropped:
+        console.print(f"  [yellow]not kept:[/] {plain(item)}")
 
 
 def _summary(path: str, readouts: list[Readout]) -> dict[str, Any]:

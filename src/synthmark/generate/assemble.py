@@ -7,45 +7,14 @@ are created under the home folder (mode 0600), and the caller is told through ``
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from synthmark import __version__
 from synthmark.errors import KeyMissing
 from synthmark.generate.generator import Generator, OutputFormat
 from synthmark.generate.models import ModelHandle, load_model
 from synthmark.settings import Settings
-
-
-def label_request_factory(
-    *,
-    model: ModelHandle,
-    parameters: dict[str, Any],
-    serial: int,
-    scheme: str,
-    include_prompt: bool,
-    provider: str | None,
-    created: dt.datetime,
-) -> Any:
-    """The labeller's request for one image: SB 942's provider, system, version, time, id."""
-    import diffusers
-
-    from synthmark.labels import LabelRequest
-
-    return LabelRequest(
-        model_id=model.model_id,
-        model_hash=model.model_hash,
-        software_agent=f"{model.model_id} ({model.pipeline_class}, diffusers "
-        f"{diffusers.__version__}, synthmark {__version__})",
-        parameters=parameters,
-        watermark_scheme=scheme,
-        watermark_serial=serial,
-        include_prompt=include_prompt,
-        provider=provider,
-        created_at=created,
-    )
 
 
 def ensure_watermark_key(settings: Settings, notify: Callable[[str], None]) -> bytes:
@@ -129,7 +98,6 @@ def build_generator(
         marker=marker,
         labeller=Labeller(credentials),
         registry=registry if registry is not None else open_registry(settings),
-        make_label_request=label_request_factory,
         public_mark=public,
         public_payload=payload,
         output_format=output_format,
@@ -139,4 +107,4 @@ def build_generator(
     )
 
 
-__all__ = ["build_generator", "label_request_factory"]
+__all__ = ["build_generator", "ensure_credentials", "ensure_watermark_key"]

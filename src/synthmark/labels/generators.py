@@ -90,6 +90,7 @@ def _comfy_summary(graph: dict[str, Any]) -> dict[str, Any]:
     seeds: list[Any] = []
     texts: list[str] = []
     latent_sizes: list[list[int]] = []
+    samplers: list[dict[str, Any]] = []
     for node in graph.values():
         if not isinstance(node, dict):
             continue
@@ -108,6 +109,14 @@ def _comfy_summary(graph: dict[str, Any]) -> dict[str, Any]:
             for key in ("text", "text_g", "text_l"):
                 if isinstance(inputs.get(key), str) and inputs[key]:
                     texts.append(inputs[key])
+        if "Sampler" in kind:
+            settings = {
+                key: inputs[key]
+                for key in ("steps", "cfg", "sampler_name", "scheduler", "denoise")
+                if isinstance(inputs.get(key), (int, float, str))
+            }
+            if settings:
+                samplers.append(settings)
         if kind.startswith("Empty") and "Latent" in kind:
             w, h = inputs.get("width"), inputs.get("height")
             if isinstance(w, int) and isinstance(h, int):
@@ -118,6 +127,7 @@ def _comfy_summary(graph: dict[str, Any]) -> dict[str, Any]:
         "models": checkpoints,
         "seeds": seeds,
         "prompts": texts,
+        "samplers": samplers,
         "latent_sizes": latent_sizes,
     }
 

@@ -74,10 +74,12 @@ def c2pa_evidence(labels: Any) -> list[Evidence]:
     valid one is conclusive, in a broken one indicative; a declared capture or non-AI
     making counts against AI generation, as far as the signer is believed."""
     c2pa = labels.c2pa
-    if not c2pa.present:
-        return [Evidence("c2pa", "absent", Strength.neutral, "No C2PA manifest.")]
     types = [short_name(t) for t in c2pa.digital_source_types]
     ai = [t for t in types if _kind(t) == "ai"]
+    if getattr(c2pa, "recovered", False):
+        return [_recovered(c2pa, ai)]
+    if not c2pa.present:
+        return [Evidence("c2pa", "absent", Strength.neutral, "No C2PA manifest.")]
     other = [t for t in types if _kind(t) in ("capture", "not_ai")]
     state = c2pa.validation_state
     signer = f", signed by {c2pa.signer}" if c2pa.signer else ""
@@ -132,6 +134,25 @@ def c2pa_evidence(labels: Any) -> list[Evidence]:
             "c2pa", "invalid", Strength.neutral, f"C2PA manifest present but invalid ({codes})."
         )
     ]
+
+
+def _recovered(c2pa: Any, ai: list[str]) -> Evidence:
+    """A manifest the file lost, recovered through our watermark's serial: its signature is
+    checked; its hash of the signed file cannot match a re-encoded copy, and is not held
+    against it."""
+    from synthmark.labels.recovery import describe_recovery
+
+    said = describe_recovery(c2pa)
+    generator = f", claim generator {c2pa.claim_generator}" if c2pa.claim_generator else ""
+    if c2pa.signature_state in ("Valid", "Trusted") and ai:
+        return Evidence(
+            "c2pa",
+            "recovered_declared_ai",
+            Strength.conclusive,
+            f"{said}. It declares AI generation: {', '.join(dict.fromkeys(ai))}{generator}.",
+            0.99,
+        )
+    return Evidence("c2pa", "recovered", Strength.neutral, f"{said}.")
 
 
 def xmp_evidence(labels: Any) -> list[Evidence]:

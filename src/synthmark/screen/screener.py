@@ -51,7 +51,10 @@ def _layers(signals: Signals, score: DetectorScore | None) -> dict[str, Any]:
             "validation_state": c2pa.validation_state,
             "digital_source_types": list(c2pa.digital_source_types),
             "claim_generator": c2pa.claim_generator,
+            "manifest_id": c2pa.manifest_id,
+            "recovered": c2pa.recovered,
         }
+
         layers["xmp_digital_source_type"] = labels.xmp.digital_source_type
         layers["generator_metadata"] = [g.tool for g in labels.generators]
     layers["watermarks"] = {
