@@ -15,7 +15,7 @@ from synthmark.detect import Detector, ImageFeatures, OnnxDetector, export_onnx,
 from synthmark.detect.backbone.mobilenet import build_mobilenet
 from synthmark.detect.extractors.mobilenet import MobileNetV2Features
 from synthmark.detect.onnx import META_KEY
-from synthmark.errors import UnsafeFile, UsageError
+from synthmark.errors import ModelNotFound, UnsafeFile, UsageError
 from tests import hostile
 
 runner = CliRunner()
@@ -130,4 +130,6 @@ def test_cli_predict_with_an_onnx_file(exported: Path, tmp_path: Path) -> None:
     assert line["probability"] == pytest.approx(expected, abs=1e-6)
     missing = tmp_path / "x.onnx"
     bad = runner.invoke(app, ["detect", "predict", str(photo), "--model", str(missing)])
-    assert bad.exit_code == 1 and "Error:" in bad.output and "no such ONNX file" in bad.output
+    assert bad.exit_code == 2 and "Error" in bad.output  # a usage error, as for any path
+    with pytest.raises(ModelNotFound, match="no such ONNX file"):
+        load_detector(missing)

@@ -239,3 +239,36 @@ def test_crossval_benchmark_families_keep_near_duplicates_together(shared_data: 
     assert {s.label for s in samples if s.family == "polyu"} == {0}
     small = bench.shared_samples(shared_data, per_source=3)
     assert max(sum(s.source == x.source for s in small) for x in small) == 3
+
+
+@pytest.mark.parametrize(
+    "grid",
+    [
+        ["none"],
+        ["none", "jpeg:75", "resize:0.5"],
+        ["none", "jpeg:95", "jpeg:75", "resize:0.5", "resize:0.25", "blur:1", "blur:2", "social"],
+    ],
+)
+def test_perturbation_plot_fits_its_title_with_any_grid(grid: list[str], tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from synthmark.eval import detector_report
+
+    metric = SimpleNamespace(balanced_accuracy=0.8, auc=0.9, ece=0.05)
+    result = SimpleNamespace(
+        perturbations=grid,
+        overall={g: metric for g in grid},
+        by_source={"none": {"sd": metric}},
+        labels=[0, 1, 0, 1],
+        sources=["real", "sd", "real", "sd"],
+        scores={"none": [0.1, 0.9, 0.2, 0.7]},
+        threshold=0.5,
+    )
+    detector_report._plots(result, tmp_path)  # type: ignore[arg-type]
+    with Image.open(tmp_path / "accuracy_vs_perturbation.png") as im:
+        width = im.size[0]
+    figure = detector_report._perturbation_figure(result)  # type: ignore[arg-type]
+    figure.canvas.draw()
+    title = figure._suptitle.get_window_extent()
+    assert title.x0 >= 0 and title.x1 <= figure.bbox.width
+    assert width >= 600  # 352 px before: the title was cut off at both ends

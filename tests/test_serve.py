@@ -1,4 +1,5 @@
-"""The HTTP service: upload, limits, authentication, hostile files and the browser page."""
+"""The HTTP service: upload, limits, authentication and hostile files (the browser page, the
+moderator's console, is tested in ``test_console.py``)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,8 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,6 @@ from synthmark.imaging import ImageLimits
 from synthmark.screen.screener import Screener, ScreenOptions
 from synthmark.serve.app import ServeConfig, create_app
 from tests import hostile
-
-ARTIFACTS = Path(os.environ.get("SYNTHMARK_TEST_ARTIFACTS", "build/test-artifacts"))
 
 
 def _screen_fn(options: ScreenOptions | None = None):  # type: ignore[no-untyped-def]
@@ -148,68 +145,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def live_server() -> Iterator[str]:
-    import uvicorn
-
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(ServeConfig(), _screen_fn()), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 10
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
-
-
-def test_upload_page_in_headless_chromium(live_server: str, tmp_path: Path) -> None:
-    """Debian's Chromium drives the page: choose a file, submit, read the verdict."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    image = hostile.write(tmp_path / "upload.png", _png((128, 96)))
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-sync",
-        "--disable-component-update",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=900,700",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    try:
-        driver.get(live_server + "/")
-        driver.find_element(By.ID, "file").send_keys(str(image))
-        driver.find_element(By.ID, "submit").click()
-        WebDriverWait(driver, 20).until(
-            expected_conditions.text_to_be_present_in_element((By.ID, "verdict"), "no evidence")
-        )
-        reasons = driver.find_element(By.ID, "reasons").text
-        assert "does not prove" in reasons
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shot = ARTIFACTS / "upload_page.png"
-        driver.save_screenshot(str(shot))
-        print(f"screenshot: {shot.resolve()}")
-        assert shot.stat().st_size > 1000
-    finally:
-        driver.quit()
-
-
 def test_serve_command_listens_and_answers(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "SYNTHMARK_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
@@ -255,3 +190,35 @@ def test_serve_refuses_a_busy_port_and_an_unwritable_upload_folder(tmp_path: Pat
         app, ["serve", "--no-detector", "--keep-uploads", str(blocker / "uploads")], env=env
     )
     assert result.exit_code == 1 and "cannot write there" in result.output
+
+
+def test_one_access_line_per_request_without_image_data_or_token(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from synthmark.serve.access import ACCESS_LOGGER
+
+    token = "s3cret-token-value"
+    app = create_app(ServeConfig(max_bytes=2_000_000, token=token), _screen_fn())
+    client = TestClient(app)
+    image = _png()
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        ok = client.post(
+            "/v1/screen?filename=holiday.png", content=image,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        refused = client.post("/v1/screen", content=image)
+        health = client.get("/healthz")
+    assert (ok.status_code, refused.status_code, health.status_code) == (200, 401, 200)
+    lines = [r.getMessage() for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert len(lines) == 3
+    method, path, status, ms, unit, verdict = lines[0].split()
+    assert (method, path, status, unit, verdict) == (
+        "POST", "/v1/screen", "200", "ms", ok.json()["verdict"]
+    )
+    assert float(ms) >= 0
+    assert lines[1].startswith("POST /v1/screen 401 ") and lines[1].endswith(" -")
+    assert lines[2].startswith("GET /healthz 200 ")
+    logged = "\n".join(lines)
+    assert token not in logged and "holiday" not in logged and "Bearer" not in logged

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from synthmark.cli._common import PathsArgument, emit_json, input_args, plain, state
+from synthmark.cli._common import (
+    PathsArgument,
+    emit_json,
+    fail_unreadable,
+    input_args,
+    plain,
+    state,
+)
 
 app = typer.Typer(help="Train and run the real-vs-generated image detector.", no_args_is_help=True)
 
@@ -38,6 +45,15 @@ DEFAULT_EXTRACTOR = "mobilenetv2"
 DEFAULT_TILE = 320
 DEFAULT_MAX_TILES = 4
 DEFAULT_TILE_MULTIPLE = 32
+
+
+def _existing_model(value: Path | None) -> Path | None:
+    """A model option must name an existing path or a packaged model (usage error, exit 2)."""
+    from synthmark.detect.loading import PACKAGED
+
+    if value is not None and not value.exists() and str(value) not in PACKAGED:
+        raise typer.BadParameter(f"Path '{value}' does not exist.")
+    return value
 
 
 @app.command()
@@ -108,7 +124,7 @@ def train(
 
     Example:
 
-        synthmark detect train --real photos/ --fake sd15/ --fake sd21/ -o my-detector
+        synthmark detect train --real photos/ --fake sd15/ -o my-detector
     """
     import shlex
     import sys
@@ -181,6 +197,7 @@ def predict(
         typer.Option(
             "--model",
             "-m",
+            callback=_existing_model,
             help="Saved detector folder, an exported .onnx file run through onnxruntime, or "
             "grid-v1 (the packaged weight-free detector v1); default: the packaged model.",
         ),
@@ -190,10 +207,13 @@ def predict(
     ] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Threads.")] = 1,
 ) -> None:
-    """Print P(generated) and a label for each image.
+    """Print P(generated) and a label for each image, in screen's words.
 
-    A file that cannot be read gets an error line (JSON: an "error" key) and the batch goes
-    on; the exit status is 1 if any file failed. The label uses the model's own threshold.
+    The label is likely_synthetic at or above the model's own threshold and no_evidence
+    below it (a low score never proves a photo real), or abstained, with the reason, for an
+    image outside the detector's domain (flat graphics, too small). A file that cannot be
+    read gets an error line (JSON: an "error" key) and the batch goes on; the exit status is
+    then 1, with Error: ... on stderr.
 
     Example:
 
@@ -201,50 +221,48 @@ def predict(
 
         synthmark detect predict photos/ --model detector.onnx
     """
-    from synthmark.detect import load_detector, predict_paths
+    import itertools
+
+    from synthmark.detect import FilePrediction, load_detector, predict_paths
     from synthmark.imaging import expand_inputs
 
     st = state(ctx)
     det = load_detector(model)
     det.n_jobs = jobs
     items = list(expand_inputs(input_args(paths)))
-    failed = 0
+    failed: list[tuple[str, str]] = []
     good = [str(i.path) for i in items if i.error is None]
-    for item in items:
-        if item.error is not None:
-            failed += 1
-            if json_out:
-                emit_json({"path": str(item.path), "error": item.error})
-            else:
-                st.console.print(f"{plain(str(item.path))}: error: {plain(item.error)}")
-    for res in predict_paths(det, good):
+    unlisted = [(str(i.path), i.error) for i in items if i.error is not None]
+    results = [FilePrediction(path=path, error=error) for path, error in unlisted]
+    for res in itertools.chain(results, predict_paths(det, good)):
         if res.error is not None:
-            failed += 1
+            failed.append((res.path, res.error))
             if json_out:
                 emit_json({"path": res.path, "error": res.error})
             else:
                 st.console.print(f"{plain(res.path)}: error: {plain(res.error)}")
-            continue
-        if json_out:
-            emit_json(
-                {
-                    "path": res.path,
-                    "probability": res.probability,
-                    "label": res.label,
-                    "threshold": res.threshold,
-                }
-            )
+        elif json_out:
+            record: dict[str, Any] = {"path": res.path, "label": res.label}
+            if res.abstained is not None:
+                record["reason"] = res.abstained
+            else:
+                record.update(probability=res.probability, threshold=res.threshold)
+            emit_json(record)
+        elif res.abstained is not None:
+            typer.echo(f"-\t{res.label}\t{res.path}\t{res.abstained}")
         else:
             typer.echo(f"{res.probability:.4f}\t{res.label}\t{res.path}")
-    if failed:
-        raise typer.Exit(1)
+    fail_unreadable(failed, len(items))
 
 
 @app.command()
 def card(
     model: Annotated[
         Path | None,
-        typer.Argument(help="Saved detector folder or grid-v1 (default: the packaged model)."),
+        typer.Argument(
+            callback=_existing_model,
+            help="Saved detector folder or grid-v1 (default: the packaged model).",
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="The card as JSON.")] = False,
 ) -> None:

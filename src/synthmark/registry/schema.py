@@ -133,6 +133,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             _POSTGRESQL_AUTOVACUUM,
         ),
     ),
+    # The manifest repository (durable Content Credentials): each signed C2PA manifest
+    # store, by its active manifest's id, for recovery through the watermark's serial.
+    Migration(
+        version=2,
+        description="manifests: the signed C2PA manifest store of each record",
+        sqlite=(
+            "CREATE TABLE manifests (manifest_id TEXT PRIMARY KEY, serial INTEGER NOT NULL, "
+            "store BLOB NOT NULL, sha256 TEXT NOT NULL, stored_at TEXT NOT NULL)",
+            "CREATE INDEX manifests_serial ON manifests (serial)",
+        ),
+        postgresql=(
+            "CREATE TABLE manifests (manifest_id TEXT PRIMARY KEY, serial BIGINT NOT NULL, "
+            "store BYTEA NOT NULL, sha256 TEXT NOT NULL, stored_at TEXT NOT NULL)",
+            "CREATE INDEX manifests_serial ON manifests (serial)",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
