@@ -47,6 +47,46 @@ DEFAULT_MAX_TILES = 4
 DEFAULT_TILE_MULTIPLE = 32
 
 
+_Real = Annotated[
+    list[Path], typer.Option("--real", help="Folder (or file, glob) of real photos; repeatable.")
+]
+_Fake = Annotated[
+    list[Path], typer.Option("--fake", help="Folder of generated images; repeatable.")
+]
+_Extractor = Annotated[
+    str, typer.Option(help="Feature extractor(s), e.g. mobilenetv2 or grid+cooccurrence.")
+]
+_TargetFpr = Annotated[
+    float,
+    typer.Option(help="False-positive rate on real validation images the threshold is set for."),
+]
+_MaxTiles = Annotated[int, typer.Option(min=1, help="Tiles per image at most.")]
+_TileMultiple = Annotated[
+    int, typer.Option(help="A smaller tile's side is a multiple of this (8 or 32).")
+]
+_Augment = Annotated[
+    bool, typer.Option(help="Random re-encode/resize/blur, alike for both classes.")
+]
+_HalfResize = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="With --augment: probability of halving an image exactly (both classes alike).",
+    ),
+]
+_CvBy = Annotated[
+    CvBy, typer.Option(help="Folds hold whole sources out, or split by near-duplicate group.")
+]
+_Jobs = Annotated[
+    int, typer.Option("--jobs", "-j", min=0, help="Threads for feature extraction (0: all cores).")
+]
+_Licence = Annotated[
+    list[str] | None,
+    typer.Option(help="SOURCE=TEXT licence line for the model card; repeatable."),
+]
+
+
 def _existing_model(value: Path | None) -> Path | None:
     """A model option must name an existing path or a packaged model (usage error, exit 2)."""
     from synthmark.detect.loading import PACKAGED
@@ -59,61 +99,23 @@ def _existing_model(value: Path | None) -> Path | None:
 @app.command()
 def train(
     ctx: typer.Context,
-    real: Annotated[
-        list[Path],
-        typer.Option("--real", help="Folder (or file, glob) of real photos; repeatable."),
-    ],
-    fake: Annotated[
-        list[Path], typer.Option("--fake", help="Folder of generated images; repeatable.")
-    ],
+    real: _Real,
+    fake: _Fake,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the model into.")],
-    extractor: Annotated[
-        str, typer.Option(help="Feature extractor(s), e.g. mobilenetv2 or grid+cooccurrence.")
-    ] = DEFAULT_EXTRACTOR,
+    extractor: _Extractor = DEFAULT_EXTRACTOR,
     head: Annotated[Head, typer.Option(help="Classifier head.")] = Head.logistic,
-    target_fpr: Annotated[
-        float,
-        typer.Option(
-            help="False-positive rate on real validation images the threshold is set for."
-        ),
-    ] = 0.05,
+    target_fpr: _TargetFpr = 0.05,
     tile: Annotated[int, typer.Option(help="Tile side in pixels (multiple of 8).")] = DEFAULT_TILE,
-    max_tiles: Annotated[int, typer.Option(min=1, help="Tiles per image at most.")] = (
-        DEFAULT_MAX_TILES
-    ),
-    tile_multiple: Annotated[
-        int, typer.Option(help="A smaller tile's side is a multiple of this (8 or 32).")
-    ] = DEFAULT_TILE_MULTIPLE,
-    augment: Annotated[
-        bool, typer.Option(help="Random re-encode/resize/blur, alike for both classes.")
-    ] = True,
-    half_resize: Annotated[
-        float,
-        typer.Option(
-            min=0.0,
-            max=1.0,
-            help="With --augment: probability of halving an image exactly (both classes "
-            "alike), so the features also learn the 4 px pattern a 0.5 resize leaves; "
-            "0.2 helps after resizing but flags more heavily compressed real photos.",
-        ),
-    ] = 0.0,
-    copies: Annotated[
-        int, typer.Option(min=1, help="Augmented copies of each training image.")
-    ] = 1,
+    max_tiles: _MaxTiles = DEFAULT_MAX_TILES,
+    tile_multiple: _TileMultiple = DEFAULT_TILE_MULTIPLE,
+    augment: _Augment = True,
+    half_resize: _HalfResize = 0.0,
+    copies: Annotated[int, typer.Option(min=1, help="Augmented copies of each image.")] = 1,
     cv: Annotated[int, typer.Option(help="Validation folds.")] = 5,
-    cv_by: Annotated[
-        CvBy,
-        typer.Option(help="Folds hold whole sources out, or split by near-duplicate group."),
-    ] = CvBy.source,
-    jobs: Annotated[
-        int,
-        typer.Option("--jobs", "-j", min=0, help="Threads for feature extraction (0: all cores)."),
-    ] = 1,
+    cv_by: _CvBy = CvBy.source,
+    jobs: _Jobs = 1,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    licence: Annotated[
-        list[str] | None,
-        typer.Option(help="SOURCE=TEXT licence line for the model card; repeatable."),
-    ] = None,
+    licence: _Licence = None,
     name: Annotated[str, typer.Option(help="Model name for the card.")] = "synthmark detector",
 ) -> None:
     """Train a detector on folders of real and generated images and save it.
