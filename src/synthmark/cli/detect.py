@@ -122,7 +122,9 @@ def train(
 
     Every image is cropped (never resized) and re-encoded alike; validation folds hold whole
     sources out (--cv-by source) and never split a near-duplicate group; the threshold is
-    fixed for --target-fpr on real validation images. Each folder is one source.
+    fixed for --target-fpr on real validation images. Each folder is one source. The
+    mobilenetv2 extractor's pinned weights come from the home cache, from $SYNTHMARK_MODELS
+    (a folder laid out like shared/models), or are downloaded once and checked by sha256.
 
     Example:
 

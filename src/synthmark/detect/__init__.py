@@ -2,6 +2,7 @@
 
 >>> from synthmark.detect import load_detector
 >>> det = load_detector()                        # the default model shipped in the package
+>>> old = load_detector("grid-v1")               # the weight-free v1, no backbone needed
 >>> det.classes_                                 # doctest: +SKIP
 array(['real', 'generated'], dtype='<U9')
 >>> det.predict_proba([image])[:, 1]             # P(generated)   # doctest: +SKIP
@@ -10,8 +11,12 @@ array(['real', 'generated'], dtype='<U9')
 * :class:`Detector` (``detector.py``): scikit-learn-style ``fit``/``predict_proba``/``predict``;
 * feature extractors by name (``extractors/``), heads by name (``heads.py``);
 * training data without shortcuts (``data.py``), preprocessing (``preprocess.py``);
+* validation folds by group or by source (``validation.py``), training from folders
+  (``training.py``);
 * safe persistence, JSON + safetensors (``storage.py``), and the model card (``card.py``);
-* the pretrained backbone (``backbone/``) and the ONNX export and runtime (``onnx.py``).
+* the pretrained backbone (``backbone/``: a pinned MobileNetV2 TFLite file, read from the
+  home cache, ``$SYNTHMARK_MODELS`` or its public address), the ONNX export and runtime
+  (``onnx.py``), and loading by path or name (``loading.py``).
 """
 
 from synthmark.detect.card import DataSource, ModelCard
