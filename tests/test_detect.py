@@ -43,6 +43,17 @@ def tiny_set(n_per_class: int, offset: int = 0) -> tuple[list[Image.Image], list
     return images, labels
 
 
+def tiny_folders(root: Path, n: int) -> tuple[Path, Path]:
+    """``root/real`` and ``root/fake`` with ``n`` tiny images each."""
+    real, fake = root / "real", root / "fake"
+    real.mkdir()
+    fake.mkdir()
+    for i in range(n):
+        tiny_image(0, seed=2 * i).save(real / f"photo_{i:03d}.png")
+        tiny_image(1, seed=2 * i + 1).save(fake / f"gen_{i:03d}.png")
+    return real, fake
+
+
 def tiny_detector(**params: object) -> Detector:
     defaults: dict[str, object] = {"tile": 64, "max_tiles": 1, "cv": 3, "target_fpr": 0.1}
     defaults.update(params)
@@ -354,12 +365,7 @@ def test_fit_features_with_source_folds_matches_fit(tmp_path: Path) -> None:
 def test_training_plan_fills_the_card_and_counts_copies(tmp_path: Path) -> None:
     from synthmark.detect.training import TrainingPlan, parse_licences, train
 
-    real, fake = tmp_path / "real", tmp_path / "fake"
-    real.mkdir()
-    fake.mkdir()
-    for i in range(6):
-        tiny_image(0, seed=2 * i).save(real / f"photo_{i}.png")
-        tiny_image(1, seed=2 * i + 1).save(fake / f"gen_{i}.png")
+    real, fake = tiny_folders(tmp_path, 6)
     plan = TrainingPlan(
         real=[real],
         fake=[fake],

@@ -33,7 +33,7 @@ from PIL import Image
 from synthmark.attacks import get_attack
 from synthmark.detect import Augment, Detector, ImageFeatures
 from synthmark.eval.detector_eval import Alignment
-from synthmark.eval.feature_cache import FeatureCache
+from synthmark.eval.feature_cache import FeatureCache, feature_params
 from synthmark.imaging import load_image
 from synthmark.metrics import roc_auc
 
@@ -118,17 +118,7 @@ def view_transform(view: str, alignment: Alignment) -> Callable[[Image.Image], I
 
 def recipe_fingerprint(detector: Detector) -> str:
     """What the features of an unfitted recipe depend on: its feature parameters."""
-    params = detector.get_params()
-    keys = (
-        "extractor",
-        "extractor_params",
-        "canonical_quality",
-        "max_side",
-        "tile",
-        "max_tiles",
-        "tile_multiple",
-    )
-    text = json.dumps({k: params.get(k) for k in keys}, sort_keys=True, default=str)
+    text = json.dumps(feature_params(detector), sort_keys=True, default=str)
     return "recipe-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
