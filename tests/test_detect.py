@@ -397,3 +397,31 @@ def test_the_weight_free_v1_detector_stays_available_by_name(
     assert p.shape == (1, 2)
     with pytest.raises(ModelNotFound):
         load_detector("grid-v2")  # a name that is neither packaged nor a path
+
+
+def test_predict_paths_holds_torch_to_one_thread_per_worker_and_restores_it(
+    fitted: Detector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    seen: list[int] = []
+    real_proba = fitted.predict_proba
+
+    def spy(images: object) -> object:
+        seen.append(torch.get_num_threads())
+        return real_proba(images)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fitted, "predict_proba", spy)
+    files = [
+        hostile.write(tmp_path / f"{i}.png", hostile.png_bytes(tiny_image(1, seed=i)))
+        for i in range(3)
+    ]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    fitted.n_jobs = 2
+    try:
+        assert all(r.error is None for r in predict_paths(fitted, files))
+        assert seen == [1, 1, 1] and torch.get_num_threads() == 2
+    finally:
+        fitted.n_jobs = 1
+        torch.set_num_threads(before)
