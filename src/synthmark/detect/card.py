@@ -31,8 +31,7 @@ LIMITATIONS = (
     "flat (synthmark.detect.preprocess.check_texture).",
     "The threshold was fixed on validation data at a stated false-positive rate, with whole "
     "sources held out; the rate on your photos differs with camera, processing and subject.",
-    "Heavy re-compression, resizing or blur of a photo change its score (see the robustness "
-    "rows).",
+    "Heavy re-compression, resizing or blur of a photo change its score (see the robustness rows).",
     "Not for decisions about people (moderation strikes, legal or journalistic claims) "
     "without human review.",
 )
@@ -143,7 +142,10 @@ class ModelCard:
             lines += ["", f"Training took {self.training_seconds / 60:.1f} min."]
         if self.validation:
             lines += ["", "## Validation (out-of-fold, training sources)", ""]
+            if self.validation.get("method"):
+                lines += [f"Method: {self.validation['method']}.", ""]
             lines += _metrics_table({"validation": self.validation})
+            lines += _by_source_table(self.validation.get("by_source") or {}, self.threshold)
         if self.evaluation:
             lines += ["", "## Evaluation", ""]
             notes = self.evaluation.get("notes")
@@ -194,6 +196,24 @@ def _metrics_table(rows: dict[str, Any]) -> list[str]:
             iv = (m.get("intervals") or {}).get(c)
             cells.append(_fmt(iv) if iv else _fmt(m.get(c)))
         out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _by_source_table(by_source: dict[str, Any], threshold: float) -> list[str]:
+    if not by_source:
+        return []
+    out = [
+        "",
+        f"Share of each source flagged at the threshold {threshold:.4f} (generated: true "
+        "positives; real: false positives):",
+        "",
+        "| source | label | images | flagged |",
+        "|---|---|---:|---:|",
+    ]
+    for name, row in by_source.items():
+        out.append(
+            f"| `{name}` | {row.get('label')} | {row.get('n')} | {row.get('flagged', 0):.1%} |"
+        )
     return out
 
 

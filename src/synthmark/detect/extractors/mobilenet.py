@@ -164,10 +164,19 @@ class MobileNetV2Features(FeatureExtractor):
         return self.transform([image])[0]
 
     def describe(self) -> str:
+        from synthmark.detect.backbone.weights import PINNED
+
         kind = "mean and std" if self.std else "mean"
+        pinned = PINNED.get(self.weights)
+        origin = (
+            f"{pinned.filename}, sha256 {pinned.sha256[:16]}..., {pinned.licence}, from "
+            f"{pinned.url}"
+            if pinned
+            else self.weights
+        )
         return (
-            f"{kind} of MobileNetV2 activations at {', '.join(self.layers)} (ImageNet weights "
-            f"from the pinned file {self.weights}, never resized input)"
+            f"{kind} of MobileNetV2 activations at {', '.join(self.layers)}, input never "
+            f"resized; ImageNet weights from the pinned file {origin}"
         )
 
 
