@@ -133,3 +133,27 @@ def test_cli_predict_with_an_onnx_file(exported: Path, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "Error" in bad.output  # a usage error, as for any path
     with pytest.raises(ModelNotFound, match="no such ONNX file"):
         load_detector(missing)
+
+
+def test_the_default_model_exports_with_scores_as_pytorch(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """The shipped model with the real backbone weights (read from SYNTHMARK_MODELS)."""
+    from synthmark.imaging import load_image
+
+    det = load_detector()
+    assert isinstance(det, Detector)
+    result = runner.invoke(
+        app, ["detect", "export", "--format", "onnx", "-o", str(tmp_path / "detector.onnx")]
+    )
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "detector.onnx"
+    assert path.stat().st_size <= 20_000_000
+    files = [
+        *sorted((shared_data / "detector" / "real_sun_hays80").glob("*.jpg"))[:3],
+        *sorted((shared_data / "detector_extra" / "gen_sdcpp").glob("*.png"))[:3],
+    ]
+    images = [load_image(f).image for f in files]
+    torch_p = det.predict_proba(images)[:, 1]
+    onnx_p = OnnxDetector(path).predict_proba(images)[:, 1]
+    assert np.abs(torch_p - onnx_p).max() < 1e-3
