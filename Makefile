@@ -10,6 +10,10 @@ RUN_EXTRAS ?=
 EXTRAS ?= dev,serve,rivagan,postgres,ray
 PYTEST_ARGS ?=
 export HF_HUB_OFFLINE ?= 1
+# Pretrained weight files (the detector's MobileNetV2), read offline from the shared folder.
+ifneq ($(wildcard ../shared/models),)
+export SYNTHMARK_MODELS ?= $(abspath ../shared/models)
+endif
 
 .PHONY: run test test-all lint venv system-deps bench clean
 
