@@ -619,7 +619,9 @@ def test_list_decoding_reads_a_mark_whose_best_word_fails_the_crc(
     assert readout.details["list_decoded"] is True
     assert readout.details["sync_z"] >= synthmark_scheme.design.list_gate
     # each of the list's words may pass the CRC by chance: five times a single word's bound
-    one_word = synthmark_scheme._p_present(readout.details["sync_z"], readout.details["stage"])
+    one_word = synthmark_scheme.bound.p_present(
+        readout.details["sync_z"], readout.details["stage"]
+    )
     assert readout.p_value == pytest.approx(5 * one_word, rel=1e-2)
     assert readout.p_value <= synthmark_scheme.design.alpha
     # four fewer words per read without the list
@@ -631,34 +633,35 @@ def test_thresholds_follow_from_alpha(synthmark_scheme: WatermarkScheme) -> None
 
     assert isinstance(synthmark_scheme, TiledScheme)
     d = synthmark_scheme.design
+    bound = synthmark_scheme.bound
     limits = synthmark_scheme.thresholds()
     # A decode that passes the 24-bit CRC is evidence enough on its own: a read makes at
     # most max_decodes decodes, each of whose words is uniform on an unmarked image.
     assert d.crc_bits == 24
     assert synthmark_scheme.max_decodes * 2.0**-24 <= d.alpha
     assert limits["present"] == limits["present_refined"] == limits["present_scan"] == 0.0
-    assert synthmark_scheme._p_present(0.0) == synthmark_scheme.max_decodes * 2.0**-24
+    assert bound.p_present(0.0) == synthmark_scheme.max_decodes * 2.0**-24
     # From a high sync score on, the sync bound is the smaller one.
-    high = synthmark_scheme._p_sync(5.0)
-    assert synthmark_scheme._p_present(5.0) == pytest.approx(high * 2.0**-24, rel=1e-9)
+    high = bound.p_sync(5.0)
+    assert bound.p_present(5.0) == pytest.approx(high * 2.0**-24, rel=1e-9)
     assert 3.0 < limits["damaged"] < 6.0
-    assert synthmark_scheme._p_sync(limits["damaged"]) == pytest.approx(1e-6, rel=1e-3)
+    assert bound.p_sync(limits["damaged"]) == pytest.approx(1e-6, rel=1e-3)
     # The three stages share alpha (weighted Bonferroni); the refined one counts its whole
     # grid for every candidate, the scan its grid for every scanned period, so each later
     # stage needs a higher score.
     assert limits["damaged"] < limits["damaged_refined"] < limits["damaged_scan"]
     for stage in ("refined", "scan"):
-        p_stage = synthmark_scheme._p_sync(limits[f"damaged_{stage}"], stage)
+        p_stage = bound.p_sync(limits[f"damaged_{stage}"], stage)
         assert p_stage == pytest.approx(1e-6, rel=1e-3)
     first_share = 1.0 - d.refine_share - d.scan_share
     assert first_share > 0.5
-    first = synthmark_scheme._p_sync(5.5)
+    first = bound.p_sync(5.5)
     for stage, count, share in (
-        ("refined", synthmark_scheme.n_refined_hypotheses, d.refine_share),
-        ("scan", synthmark_scheme.n_scan_hypotheses, d.scan_share),
+        ("refined", bound.n_refined_hypotheses, d.refine_share),
+        ("scan", bound.n_scan_hypotheses, d.scan_share),
     ):
-        ratio = count / synthmark_scheme.n_hypotheses
-        later = synthmark_scheme._p_sync(5.5, stage)
+        ratio = count / bound.n_hypotheses
+        later = bound.p_sync(5.5, stage)
         assert later == pytest.approx(first * ratio * first_share / share, rel=1e-9)
     # With a 16-bit CRC the sync score has to carry the rest of the evidence.
     short = TiledScheme(KEY, replace(d, crc_bits=16))
@@ -667,12 +670,12 @@ def test_thresholds_follow_from_alpha(synthmark_scheme: WatermarkScheme) -> None
     assert limits16["present"] < limits16["present_refined"] < limits16["present_scan"]
     for stage in ("candidates", "refined", "scan"):
         suffix = "" if stage == "candidates" else f"_{stage}"
-        p_at = short._p_sync(limits16[f"present{suffix}"], stage) * 2.0**-16
+        p_at = short.bound.p_sync(limits16[f"present{suffix}"], stage) * 2.0**-16
         assert p_at == pytest.approx(1e-6, rel=1e-3)
     with pytest.raises(ValueError, match="crc_bits must be one of"):
         TiledScheme(KEY, replace(d, crc_bits=20))
     with pytest.raises(ValueError, match="unknown stage"):
-        synthmark_scheme._p_sync(5.5, "everything")
+        bound.p_sync(5.5, "everything")
 
 
 def test_refinement_recovers_a_lattice_off_by_half_a_degree(
@@ -682,24 +685,23 @@ def test_refinement_recovers_a_lattice_off_by_half_a_degree(
     wrong (turned 0.55 degrees and scaled 0.8%) to the embedded one."""
     import math
 
-    from synthmark.watermark.lattice import Lattice, residual
+    from synthmark.watermark.lattice import Lattice
     from synthmark.watermark.tiled import TiledScheme
 
     assert isinstance(synthmark_scheme, TiledScheme)
     d = synthmark_scheme.design
-    y = synthmark_scheme._decode_space(marked)
-    r, wt = residual(y, d.highpass_sigma, power=d.weight_power)
-    rw = r * wt
+    sync = synthmark_scheme.sync
+    rw, wt = synthmark_scheme.whitened(marked)
 
     def lattice(turn_deg: float, scale: float) -> Lattice:
         t = math.radians(math.degrees(math.atan2(1, 2)) + turn_deg)
         rot = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
         return Lattice(basis=scale * d.step * math.sqrt(5.0) * rot, score=0.0)
 
-    true = synthmark_scheme._align(rw, wt, lattice(0.0, 1.0))
-    off = synthmark_scheme._align(rw, wt, lattice(0.55, 1.008))
+    true = sync.align(rw, wt, lattice(0.0, 1.0))
+    off = sync.align(rw, wt, lattice(0.55, 1.008))
     assert off.z < 0.85 * true.z
-    found = synthmark_scheme._refine(rw, wt, off)
+    found = sync.refine(rw, wt, off)
     assert found.z >= 0.95 * true.z
     assert abs(found.lattice.angle - true.lattice.angle) <= 0.15
     assert abs(found.lattice.period / true.lattice.period - 1.0) <= 0.005
@@ -712,36 +714,30 @@ def test_scan_finds_the_lattice_of_a_cropped_or_turned_mark(
     its side and shrunk (the decode-space period grows by 1 / 0.8), and of one turned."""
     import math
 
-    from synthmark.watermark.lattice import residual
     from synthmark.watermark.tiled import TiledScheme
 
     assert isinstance(synthmark_scheme, TiledScheme)
     d = synthmark_scheme.design
+    scan = synthmark_scheme.sync.scan
     w, h = marked.size
     side = round(0.8 * min(w, h))
     left, top = (w - side) // 3, (h - side) // 2
     cropped = marked.crop((left, top, left + side, top + side)).resize(
         (round(0.75 * side),) * 2, Image.Resampling.BICUBIC
     )
-    y = synthmark_scheme._decode_space(cropped)
-    r, wt = residual(y, d.highpass_sigma, power=d.weight_power)
-    found = synthmark_scheme._scan(r * wt, wt)
+    found = scan(*synthmark_scheme.whitened(cropped))
     expected = d.step * 5**0.5 * min(w, h) / side
     assert abs(found.lattice.period / expected - 1.0) < 2 * d.scan_step
     assert found.z >= synthmark_scheme.thresholds()["damaged_scan"]  # sync alone is 1e-6
     # a rotation by 3 degrees (same size, black corners): the angle family finds it
     turned = marked.rotate(3.0, resample=Image.Resampling.BICUBIC)
-    y = synthmark_scheme._decode_space(turned)
-    r, wt = residual(y, d.highpass_sigma, power=d.weight_power)
-    found = synthmark_scheme._scan(r * wt, wt)
+    found = scan(*synthmark_scheme.whitened(turned))
     assert found.z >= synthmark_scheme.thresholds()["damaged_scan"]  # sync alone is 1e-6
     nominal_angle = math.degrees(math.atan2(1, 2))
     # PIL turns counter-clockwise on screen, which is clockwise in image coordinates
     assert abs((found.lattice.angle - (nominal_angle - 3.0) + 45.0) % 90.0 - 45.0) < 0.3
     # the same scan of the unmarked original stays below the gate
-    y0 = synthmark_scheme._decode_space(photo)
-    r0, wt0 = residual(y0, d.highpass_sigma, power=d.weight_power)
-    assert synthmark_scheme._scan(r0 * wt0, wt0).z < d.scan_gate
+    assert scan(*synthmark_scheme.whitened(photo)).z < d.scan_gate
 
 
 # -- the benchmark ----------------------------------------------------------------------------
