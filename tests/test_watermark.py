@@ -744,13 +744,9 @@ def test_scan_finds_the_lattice_of_a_cropped_or_turned_mark(
 
 
 def test_benchmark_runs_end_to_end(shared_data: Path) -> None:
-    from synthmark.watermark.bench import (
-        BenchConfig,
-        calibrate_public_marks,
-        format_calibration,
-        format_markdown,
-        run_benchmark,
-    )
+    from synthmark.eval.watermark_bench import BenchConfig, run_benchmark
+    from synthmark.eval.watermark_calibration import calibrate_public_marks, format_calibration
+    from synthmark.eval.watermark_tables import format_markdown
 
     config = BenchConfig(
         data_dir=shared_data / "detector",
@@ -780,7 +776,8 @@ def test_benchmark_runs_end_to_end(shared_data: Path) -> None:
 
 def test_benchmark_times_reads_of_marked_and_unmarked_images(shared_data: Path) -> None:
     """An unmarked image runs every stage of the decoder, so its read is timed too."""
-    from synthmark.watermark.bench import BenchConfig, BenchResult, _timing_2048, format_markdown
+    from synthmark.eval.watermark_bench import BenchConfig, BenchResult, _timing_2048
+    from synthmark.eval.watermark_tables import format_markdown
 
     config = BenchConfig(data_dir=shared_data / "detector", schemes=["synthmark"], timing_2048=1)
     timing = _timing_2048(config, KEY, lambda _: None)
@@ -796,7 +793,7 @@ def test_benchmark_times_reads_of_marked_and_unmarked_images(shared_data: Path) 
 def test_benchmark_marks_images_as_generate_delivers_them(
     synthmark_scheme: WatermarkScheme, photo: Image.Image
 ) -> None:
-    from synthmark.watermark.bench import _as_shipped
+    from synthmark.eval.watermark_bench import _as_shipped
 
     marked = synthmark_scheme.embed(photo, PAYLOAD)
     assert _as_shipped(synthmark_scheme, photo, PAYLOAD, marked) == (marked, False)

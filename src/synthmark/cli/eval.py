@@ -155,6 +155,22 @@ def watermark(
     unmarked: Annotated[
         int | None, typer.Option(help="At most this many unmarked images for the FPR.")
     ] = None,
+    security: Annotated[
+        bool,
+        typer.Option(
+            "--security/--no-security",
+            help="Also run synthmark's security attacks (copy onto other images of the set, "
+            "averaging, regeneration).",
+        ),
+    ] = True,
+    regen_weights: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of the TAEF2 weights for the regeneration attack (skipped with a "
+            "note when absent).",
+            envvar="SYNTHMARK_REGEN_WEIGHTS",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate watermark schemes on your images: bit accuracy, exact-payload rate, TPR at
     each scheme's threshold with the FPR measured on the same images unmarked, PSNR, SSIM,
@@ -166,9 +182,10 @@ def watermark(
     Example: synthmark eval watermark --images photos/ --schemes synthmark,dwtDct -n 20
     """
     from synthmark.errors import UsageError
+    from synthmark.eval.watermark_bench import BenchConfig, parse_sizes, run_benchmark
     from synthmark.eval.watermark_report import EVAL_ATTACKS, write_report
+    from synthmark.eval.watermark_security import SecurityConfig
     from synthmark.watermark import list_schemes
-    from synthmark.watermark.bench import BenchConfig, parse_sizes, run_benchmark
 
     st = state(ctx)
     chosen = [s.strip() for s in schemes.split(",") if s.strip()]
@@ -191,6 +208,11 @@ def watermark(
         unmarked_limit=unmarked,
         scheme_unmarked={"rivaGan": min(unmarked or 30, 30)},
         timing_2048=0,
+        security=SecurityConfig(
+            host_prefix="", regen_weights=None if regen_weights is None else str(regen_weights)
+        )
+        if security and "synthmark" in chosen
+        else None,
     )
     result = run_benchmark(config, progress=lambda line: st.console.print(plain(line)))
     report = write_report(result, images, output)

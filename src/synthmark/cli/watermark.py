@@ -348,6 +348,23 @@ def bench(
             "--calibrate", help="Also measure the SD public marks on unmarked and SD-marked images."
         ),
     ] = False,
+    security: Annotated[
+        bool,
+        typer.Option(
+            "--security/--no-security",
+            help="Also run synthmark's security attacks: copy onto photos, averaging, "
+            "regeneration.",
+        ),
+    ] = True,
+    regen_weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--regen-weights",
+            help="Folder of the TAEF2 weights for the regeneration attack (skipped with a "
+            "note when absent).",
+            envvar="SYNTHMARK_REGEN_WEIGHTS",
+        ),
+    ] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
 ) -> None:
     """Benchmark the schemes against the attacks (takes a while; progress on stderr).
@@ -355,15 +372,13 @@ def bench(
     Example: synthmark watermark bench --n 100 --sizes 512,1024
     """
     from synthmark.attacks import parse_attacks
-    from synthmark.watermark.bench import (
-        BenchConfig,
-        calibrate_public_marks,
-        format_markdown,
-        parse_sizes,
-        run_benchmark,
-    )
+    from synthmark.eval.watermark_bench import BenchConfig, parse_sizes, run_benchmark
+    from synthmark.eval.watermark_calibration import calibrate_public_marks
+    from synthmark.eval.watermark_security import SecurityConfig
+    from synthmark.eval.watermark_tables import format_markdown
 
     console = state(ctx).console
+    weights = None if regen_weights is None else str(regen_weights)
     config = BenchConfig(
         data_dir=data,
         schemes=[s.strip() for s in schemes.split(",") if s.strip()],
@@ -372,6 +387,7 @@ def bench(
         scheme_images={"rivaGan": rivagan_n},
         unmarked_limit=unmarked or None,
         timing_2048=timing,
+        security=SecurityConfig(regen_weights=weights) if security else None,
     )
     if attacks:
         config.attacks = [a.name for a in parse_attacks(attacks)]
@@ -388,7 +404,7 @@ def bench(
         return
     typer.echo(format_markdown(result))
     if cal is not None:
-        from synthmark.watermark.bench import format_calibration
+        from synthmark.eval.watermark_calibration import format_calibration
 
         typer.echo("")
         typer.echo(format_calibration(cal))

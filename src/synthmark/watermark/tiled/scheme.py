@@ -17,15 +17,16 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from synthmark.errors import KeyMissing, UsageError, WatermarkError
+from synthmark.watermark.attribution import Frame
 from synthmark.watermark.base import Readout, WatermarkScheme, WatermarkStatus
 from synthmark.watermark.ecc import ConvCode
 from synthmark.watermark.lattice import Smoother, find_lattices, residual
 from synthmark.watermark.tiled.bound import FalsePositiveBound
 from synthmark.watermark.tiled.budget import Budget, choose_change, embed_mask, finish
 from synthmark.watermark.tiled.decode import Decoder, Outcome
-from synthmark.watermark.tiled.design import CRCS, LUMA, Layout, TileDesign, build_layout
+from synthmark.watermark.tiled.design import CRCS, D4, LUMA, Layout, TileDesign, build_layout
 from synthmark.watermark.tiled.pattern import PatternTiler, symbols
-from synthmark.watermark.tiled.sync import Synchroniser, false_positive_bound
+from synthmark.watermark.tiled.sync import Alignment, Synchroniser, false_positive_bound
 
 __all__ = ["TiledScheme", "luma"]
 
@@ -211,4 +212,26 @@ class TiledScheme(WatermarkScheme):
             "angle_deg": round(al.lattice.angle, 2),
             "symmetry": al.symmetry,
             **outcome.info,
+            "frame": self.frame(image.size, al).to_dict(),
         }
+
+    def frame(self, size: tuple[int, int], al: Alignment) -> Frame:
+        """Where an image of ``size`` (width, height), aligned as ``al``, sits in the
+        marked original's lattice (:class:`~synthmark.watermark.attribution.Frame`).
+
+        The decoder folds decode-space pixel ``x`` (relative to the decode image's centre)
+        to lattice-cell coordinates ``B^-1 x``; the pattern's own cell coordinates are
+        ``M^T B^-1 x - shift / shift_grid`` for the aligned symmetry ``M`` (see
+        :meth:`~.sync.Synchroniser.align`). A decode-space pixel ``j`` is image pixel
+        ``i`` scaled about pixel centres: ``j + 0.5 = s (i + 0.5)``.
+        """
+        w, h = size
+        s = self.design.work_short / min(w, h)
+        wd, hd = (max(1, round(w * s)), max(1, round(h * s))) if abs(s - 1.0) > 1e-9 else (w, h)
+        scale = np.diag([wd / w, hd / h])
+        to_cell = D4[al.symmetry].T @ np.linalg.inv(al.lattice.basis)
+        centre = np.array([wd / 2.0, hd / 2.0])
+        matrix = to_cell @ scale
+        offset = to_cell @ (0.5 * np.diag(scale) - 0.5 - centre)
+        offset -= np.asarray(al.shift) / self.design.shift_grid
+        return Frame(matrix, offset)
