@@ -208,8 +208,19 @@ def _summary(path: str, readouts: list[Readout]) -> dict[str, Any]:
         "status": top.status.value,
         "payload": top.payload.hex() if top.payload is not None else None,
         "p_value": top.p_value,
+        "attribution": top.attribution,
         "readouts": [to_jsonable(r) for r in readouts],
     }
+
+
+def _registry_if_any(settings: Any) -> Any:
+    """The registry of ``settings`` when there is one (a URL, or the home folder's file);
+    None otherwise (a read never creates one)."""
+    if not (settings.registry_url or settings.registry_path.exists()):
+        return None
+    from synthmark.registry import open_registry
+
+    return open_registry(settings)
 
 
 @app.command("read")
@@ -239,6 +250,10 @@ def read(
     not be read or the key given with --key-file / SYNTHMARK_WATERMARK_KEY is missing or
     invalid.
 
+    A present synthmark mark is checked against the registry (when there is one): its
+    attribution is bound (the registered picture), copied (another picture's mark),
+    unregistered (a serial the registry does not know) or unknown (no registry).
+
     Example: synthmark watermark read marked.png uploads/ --json
     """
     from rich.console import Console
@@ -246,6 +261,7 @@ def read(
 
     from synthmark.errors import SynthmarkError
     from synthmark.imaging import error_detail, expand_inputs, load_image
+    from synthmark.screen.attribution import attribute_readouts
     from synthmark.watermark import get_scheme, read_all
     from synthmark.watermark.keys import NO_KEY_WARNING, find_key, load_key
 
@@ -259,6 +275,7 @@ def read(
         if key is None:
             console.print(f"[yellow]{plain(NO_KEY_WARNING)}.[/]")
     reader = None if scheme is ReadScheme.auto else get_scheme(scheme.value, key=key)
+    registry = _registry_if_any(settings) if key is not None else None
     table = Table("scheme", "status", "payload", "p-value", "note")
     table.columns.insert(0, Column("path", overflow="fold"))  # whole paths, even when narrow
     failures = 0
@@ -269,6 +286,7 @@ def read(
                 raise SynthmarkError(item.error)
             image = load_image(item.path).image
             readouts = read_all(image, key) if reader is None else [reader.extract(image)]
+            attribute_readouts(image, readouts, registry)
             record = _summary(str(item.path), readouts)
         except SynthmarkError as exc:
             failures += 1
@@ -289,10 +307,13 @@ def read(
         else:
             p = record["p_value"]
             note = next((n for r in record["readouts"] if (n := r["details"].get("note"))), "")
+            status = record["status"]
+            if record["attribution"]:
+                status = f"{status} ({record['attribution']})"
             table.add_row(
                 plain(record["path"]),
                 record["scheme"],
-                record["status"],
+                status,
                 record["payload"] or "",
                 "" if p is None else f"{p:.1e}",
                 plain(str(note)),

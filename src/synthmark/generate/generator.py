@@ -4,7 +4,9 @@ For each image, always in this order:
 
 1. the pipeline renders the picture;
 2. the registry reserves a new serial (allocated by the database);
-3. the watermark carrying that serial is embedded, then read back and checked;
+3. the watermark carrying that serial is embedded, then read back and checked, and a
+   description of the marked picture is stored with the serial (what the mark is bound
+   to: :mod:`synthmark.watermark.attribution`);
 4. the labels are applied: XMP ``DigitalSourceType``, the A1111 ``parameters`` chunk and
    the C2PA manifest, signed last over the final bytes;
 5. the registry record is completed (sha256, perceptual hash, manifest id);
@@ -39,6 +41,7 @@ from synthmark.errors import (
 )
 from synthmark.generate.models import ModelHandle
 from synthmark.imaging import atomic_writer
+from synthmark.watermark.attribution import describe_content
 from synthmark.watermark.base import embed_checked
 
 if TYPE_CHECKING:  # the parts' types; fakes in tests need only the same methods
@@ -175,6 +178,8 @@ class Generator:
         public_payload: the payload of the public mark.
         output_format: PNG (default), JPEG or WebP; all three keep their labels.
         scheduler: a key of :data:`SCHEDULERS`, or None for the model's own.
+        describe: the content description stored with each serial
+            (:func:`~synthmark.watermark.attribution.describe_content`).
     """
 
     def __init__(
@@ -192,6 +197,7 @@ class Generator:
         include_prompt: bool = False,
         provider: str = DEFAULT_PROVIDER,
         jpeg_quality: int = 95,
+        describe: Callable[[Image.Image], bytes] = describe_content,
     ) -> None:
         self.model = model
         self.marker = marker
@@ -205,6 +211,7 @@ class Generator:
         self.include_prompt = include_prompt
         self.provider = provider
         self.jpeg_quality = jpeg_quality
+        self.describe = describe
 
     # -- rendering -----------------------------------------------------------------------
 
@@ -314,6 +321,7 @@ class Generator:
         try:
             t1 = time.perf_counter()
             marked = self._embed(image, serial)
+            self.registry.put_content(serial, self.describe(marked), scheme=self.marker.name)
             stages["watermark"] = time.perf_counter() - t1
             parameters = a1111_parameters(request, sampler, self.model, serial)
             t2 = time.perf_counter()

@@ -98,6 +98,10 @@ def gather(data: bytes, path: str | os.PathLike[str], options: GatherOptions) ->
 
             signals.errors.append(NO_KEY_NOTE)
     _registry_part(signals, data, options)
+    if signals.image is not None and signals.watermarks:
+        from synthmark.screen.attribution import attribute_readouts
+
+        attribute_readouts(signals.image, signals.watermarks, options.registry)
     return signals
 
 

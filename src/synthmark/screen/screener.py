@@ -57,6 +57,7 @@ def _layers(signals: Signals, score: DetectorScore | None) -> dict[str, Any]:
             "status": str(getattr(r.status, "value", r.status)),
             "payload": r.payload.hex() if r.payload else None,
             "p_value": r.p_value,
+            "attribution": r.attribution,
         }
         for r in signals.watermarks
     }
