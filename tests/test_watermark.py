@@ -858,13 +858,13 @@ def test_fine_lattice_scores_interpolate_the_spectrum_bilinearly() -> None:
     last column held, at random points and on both edges."""
     from scipy import ndimage
 
-    from synthmark.watermark.lattice import _LineScorer
+    from synthmark.watermark.lattice import LineScorer
 
     rng = np.random.default_rng(3)
     h, w = 48, 40
     q = rng.random((h, w // 2 + 1)).astype(np.float32)
     lines = np.array([[1, 0], [0, 1], [2, 1], [1, -2], [2, 0]])
-    scorer = _LineScorer(q, (h, w), lines)
+    scorer = LineScorer(q, (h, w), lines)
     # |k| <= sqrt(5): from a period of 4.5 up every line is within half a cycle per pixel;
     # at 4, line (2, 0) falls on the last column (angle 0) or the Nyquist row (90 degrees)
     periods = np.concatenate([rng.uniform(4.5, 20.0, 60), [4.0, 4.0]])
@@ -917,3 +917,45 @@ def test_psnr_budget_lost_at_full_resolution_is_used() -> None:
     for marked in (topped, plain):
         assert psnr(image, marked) >= 40.0 and ssim(image, marked) >= 0.98
     assert TiledScheme(KEY).extract(topped).payload == PAYLOAD
+
+
+# -- affine geometry ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("attack", ["aspect:0.8", "aspect:1.25", "shear:5"])
+def test_a_stretched_or_sheared_mark_reads(
+    synthmark_scheme: WatermarkScheme, marked: Image.Image, attack: str
+) -> None:
+    """No square lattice fits after an aspect change or a shear; the scan stage aligns the
+    lattice whose basis the spectrum's autocorrelation gives."""
+    readout = synthmark_scheme.extract(get_attack(attack).apply(marked))
+    assert readout.status is WatermarkStatus.PRESENT and readout.payload == PAYLOAD
+    assert readout.details["stage"] == "scan"
+
+
+def test_affine_search_recovers_the_basis_of_a_stretched_lattice(
+    synthmark_scheme: WatermarkScheme, marked: Image.Image
+) -> None:
+    import math
+
+    from synthmark.watermark.affine import affine_lattices, reduce_basis
+    from synthmark.watermark.lattice import line_scorer
+    from synthmark.watermark.tiled import TiledScheme
+
+    assert isinstance(synthmark_scheme, TiledScheme)
+    d = synthmark_scheme.design
+    stretched = get_attack("aspect:0.8").apply(marked)  # 512 x 410: decode space x 1/0.8
+    rw, _ = synthmark_scheme.whitened(stretched)
+    lines = np.concatenate([synthmark_scheme.layout.sync, synthmark_scheme.layout.data])
+    found = affine_lattices(line_scorer(rw, lines, d.search), d.affine)
+    assert found
+    scale = 512 / 410
+    truth = scale * np.diag([1.0, 410 / 512]) @ (d.step * np.array([[2.0, -1.0], [1.0, 2.0]]))
+    # the same lattice: truth^-1 basis is an integer matrix of determinant +-1
+    m = np.linalg.solve(truth, found[0].basis)
+    assert np.abs(m - np.rint(m)).max() < 0.01
+    assert abs(abs(np.linalg.det(np.rint(m))) - 1) < 1e-9
+    # Lagrange-Gauss reduction finds the short basis of a skewed one
+    a, b = reduce_basis(np.array([1.0, 0.0]), np.array([7.0, 1.0]))
+    assert {tuple(np.abs(a)), tuple(np.abs(b))} == {(1.0, 0.0), (0.0, 1.0)}
+    assert math.isclose(abs(float(a[0] * b[1] - a[1] * b[0])), 1.0)

@@ -34,11 +34,14 @@ from scipy import ndimage
 __all__ = [
     "Lattice",
     "LatticeSearch",
+    "LineScorer",
     "Smoother",
     "find_lattices",
     "fold",
     "line_frequencies",
+    "line_scorer",
     "residual",
+    "spike_spectrum",
 ]
 
 FloatArray = NDArray[np.float32]
@@ -146,7 +149,7 @@ def residual(
     return r, w.astype(np.float32)
 
 
-def _spike_spectrum(rw: FloatArray, search: LatticeSearch) -> NDArray[np.float32]:
+def spike_spectrum(rw: FloatArray, search: LatticeSearch) -> NDArray[np.float32]:
     """Power spectrum of ``rw`` (rfft layout) over its local average, clipped and band-limited.
 
     Each bin of a host image's spectrum fluctuates around the local average; the lines of a
@@ -187,8 +190,9 @@ def line_frequencies(
     return fx * sign, fy * sign, sign
 
 
-class _LineScorer:
-    """Scores square lattices by the sum of the spike spectrum at their predicted lines."""
+class LineScorer:
+    """Scores lattices by the sum of the spike spectrum at their predicted lines: square
+    ones by period and angle, any other by its reciprocal basis (:meth:`fine_reciprocal`)."""
 
     def __init__(self, q: NDArray[np.float32], shape: tuple[int, int], lines: NDArray) -> None:
         self.q = q
@@ -221,7 +225,32 @@ class _LineScorer:
 
     def fine(self, periods: NDArray, angles: NDArray) -> NDArray[np.float64]:
         """Bilinear scores on the spectrum itself."""
-        y, x = self._coords(periods, angles)
+        return self._bilinear(*self._coords(periods, angles))
+
+    def fine_reciprocal(self, recips: NDArray) -> NDArray[np.float64]:
+        """Bilinear scores of lattices given by reciprocal bases ``G`` (shape (n, 2, 2)):
+        cell frequency ``k`` sits at ``G k`` = (fx, fy) cycles per pixel, ``G = B^-T`` for
+        the lattice basis ``B``."""
+        return self._bilinear(*self._reciprocal_coords(recips))
+
+    def coarse_reciprocal(self, recips: NDArray) -> NDArray[np.float64]:
+        """Nearest-bin scores of reciprocal bases on the 3x3-max-filtered spectrum
+        (tolerates about a bin of error, as :meth:`coarse`)."""
+        y, x = self._reciprocal_coords(recips)
+        iy = np.rint(y).astype(np.intp) % self.h
+        ix = np.minimum(np.rint(x).astype(np.intp), self.q.shape[1] - 1)
+        return self.q_max[iy, ix].sum(axis=1) / (len(self.lines) * self.mean)
+
+    def _reciprocal_coords(self, recips: NDArray) -> tuple[NDArray, NDArray]:
+        g = np.asarray(recips, np.float64)
+        k1, k2 = self.lines[None, :, 0], self.lines[None, :, 1]
+        fx = g[:, 0, 0, None] * k1 + g[:, 0, 1, None] * k2
+        fy = g[:, 1, 0, None] * k1 + g[:, 1, 1, None] * k2
+        sign = np.where(fx < 0, -1.0, 1.0)
+        return (fy * sign * self.h) % self.h, fx * sign * self.w
+
+    def _bilinear(self, y: NDArray, x: NDArray) -> NDArray[np.float64]:
+        """Sum over each row of the spectrum read bilinearly at (y, x) bins, normalised."""
         y0, x0 = np.floor(y), np.floor(x)
         fy, fx = y - y0, x - x0
         col = np.minimum(x0.astype(np.intp), self._stride - 2)  # x <= width / 2: no-op
@@ -257,7 +286,7 @@ class _LineScorer:
 
 
 def _log_polar_peaks(
-    scorer: _LineScorer, search: LatticeSearch, min_p: float, max_p: float, count: int
+    scorer: LineScorer, search: LatticeSearch, min_p: float, max_p: float, count: int
 ) -> list[tuple[float, float]]:
     """Fourier-Mellin: the ``count`` best (period, angle) over every period and angle."""
     n_phi, n_rho = 360, 256
@@ -301,11 +330,20 @@ def _log_polar_peaks(
     return out
 
 
+def line_scorer(rw: FloatArray, lines: NDArray, search: LatticeSearch) -> LineScorer:
+    """The scorer of ``rw``'s spike spectrum over ``lines`` from ``search.min_line_radius``
+    up (the lines a lattice is scored by)."""
+    lines = np.asarray(lines)
+    lines = lines[np.hypot(lines[:, 0], lines[:, 1]) >= search.min_line_radius]
+    return LineScorer(spike_spectrum(rw, search), rw.shape, lines)
+
+
 def find_lattices(
     rw: FloatArray,
     lines: NDArray[np.int_],
     nominal_periods: Sequence[float] = (),
     search: LatticeSearch | None = None,
+    scorer: LineScorer | None = None,
 ) -> list[Lattice]:
     """Candidate square lattices for a periodic component of ``rw``, most specific first.
 
@@ -317,13 +355,13 @@ def find_lattices(
     nominal one at each nominal period (a rotation); the best period at each nominal angle
     (a crop or resize); and the ``search.n_global`` best of a log-polar (Fourier-Mellin)
     correlation over every period and angle. All but the nominal ones are refined. At most
-    :meth:`LatticeSearch.max_candidates` lattices come back, duplicates removed.
+    :meth:`LatticeSearch.max_candidates` lattices come back, duplicates removed. Pass
+    ``scorer`` (:func:`line_scorer` of the same ``rw``, ``lines`` and ``search``) to reuse
+    its spectrum.
     """
     search = search or LatticeSearch()
     h, w = rw.shape
-    lines = np.asarray(lines)
-    lines = lines[np.hypot(lines[:, 0], lines[:, 1]) >= search.min_line_radius]
-    scorer = _LineScorer(_spike_spectrum(rw, search), (h, w), lines)
+    scorer = scorer or line_scorer(rw, lines, search)
     min_p = search.min_period
     max_p = min(search.max_period, search.max_period_fraction * min(h, w))
     nominal_angles = [math.radians(a) for a in search.nominal_angles]
@@ -364,7 +402,7 @@ _REFINED_PEAKS = 3
 
 
 def _best_of_scan(
-    scorer: _LineScorer, periods: NDArray, angles: NDArray, n_peaks: int
+    scorer: LineScorer, periods: NDArray, angles: NDArray, n_peaks: int
 ) -> tuple[float, float, float]:
     """The best lattice near the ``n_peaks`` best separated points of a 1-D coarse scan."""
     scores = scorer.coarse(periods, angles)

@@ -4,7 +4,9 @@ The payload lines are read as soft bits, weighted by a per-ring SNR estimated fr
 sync lines, and decoded by Viterbi (:mod:`synthmark.watermark.ecc`); a CRC tells a valid
 decode. :meth:`Decoder.read` runs the stages (:class:`~.bound.Stage`): every lattice
 candidate, then the keyed refinement of the best, then the keyed scan
-(:class:`~.sync.Synchroniser`); when no alignment's word passes the CRC, the best
+(:class:`~.sync.Synchroniser`), which also aligns the lattices of any basis that the
+spectrum's autocorrelation gives (:mod:`synthmark.watermark.affine`: an aspect change or a
+shear); when no alignment's word passes the CRC, the best
 alignment's next ``list_size - 1`` most likely words are tried (list Viterbi). What each
 stage costs in the false-positive bound is :mod:`~synthmark.watermark.tiled.bound`.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,11 +199,17 @@ class Decoder:
         return None
 
     def read(
-        self, rw: NDArray, wt: NDArray, lattices: list[Lattice], sync: Synchroniser
+        self,
+        rw: NDArray,
+        wt: NDArray,
+        lattices: list[Lattice],
+        sync: Synchroniser,
+        affine: Callable[[], list[Lattice]] | None = None,
     ) -> Outcome:
         """Every stage in turn until a word passes the CRC (see the module doc); ``rw`` is
         the weighted residual, ``wt`` its weights, ``lattices`` the keyless candidates
-        (at least one)."""
+        (at least one); ``affine`` gives the affine search's lattices, which the scan
+        stage aligns too."""
         d = self.design
         tried: list[Attempt] = []
 
@@ -221,6 +230,10 @@ class Decoder:
             if found is not None:
                 return found
         scanned = sync.scan(rw, wt)
+        for lattice in affine() if affine is not None else []:
+            aligned = sync.align(rw, wt, lattice)
+            if aligned.z > scanned.z:
+                scanned = aligned
         if scanned.z >= d.scan_gate:
             found = run(sync.refine(rw, wt, scanned), Stage.SCAN)
             if found is not None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from synthmark.watermark.affine import AffineSearch
 from synthmark.watermark.ecc import ConvCode, crc16, crc24
 from synthmark.watermark.lattice import LatticeSearch
 
@@ -214,6 +215,10 @@ class TileDesign:
     scan_gate: float = 4.2
     #: share of ``alpha`` given to the scan's refined alignments
     scan_share: float = 0.05
+    #: the scan stage also aligns the lattices of any basis that the spectrum's
+    #: autocorrelation gives (:func:`~synthmark.watermark.affine.affine_lattices`): a
+    #: changed aspect ratio or a shear, which no square lattice fits
+    affine: AffineSearch = field(default_factory=AffineSearch)
 
     def step_for(self, short: int) -> int:
         """The lattice step for an image whose short side is ``short`` pixels."""

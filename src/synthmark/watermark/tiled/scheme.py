@@ -9,7 +9,7 @@ search (:mod:`.sync`), decoding (:mod:`.decode`) and the false-positive bound
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -17,10 +17,11 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from synthmark.errors import KeyMissing, UsageError, WatermarkError
+from synthmark.watermark.affine import affine_lattices
 from synthmark.watermark.attribution import Frame
 from synthmark.watermark.base import Readout, WatermarkScheme, WatermarkStatus
 from synthmark.watermark.ecc import ConvCode
-from synthmark.watermark.lattice import Smoother, find_lattices, residual
+from synthmark.watermark.lattice import Smoother, find_lattices, line_scorer, residual
 from synthmark.watermark.tiled.bound import FalsePositiveBound
 from synthmark.watermark.tiled.budget import Budget, choose_change, embed_mask, finish
 from synthmark.watermark.tiled.decode import Decoder, Outcome
@@ -180,7 +181,9 @@ class TiledScheme(WatermarkScheme):
         d = self.design
         rw, wt = self.whitened(image)
         lines = np.concatenate([self.layout.sync, self.layout.data])
-        lattices = find_lattices(rw, lines, self.sync.nominal_periods(image.size), d.search)
+        scorer = line_scorer(rw, lines, d.search)
+        periods = self.sync.nominal_periods(image.size)
+        lattices = find_lattices(rw, lines, periods, d.search, scorer)
         if not lattices:
             return Readout(
                 self.name,
@@ -190,7 +193,9 @@ class TiledScheme(WatermarkScheme):
                 0.0,
                 {"lattice": "no periodic structure found"},
             )
-        outcome = self.decoder.read(rw, wt, lattices, self.sync)
+        outcome = self.decoder.read(
+            rw, wt, lattices, self.sync, partial(affine_lattices, scorer, d.affine)
+        )
         details = self._details(image, outcome)
         if outcome.status is WatermarkStatus.PRESENT:
             details["stage"] = outcome.stage.value

@@ -104,14 +104,15 @@ def refine_grid_size(design: TileDesign) -> int:
 def false_positive_bound(design: TileDesign) -> FalsePositiveBound:
     """The bound of ``design``'s search: the candidate stage tests every lattice candidate
     x 8 symmetries x cyclic shifts; the refined stage any candidate x its whole grid (a
-    superset of what the local search visits); the scan any scanned lattice x the same
-    grid. A read checks at most one word per lattice candidate, one refined, one from the
-    scan, and the ``list_size - 1`` next words of the best."""
+    superset of what the local search visits); the scan any scanned lattice, or lattice of
+    the affine search, x the same grid. A read checks at most one word per lattice
+    candidate, one refined, one from the scan, and the ``list_size - 1`` next words of the
+    best."""
     d = design
     candidates = d.search.max_candidates(_NOMINAL_PERIODS)
     n_hypotheses = candidates * len(D4) * d.shift_grid**2
     grid = refine_grid_size(d)
-    n_scanned = sum(len(periods) for periods, _ in scan_lattices(d))
+    n_scanned = sum(len(periods) for periods, _ in scan_lattices(d)) + d.affine.count
     return FalsePositiveBound(
         n_sync=d.n_sync,
         crc_bits=d.crc_bits,
