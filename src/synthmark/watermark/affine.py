@@ -187,7 +187,7 @@ def _sharpen(acf: NDArray, g: NDArray, search: AffineSearch) -> NDArray:
     h, w = acf.shape
     for m in search.multiples:
         guess = m * g
-        r0, c0 = int(round(guess[1] * h)), int(round(guess[0] * w))
+        r0, c0 = round(float(guess[1]) * h), round(float(guess[0]) * w)
         rows = np.arange(r0 - 2, r0 + 3) % h
         cols = np.arange(c0 - 2, c0 + 3) % w
         window = acf[np.ix_(rows, cols)]

@@ -30,7 +30,18 @@ from synthmark.watermark.affine import AffineSearch
 from synthmark.watermark.ecc import ConvCode, crc16, crc24
 from synthmark.watermark.lattice import LatticeSearch
 
-__all__ = ["CRCS", "D4", "LUMA", "LUMA_WEIGHTS", "Layout", "TileDesign", "build_layout"]
+__all__ = [
+    "CRCS",
+    "D4",
+    "LUMA",
+    "LUMA_WEIGHTS",
+    "PLAIN",
+    "Layout",
+    "TileDesign",
+    "Variant",
+    "build_layout",
+    "variant_of",
+]
 
 #: BT.601 luma weights of R, G and B
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
@@ -215,6 +226,14 @@ class TileDesign:
     scan_gate: float = 4.2
     #: share of ``alpha`` given to the scan's refined alignments
     scan_share: float = 0.05
+    #: each payload's pattern is shifted within the cell by an offset keyed by the payload
+    #: (:func:`variant_of`), so that marks with different payloads share no fixed pattern
+    #: that averaging could estimate: each line's phase moves by ``2 pi k . offset``. The
+    #: decoder searches every shift anyway: it reads marks made with and without variants
+    #: alike, within the same false-positive bound. (Turning the pattern by one of the
+    #: lattice's symmetries as well would blind the keyed scan, which tries the identity
+    #: only.)
+    variants: bool = True
     #: the scan stage also aligns the lattices of any basis that the spectrum's
     #: autocorrelation gives (:func:`~synthmark.watermark.affine.affine_lattices`): a
     #: changed aspect ratio or a shear, which no square lattice fits
@@ -243,6 +262,29 @@ def keyed_rng(key: bytes, label: str) -> np.random.Generator:
     """A generator seeded by HMAC-SHA256 of ``label`` under ``key``."""
     digest = hmac.new(key, f"{KEY_DOMAIN}{label}".encode(), hashlib.sha256).digest()
     return np.random.Generator(np.random.PCG64(int.from_bytes(digest, "big")))
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A payload's keyed variant of the pattern: cell frequency ``k`` is drawn at
+    ``symmetry @ k`` with its phase moved by ``-2 pi k . offset``, so the pattern at cell
+    coordinates ``u`` is the plain pattern at ``symmetry^T u - offset``."""
+
+    symmetry: NDArray[np.int_]
+    offset: NDArray[np.float64]
+
+
+#: the plain pattern (marks made without variants)
+PLAIN = Variant(np.eye(2, dtype=np.int_), np.zeros(2))
+
+
+def variant_of(key: bytes, payload: bytes, design: TileDesign) -> Variant:
+    """The keyed variant of ``payload``'s pattern (:data:`PLAIN` when the design has
+    none)."""
+    if not design.variants:
+        return PLAIN
+    rng = keyed_rng(key, f"variant/{payload.hex()}")
+    return Variant(D4[0], rng.uniform(0.0, 1.0, 2))
 
 
 @dataclass(frozen=True)

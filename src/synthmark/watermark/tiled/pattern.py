@@ -16,7 +16,7 @@ import scipy.fft as sfft
 from numpy.typing import NDArray
 
 from synthmark.watermark.ecc import ConvCode, bytes_to_bits
-from synthmark.watermark.tiled.design import CRCS, Layout, TileDesign
+from synthmark.watermark.tiled.design import CRCS, PLAIN, Layout, TileDesign, Variant
 
 __all__ = ["PatternTiler", "amplitude", "line_bins", "symbols"]
 
@@ -55,6 +55,8 @@ class PatternTiler:
         carriers: each data line's complex amplitude (symbol times keyed carrier phase).
         sp: the super-period (5 x the lattice step), in working pixels.
         shape: the working image's (rows, columns).
+        variant: the payload's keyed symmetry and shift of the pattern
+            (:func:`~.design.variant_of`).
     """
 
     def __init__(
@@ -64,15 +66,18 @@ class PatternTiler:
         carriers: NDArray[np.complex128],
         sp: int,
         shape: tuple[int, int],
+        variant: Variant = PLAIN,
     ) -> None:
         self.layout = layout
         self.design = design
-        self.carriers = carriers
         self.sp = sp
         self.shape = shape
         self.reps = (shape[0] // sp + 1, shape[1] // sp + 1)
-        self.sync_bins = line_bins(layout.sync, sp)
-        self.data_bins = line_bins(layout.data, sp)
+        turn = variant.symmetry.T  # rows k -> (symmetry k) as rows
+        self.sync_bins = line_bins(layout.sync @ turn, sp)
+        self.data_bins = line_bins(layout.data @ turn, sp)
+        self.sync_phase = np.exp(1j * layout.psi - 2j * np.pi * (layout.sync @ variant.offset))
+        self.carriers = carriers * np.exp(-2j * np.pi * (layout.data @ variant.offset))
         self._tiled: dict[float, NDArray[np.float32]] = {}
 
     def periodic(self, spec: NDArray[np.complex128]) -> NDArray[np.float32]:
@@ -85,7 +90,7 @@ class PatternTiler:
         if tilt not in self._tiled:
             lay, sp, k_high = self.layout, self.sp, self.design.k_high
             spec = np.zeros((sp, sp), np.complex128)
-            spec[self.sync_bins] = np.exp(1j * lay.psi) * amplitude(lay.sync, tilt, k_high)
+            spec[self.sync_bins] = self.sync_phase * amplitude(lay.sync, tilt, k_high)
             spec[self.data_bins] = self.carriers * amplitude(lay.data, tilt, k_high)
             self._tiled[tilt] = self.periodic(spec)
         return self._tiled[tilt]

@@ -25,7 +25,17 @@ from synthmark.watermark.lattice import Smoother, find_lattices, line_scorer, re
 from synthmark.watermark.tiled.bound import FalsePositiveBound
 from synthmark.watermark.tiled.budget import Budget, choose_change, embed_mask, finish
 from synthmark.watermark.tiled.decode import Decoder, Outcome
-from synthmark.watermark.tiled.design import CRCS, D4, LUMA, Layout, TileDesign, build_layout
+from synthmark.watermark.tiled.design import (
+    CRCS,
+    D4,
+    LUMA,
+    PLAIN,
+    Layout,
+    TileDesign,
+    Variant,
+    build_layout,
+    variant_of,
+)
 from synthmark.watermark.tiled.pattern import PatternTiler, symbols
 from synthmark.watermark.tiled.sync import Alignment, Synchroniser, false_positive_bound
 
@@ -145,7 +155,9 @@ class TiledScheme(WatermarkScheme):
                 "(nearly all black or white); cannot embed a robust mark"
             )
         carriers = symbols(payload, self.layout, d, self._code) * np.exp(1j * self.layout.theta)
-        tiler = PatternTiler(self.layout, d, carriers, 5 * d.step_for(min(h, w)), (wh, ww))
+        sp = 5 * d.step_for(min(h, w))
+        variant = variant_of(self._key, payload, d)
+        tiler = PatternTiler(self.layout, d, carriers, sp, (wh, ww), variant)
         # Host content at the pattern's lines, as the decoder will measure it.
         r, wt = residual(y, d.highpass_sigma, sm, y_spec, d.weight_power)
         host_lines = tiler.host_lines(r * wt)
@@ -217,18 +229,25 @@ class TiledScheme(WatermarkScheme):
             "angle_deg": round(al.lattice.angle, 2),
             "symmetry": al.symmetry,
             **outcome.info,
-            "frame": self.frame(image.size, al).to_dict(),
-        }
+        } | self._frame_details(image.size, outcome)
 
-    def frame(self, size: tuple[int, int], al: Alignment) -> Frame:
+    def _frame_details(self, size: tuple[int, int], outcome: Outcome) -> dict[str, Any]:
+        if outcome.payload is None:
+            return {}
+        variant = variant_of(self._key, outcome.payload, self.design)
+        return {"frame": self.frame(size, outcome.alignment, variant).to_dict()}
+
+    def frame(self, size: tuple[int, int], al: Alignment, variant: Variant = PLAIN) -> Frame:
         """Where an image of ``size`` (width, height), aligned as ``al``, sits in the
-        marked original's lattice (:class:`~synthmark.watermark.attribution.Frame`).
+        marked original's lattice (:class:`~synthmark.watermark.attribution.Frame`), for a
+        mark drawn with ``variant``.
 
         The decoder folds decode-space pixel ``x`` (relative to the decode image's centre)
         to lattice-cell coordinates ``B^-1 x``; the pattern's own cell coordinates are
-        ``M^T B^-1 x - shift / shift_grid`` for the aligned symmetry ``M`` (see
-        :meth:`~.sync.Synchroniser.align`). A decode-space pixel ``j`` is image pixel
-        ``i`` scaled about pixel centres: ``j + 0.5 = s (i + 0.5)``.
+        ``w = M^T B^-1 x - shift / shift_grid`` for the aligned symmetry ``M`` (see
+        :meth:`~.sync.Synchroniser.align`), and the marked original's ``D (w + v)`` for the
+        variant's symmetry ``D`` and offset ``v``. A decode-space pixel ``j`` is image
+        pixel ``i`` scaled about pixel centres: ``j + 0.5 = s (i + 0.5)``.
         """
         w, h = size
         s = self.design.work_short / min(w, h)
@@ -239,4 +258,5 @@ class TiledScheme(WatermarkScheme):
         matrix = to_cell @ scale
         offset = to_cell @ (0.5 * np.diag(scale) - 0.5 - centre)
         offset -= np.asarray(al.shift) / self.design.shift_grid
-        return Frame(matrix, offset)
+        turn = variant.symmetry.astype(np.float64)
+        return Frame(turn @ matrix, turn @ (offset + variant.offset))
