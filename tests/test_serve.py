@@ -1,4 +1,5 @@
-"""The HTTP service: upload, limits, authentication, hostile files and the browser page."""
+"""The HTTP service: upload, limits, authentication and hostile files (the browser page, the
+moderator's console, is tested in ``test_console.py``)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,8 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,6 @@ from synthmark.imaging import ImageLimits
 from synthmark.screen.screener import Screener, ScreenOptions
 from synthmark.serve.app import ServeConfig, create_app
 from tests import hostile
-
-ARTIFACTS = Path(os.environ.get("SYNTHMARK_TEST_ARTIFACTS", "build/test-artifacts"))
 
 
 def _screen_fn(options: ScreenOptions | None = None):  # type: ignore[no-untyped-def]
@@ -146,68 +143,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def live_server() -> Iterator[str]:
-    import uvicorn
-
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(ServeConfig(), _screen_fn()), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 10
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
-
-
-def test_upload_page_in_headless_chromium(live_server: str, tmp_path: Path) -> None:
-    """Debian's Chromium drives the page: choose a file, submit, read the verdict."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    image = hostile.write(tmp_path / "upload.png", _png((128, 96)))
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-sync",
-        "--disable-component-update",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=900,700",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    try:
-        driver.get(live_server + "/")
-        driver.find_element(By.ID, "file").send_keys(str(image))
-        driver.find_element(By.ID, "submit").click()
-        WebDriverWait(driver, 20).until(
-            expected_conditions.text_to_be_present_in_element((By.ID, "verdict"), "no evidence")
-        )
-        reasons = driver.find_element(By.ID, "reasons").text
-        assert "does not prove" in reasons
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shot = ARTIFACTS / "upload_page.png"
-        driver.save_screenshot(str(shot))
-        print(f"screenshot: {shot.resolve()}")
-        assert shot.stat().st_size > 1000
-    finally:
-        driver.quit()
 
 
 def test_serve_command_listens_and_answers(tmp_path: Path) -> None:

@@ -134,11 +134,12 @@ def screen(
         _exit(summary.all_verdicts(), fail_on)
         return
     from synthmark.screen.batch import run_batch
+    from synthmark.screen.export import CSV_HEADER, csv_row, utf8
 
     table = Table("path", "verdict", "score", "reasons", show_lines=False)
     writer = csv.writer(sys.stdout) if csv_ else None
     if writer is not None:
-        writer.writerow(["path", "verdict", "score", "reasons", "error"])
+        writer.writerow(CSV_HEADER)
     with progress_bar(st.console, "screening") as bar:
         task = bar.add_task("screen", total=len(items))
 
@@ -147,24 +148,16 @@ def screen(
             if json_:
                 emit_json(record)
             elif writer is not None:
-                writer.writerow(
-                    [
-                        _utf8(record["path"]),
-                        record.get("verdict", ""),
-                        record.get("score", ""),
-                        " | ".join(record.get("reasons", [])),
-                        _utf8(record.get("error", "")),
-                    ]
-                )
+                writer.writerow(csv_row(record))
                 sys.stdout.flush()
             elif "error" in record:
                 table.add_row(
-                    plain(_utf8(record["path"])), "[red]error", "", plain(_utf8(record["error"]))
+                    plain(utf8(record["path"])), "[red]error", "", plain(utf8(record["error"]))
                 )
             else:
                 verdict = record["verdict"]
                 table.add_row(
-                    plain(_utf8(record["path"])),
+                    plain(utf8(record["path"])),
                     f"[{_STYLE[verdict]}]{verdict}",
                     f"{record['score']:.2f}",
                     plain(" ".join(record["reasons"][:2])),
@@ -183,11 +176,6 @@ def screen(
         f"unreadable, {summary.skipped} skipped"
     )
     _exit(summary.all_verdicts(), fail_on)  # skipped (--resume) records count too
-
-
-def _utf8(text: str) -> str:
-    """Text that encodes to valid UTF-8: a file name's undecodable bytes become ``\\udcff``."""
-    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _exit(verdicts: dict[str, int], fail_on: FailOn | None) -> None:

@@ -61,7 +61,8 @@ def serve(
     ] = None,
 ) -> None:
     """Serve POST /v1/screen (multipart field 'file', or the raw body), GET /healthz, the
-    OpenAPI schema at /openapi.json and an upload page for moderators at /.
+    OpenAPI schema at /openapi.json and a console for moderators at / (batch upload,
+    per-layer details, CSV and JSON Lines export).
 
     Set SYNTHMARK_API_TOKEN to require 'Authorization: Bearer <token>' on /v1/ requests.
 

@@ -5,8 +5,9 @@
 'likely_synthetic'
 
 Records are plain JSON-ready dicts (the same for the CLI, the service and batch backends):
-``path``, ``verdict``, ``score``, ``reasons`` and a ``layers`` summary, or ``path`` and
-``error`` for a file that could not be read. The detector is loaded lazily, once.
+``path``, ``verdict``, ``score``, ``reasons`` and a ``layers`` summary with each layer's
+details (:mod:`synthmark.screen.details`), or ``path`` and ``error`` for a file that could
+not be read. The detector is loaded lazily, once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from synthmark.errors import ImageTooSmall, OutsideDomain, SynthmarkError
 from synthmark.imaging import ImageLimits
+from synthmark.screen.details import add_details
 from synthmark.screen.evidence import DetectorScore, collect
 from synthmark.screen.gather import GatherOptions, Signals, gather
 from synthmark.screen.verdict import decide
@@ -138,7 +140,7 @@ class Screener:
             "format": signals.format,
             "width": signals.width,
             "height": signals.height,
-            "layers": _layers(signals, score),
+            "layers": add_details(_layers(signals, score), signals),
             "notes": signals.loader_notes + signals.errors,
         }
 

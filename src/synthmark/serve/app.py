@@ -1,4 +1,5 @@
-"""The HTTP service: ``POST /v1/screen`` for uploads, ``GET /healthz``, and an upload page.
+"""The HTTP service: ``POST /v1/screen`` for uploads, ``GET /healthz``, and the moderator's
+console at ``/`` (:mod:`synthmark.serve.console`, with ``POST /v1/export``).
 
 The app is built by :func:`create_app` from a :class:`ServeConfig` and a screening function,
 so tests run it with any screener. Uploads are read into memory only, never written to disk
@@ -24,14 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synthmark import __version__
 from synthmark.imaging import ImageLimits
+from synthmark.serve.body import TooLarge as _TooLarge
+from synthmark.serve.body import read_body as _read_body
+from synthmark.serve.console import add_console
 
 TOKEN_ENV = "SYNTHMARK_API_TOKEN"  # noqa: S105 - the variable name, not a secret
-PAGE = Path(__file__).with_name("static") / "index.html"
 
 #: screen(data, name, limits) -> JSON-ready dict with path, verdict, score, reasons or error.
 ScreenFn = Callable[[bytes, str, ImageLimits], dict[str, Any]]
@@ -61,22 +64,6 @@ class ServeConfig:
         """Config with the token taken from ``$SYNTHMARK_API_TOKEN`` unless given."""
         overrides.setdefault("token", os.environ.get(TOKEN_ENV) or None)
         return cls(**overrides)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge()
-    buf = bytearray()
-    async for chunk in request.stream():
-        buf.extend(chunk)
-        if len(buf) > limit:
-            raise _TooLarge()
-    return bytes(buf)
 
 
 def _multipart_file(body: bytes, content_type: str) -> tuple[bytes, str]:
@@ -145,6 +132,10 @@ def create_app(config: ServeConfig, screen: ScreenFn) -> FastAPI:
         version=__version__,
         description="Screen images for AI generation: provenance labels, watermarks, "
         "registry and detector, one verdict with reasons.",
+        # Swagger UI and ReDoc load their scripts from a CDN; the service runs offline and
+        # behind firewalls, so only the schema is served (GET /openapi.json).
+        docs_url=None,
+        redoc_url=None,
     )
 
 
@@ -179,9 +170,13 @@ def create_app(config: ServeConfig, screen: ScreenFn) -> FastAPI:
             **counters,
         }
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def page() -> HTMLResponse:
-        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+    add_console(
+        app,
+        authorised=_authorised,
+        max_bytes=config.max_bytes,
+        concurrency=config.concurrency,
+        token_required=bool(config.token),
+    )
 
     @app.post(
         "/v1/screen",

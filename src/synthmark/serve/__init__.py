@@ -1,0 +1,1 @@
+"""The HTTP service (the ``serve`` extra): ``synthmark.serve.app.create_app``."""
