@@ -1013,3 +1013,51 @@ def test_averaging_many_marks_no_longer_removes_them(shared_data: Path) -> None:
             reads += scheme.extract(cleaned).payload == payload
         survived[variants] = reads
     assert survived[True] == 3 and survived[False] <= 1
+
+
+# -- key rotation: one key writes, several read ------------------------------------------
+
+
+def test_rotated_keys_still_read_and_the_bound_counts_every_key(
+    tmp_path: Path, photo: Image.Image, plain_marked: Image.Image
+) -> None:
+    from synthmark.watermark import read_synthmark
+    from synthmark.watermark.keys import RETIRED_DIR, retired_keys, rotate_key
+
+    settings = Settings(home=tmp_path / "home")
+    old = create_key(settings)
+    new = rotate_key(settings)
+    assert new != old and load_key(settings) == new
+    retired_file = settings.keys_dir / RETIRED_DIR / f"{key_id(old)}.key"
+    assert stat.S_IMODE(retired_file.stat().st_mode) == 0o600
+    assert retired_keys(settings) == [old]
+    marked = get_scheme("synthmark", key=old).embed(photo, PAYLOAD)
+    assert not get_scheme("synthmark", key=new).extract(marked).present
+    readout = read_synthmark(marked, new, retired_keys(settings))
+    assert readout.present and readout.payload == PAYLOAD
+    assert readout.details["key_id"] == key_id(old) and readout.details["keys_read"] == 2
+    single = get_scheme("synthmark", key=old).extract(marked)
+    assert readout.p_value == pytest.approx(2 * single.p_value)
+    # a faint mark that one key vouches for on its CRC alone (16 x 2^-24 = 9.5e-7) is no
+    # longer within 1e-6 when two keys were read
+    faint = _faint(photo, plain_marked, 0.095, seed=0)
+    assert read_synthmark(faint, KEY).present
+    doubled = read_synthmark(faint, KEY, [old])
+    assert doubled.status is WatermarkStatus.DAMAGED and doubled.payload is None
+    assert "joint false-positive bound" in doubled.details["note"]
+    # the CLI: rotate, and read an old mark through the retired key
+    env = {"SYNTHMARK_HOME": str(settings.home)}
+    path = tmp_path / "old.png"
+    marked.save(path)
+    out = subprocess.run(
+        [sys.executable, "-m", "synthmark", "watermark", "keygen", "--rotate", "--json"],
+        capture_output=True, text=True, env={**os.environ, **env}, check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert len(retired_keys(settings)) == 2
+    read = subprocess.run(
+        [sys.executable, "-m", "synthmark", "watermark", "read", str(path), "--json"],
+        capture_output=True, text=True, env={**os.environ, **env}, check=False,
+    )
+    assert read.returncode == 0, read.stderr
+    assert '"status": "present"' in read.stdout and PAYLOAD.hex() in read.stdout

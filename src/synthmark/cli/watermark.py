@@ -77,19 +77,31 @@ def keygen(
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing key (old marks become unreadable).")
     ] = False,
+    rotate: Annotated[
+        bool,
+        typer.Option(
+            "--rotate",
+            help="Retire the home folder's key (it keeps reading older marks) and write a "
+            "new one, which marks from now on.",
+        ),
+    ] = False,
     key_file: Annotated[Path | None, _KEY_OPTION] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print {path, key_id} on stdout.")] = False,
 ) -> None:
     """Create the secret watermark key (32 random bytes, file mode 0600).
 
-    The key itself is never printed; its fingerprint (key_id) is.
+    The key itself is never printed; its fingerprint (key_id) is. With --rotate the old key
+    moves to keys/watermark-retired/ and still reads (screen, inspect, watermark read).
 
-    Example: synthmark watermark keygen
+    Example: synthmark watermark keygen --rotate
     """
-    from synthmark.watermark.keys import create_key, key_id, key_path
+    from synthmark.errors import UsageError
+    from synthmark.watermark.keys import create_key, key_id, key_path, rotate_key
 
     settings = state(ctx).settings
-    key = create_key(settings, force=force, path=key_file)
+    if rotate and (force or key_file is not None):
+        raise UsageError("--rotate works on the home folder's key; drop --force/--key-file")
+    key = rotate_key(settings) if rotate else create_key(settings, force=force, path=key_file)
     path = key_path(settings, key_file)
     if json_:
         emit_json({"path": str(path), "key_id": key_id(key)})
@@ -262,8 +274,8 @@ def read(
     from synthmark.errors import SynthmarkError
     from synthmark.imaging import error_detail, expand_inputs, load_image
     from synthmark.screen.attribution import attribute_readouts
-    from synthmark.watermark import get_scheme, read_all
-    from synthmark.watermark.keys import NO_KEY_WARNING, find_key, load_key
+    from synthmark.watermark import get_scheme, read_all, read_synthmark
+    from synthmark.watermark.keys import NO_KEY_WARNING, find_key, load_key, retired_keys
 
     settings = state(ctx).settings
     console = state(ctx).console
@@ -276,6 +288,8 @@ def read(
             console.print(f"[yellow]{plain(NO_KEY_WARNING)}.[/]")
     reader = None if scheme is ReadScheme.auto else get_scheme(scheme.value, key=key)
     registry = _registry_if_any(settings) if key is not None else None
+    named = key_file is not None  # typer fills it from SYNTHMARK_WATERMARK_KEY too
+    retired = retired_keys(settings) if key is not None and not named else []
     table = Table("scheme", "status", "payload", "p-value", "note")
     table.columns.insert(0, Column("path", overflow="fold"))  # whole paths, even when narrow
     failures = 0
@@ -285,7 +299,12 @@ def read(
             if item.error is not None:
                 raise SynthmarkError(item.error)
             image = load_image(item.path).image
-            readouts = read_all(image, key) if reader is None else [reader.extract(image)]
+            if reader is None:
+                readouts = read_all(image, key, retired)
+            elif scheme is ReadScheme.synthmark and key is not None:
+                readouts = [read_synthmark(image, key, retired)]
+            else:
+                readouts = [reader.extract(image)]
             attribute_readouts(image, readouts, registry)
             record = _summary(str(item.path), readouts)
         except SynthmarkError as exc:
