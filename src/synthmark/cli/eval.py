@@ -159,18 +159,11 @@ def watermark(
         bool,
         typer.Option(
             "--security/--no-security",
-            help="Also run synthmark's security attacks (copy onto other images of the set, "
-            "averaging, regeneration).",
+            help="Also run synthmark's security attacks: copy onto other images of the set, "
+            "averaging, and regeneration (TAEF2 weights from $SYNTHMARK_REGEN_WEIGHTS or "
+            "models/taef2 in the home folder; skipped with a note when absent).",
         ),
     ] = True,
-    regen_weights: Annotated[
-        Path | None,
-        typer.Option(
-            help="Folder of the TAEF2 weights for the regeneration attack (skipped with a "
-            "note when absent).",
-            envvar="SYNTHMARK_REGEN_WEIGHTS",
-        ),
-    ] = None,
 ) -> None:
     """Evaluate watermark schemes on your images: bit accuracy, exact-payload rate, TPR at
     each scheme's threshold with the FPR measured on the same images unmarked, PSNR, SSIM,
@@ -208,11 +201,7 @@ def watermark(
         unmarked_limit=unmarked,
         scheme_unmarked={"rivaGan": min(unmarked or 30, 30)},
         timing_2048=0,
-        security=SecurityConfig(
-            host_prefix="", regen_weights=None if regen_weights is None else str(regen_weights)
-        )
-        if security and "synthmark" in chosen
-        else None,
+        security=SecurityConfig(host_prefix="") if security and "synthmark" in chosen else None,
     )
     result = run_benchmark(config, progress=lambda line: st.console.print(plain(line)))
     report = write_report(result, images, output)

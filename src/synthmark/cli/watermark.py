@@ -272,9 +272,7 @@ def read(
     from rich.table import Column, Table
 
     from synthmark.errors import SynthmarkError
-    from synthmark.imaging import error_detail, expand_inputs, load_image
-    from synthmark.screen.attribution import attribute_readouts
-    from synthmark.watermark import get_scheme, read_all, read_synthmark
+    from synthmark.imaging import error_detail, expand_inputs
     from synthmark.watermark.keys import NO_KEY_WARNING, find_key, load_key, retired_keys
 
     settings = state(ctx).settings
@@ -286,10 +284,13 @@ def read(
         key = find_key(settings, key_file)  # a key named but missing or invalid raises
         if key is None:
             console.print(f"[yellow]{plain(NO_KEY_WARNING)}.[/]")
-    reader = None if scheme is ReadScheme.auto else get_scheme(scheme.value, key=key)
-    registry = _registry_if_any(settings) if key is not None else None
     named = key_file is not None  # typer fills it from SYNTHMARK_WATERMARK_KEY too
-    retired = retired_keys(settings) if key is not None and not named else []
+    reader = _Reader(
+        scheme,
+        key,
+        retired_keys(settings) if key is not None and not named else [],
+        _registry_if_any(settings) if key is not None else None,
+    )
     table = Table("scheme", "status", "payload", "p-value", "note")
     table.columns.insert(0, Column("path", overflow="fold"))  # whole paths, even when narrow
     failures = 0
@@ -298,49 +299,69 @@ def read(
         try:
             if item.error is not None:
                 raise SynthmarkError(item.error)
-            image = load_image(item.path).image
-            if reader is None:
-                readouts = read_all(image, key, retired)
-            elif scheme is ReadScheme.synthmark and key is not None:
-                readouts = [read_synthmark(image, key, retired)]
-            else:
-                readouts = [reader.extract(image)]
-            attribute_readouts(image, readouts, registry)
-            record = _summary(str(item.path), readouts)
+            record = reader.read(item.path)
         except SynthmarkError as exc:
             failures += 1
-            record = {
-                "path": str(item.path),
-                "scheme": scheme.value,
-                "status": None,
-                "payload": None,
-                "p_value": None,
-                "error": error_detail(exc, item.path),
-            }
+            record = {"path": str(item.path), "scheme": scheme.value, "status": None}
+            record |= {"payload": None, "p_value": None, "error": error_detail(exc, item.path)}
         if json_:
             emit_json(record)
-        elif "error" in record:
-            table.add_row(
-                plain(record["path"]), scheme.value, "[red]error", "", "", plain(record["error"])
-            )
         else:
-            p = record["p_value"]
-            note = next((n for r in record["readouts"] if (n := r["details"].get("note"))), "")
-            status = record["status"]
-            if record["attribution"]:
-                status = f"{status} ({record['attribution']})"
-            table.add_row(
-                plain(record["path"]),
-                record["scheme"],
-                status,
-                record["payload"] or "",
-                "" if p is None else f"{p:.1e}",
-                plain(str(note)),
-            )
+            table.add_row(*_table_row(record, scheme.value))
     if not json_:
         Console().print(table)  # stdout: the results are data, even under --quiet
     if failures:
         raise typer.Exit(1)
+
+
+class _Reader:
+    """Reads one file for ``watermark read``: the chosen scheme (or every mark), the
+    retired keys after the key, and the attribution of our mark against the registry."""
+
+    def __init__(
+        self, scheme: ReadScheme, key: bytes | None, retired: list[bytes], registry: Any
+    ) -> None:
+        from synthmark.watermark import get_scheme
+
+        self.scheme = scheme
+        self.key = key
+        self.retired = retired
+        self.registry = registry
+        self.reader = None if scheme is ReadScheme.auto else get_scheme(scheme.value, key=key)
+
+    def read(self, path: Path) -> dict[str, Any]:
+        from synthmark.imaging import load_image
+        from synthmark.screen.attribution import attribute_readouts
+        from synthmark.watermark import read_all, read_synthmark
+
+        image = load_image(path).image
+        if self.reader is None:
+            readouts = read_all(image, self.key, self.retired)
+        elif self.scheme is ReadScheme.synthmark and self.key is not None:
+            readouts = [read_synthmark(image, self.key, self.retired)]
+        else:
+            readouts = [self.reader.extract(image)]
+        attribute_readouts(image, readouts, self.registry)
+        return _summary(str(path), readouts)
+
+
+def _table_row(record: dict[str, Any], scheme: str) -> tuple[str, ...]:
+    """One row of ``watermark read``'s table."""
+    if "error" in record:
+        return (plain(record["path"]), scheme, "[red]error", "", "", plain(record["error"]))
+    p = record["p_value"]
+    note = next((n for r in record["readouts"] if (n := r["details"].get("note"))), "")
+    status = record["status"]
+    if record["attribution"]:
+        status = f"{status} ({record['attribution']})"
+    return (
+        plain(record["path"]),
+        record["scheme"],
+        status,
+        record["payload"] or "",
+        "" if p is None else f"{p:.1e}",
+        plain(str(note)),
+    )
 
 
 @app.command("bench")
@@ -388,23 +409,6 @@ def bench(
             "--calibrate", help="Also measure the SD public marks on unmarked and SD-marked images."
         ),
     ] = False,
-    security: Annotated[
-        bool,
-        typer.Option(
-            "--security/--no-security",
-            help="Also run synthmark's security attacks: copy onto photos, averaging, "
-            "regeneration.",
-        ),
-    ] = True,
-    regen_weights: Annotated[
-        Path | None,
-        typer.Option(
-            "--regen-weights",
-            help="Folder of the TAEF2 weights for the regeneration attack (skipped with a "
-            "note when absent).",
-            envvar="SYNTHMARK_REGEN_WEIGHTS",
-        ),
-    ] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
 ) -> None:
     """Benchmark the schemes against the attacks (takes a while; progress on stderr).
@@ -413,12 +417,10 @@ def bench(
     """
     from synthmark.attacks import parse_attacks
     from synthmark.eval.watermark_bench import BenchConfig, parse_sizes, run_benchmark
-    from synthmark.eval.watermark_calibration import calibrate_public_marks
-    from synthmark.eval.watermark_security import SecurityConfig
+    from synthmark.eval.watermark_calibration import calibrate_public_marks, format_calibration
     from synthmark.eval.watermark_tables import format_markdown
 
     console = state(ctx).console
-    weights = None if regen_weights is None else str(regen_weights)
     config = BenchConfig(
         data_dir=data,
         schemes=[s.strip() for s in schemes.split(",") if s.strip()],
@@ -427,24 +429,18 @@ def bench(
         scheme_images={"rivaGan": rivagan_n},
         unmarked_limit=unmarked or None,
         timing_2048=timing,
-        security=SecurityConfig(regen_weights=weights) if security else None,
     )
     if attacks:
         config.attacks = [a.name for a in parse_attacks(attacks)]
-    result = run_benchmark(config, progress=lambda line: console.print(plain(line)))
-    cal = (
-        calibrate_public_marks(
-            data, unmarked or None, progress=lambda line: console.print(plain(line))
-        )
-        if calibrate
-        else None
-    )
+    def say(line: str) -> None:
+        console.print(plain(line))
+
+    result = run_benchmark(config, progress=say)
+    cal = calibrate_public_marks(data, unmarked or None, progress=say) if calibrate else None
     if json_:
         emit_json({"benchmark": result, "public_marks": cal})
         return
     typer.echo(format_markdown(result))
     if cal is not None:
-        from synthmark.eval.watermark_calibration import format_calibration
-
         typer.echo("")
         typer.echo(format_calibration(cal))
