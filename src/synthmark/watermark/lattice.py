@@ -38,6 +38,7 @@ __all__ = [
     "Smoother",
     "find_lattices",
     "fold",
+    "global_lattices",
     "line_frequencies",
     "line_scorer",
     "residual",
@@ -328,6 +329,19 @@ def _log_polar_peaks(
         out.append((math.exp(log_p[i]), math.pi * j / n_phi))
         corr[max(0, i - di) : i + di + 1, [jj % quarter for jj in range(j - 6, j + 7)]] = -np.inf
     return out
+
+
+def global_lattices(
+    scorer: LineScorer, search: LatticeSearch, count: int
+) -> list[tuple[float, float, float]]:
+    """The ``count`` best (period, angle, score) of the log-polar (Fourier-Mellin)
+    correlation over every period and angle, refined (the first ``search.n_global`` are
+    :func:`find_lattices`' own global candidates)."""
+    max_p = min(search.max_period, search.max_period_fraction * min(scorer.h, scorer.w))
+    peaks = _log_polar_peaks(scorer, search, search.min_period, max_p, count)
+    if not peaks:
+        return []
+    return scorer.refine_many(*(np.array(v) for v in zip(*peaks, strict=True)))
 
 
 def line_scorer(rw: FloatArray, lines: NDArray, search: LatticeSearch) -> LineScorer:

@@ -205,11 +205,12 @@ class Decoder:
         lattices: list[Lattice],
         sync: Synchroniser,
         affine: Callable[[], list[Lattice]] | None = None,
+        extra: Callable[[], list[tuple[float, float]]] | None = None,
     ) -> Outcome:
         """Every stage in turn until a word passes the CRC (see the module doc); ``rw`` is
         the weighted residual, ``wt`` its weights, ``lattices`` the keyless candidates
         (at least one); ``affine`` gives the affine search's lattices, which the scan
-        stage aligns too."""
+        stage aligns too; ``extra`` gives (period, angle) lattices the scan scores too."""
         d = self.design
         tried: list[Attempt] = []
 
@@ -229,7 +230,7 @@ class Decoder:
             found = run(sync.refine(rw, wt, top), Stage.REFINED)
             if found is not None:
                 return found
-        scanned = sync.scan(rw, wt)
+        scanned = sync.scan(rw, wt, extra() if extra is not None else ())
         for lattice in affine() if affine is not None else []:
             aligned = sync.align(rw, wt, lattice)
             if aligned.z > scanned.z:

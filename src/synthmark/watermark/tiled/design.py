@@ -226,6 +226,10 @@ class TileDesign:
     scan_gate: float = 4.2
     #: share of ``alpha`` given to the scan's refined alignments
     scan_share: float = 0.05
+    #: the scan also scores the keyless search's ``scan_global`` best global (log-polar)
+    #: lattices by the keyed sync (the first stage decodes only its ``n_global`` best): a
+    #: rotation with a crop and a resize of a weak mark
+    scan_global: int = 6
     #: each payload's pattern is shifted within the cell by an offset keyed by the payload
     #: (:func:`variant_of`), so that marks with different payloads share no fixed pattern
     #: that averaging could estimate: each line's phase moves by ``2 pi k . offset``. The

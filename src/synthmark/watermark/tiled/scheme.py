@@ -21,7 +21,13 @@ from synthmark.watermark.affine import affine_lattices
 from synthmark.watermark.attribution import Frame
 from synthmark.watermark.base import Readout, WatermarkScheme, WatermarkStatus
 from synthmark.watermark.ecc import ConvCode
-from synthmark.watermark.lattice import Smoother, find_lattices, line_scorer, residual
+from synthmark.watermark.lattice import (
+    Smoother,
+    find_lattices,
+    global_lattices,
+    line_scorer,
+    residual,
+)
 from synthmark.watermark.tiled.bound import FalsePositiveBound
 from synthmark.watermark.tiled.budget import Budget, choose_change, embed_mask, finish
 from synthmark.watermark.tiled.decode import Decoder, Outcome
@@ -206,7 +212,12 @@ class TiledScheme(WatermarkScheme):
                 {"lattice": "no periodic structure found"},
             )
         outcome = self.decoder.read(
-            rw, wt, lattices, self.sync, partial(affine_lattices, scorer, d.affine)
+            rw,
+            wt,
+            lattices,
+            self.sync,
+            partial(affine_lattices, scorer, d.affine),
+            lambda: [(p, a) for p, a, _ in global_lattices(scorer, d.search, d.scan_global)],
         )
         details = self._details(image, outcome)
         if outcome.status is WatermarkStatus.PRESENT:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -112,7 +113,8 @@ def false_positive_bound(design: TileDesign) -> FalsePositiveBound:
     candidates = d.search.max_candidates(_NOMINAL_PERIODS)
     n_hypotheses = candidates * len(D4) * d.shift_grid**2
     grid = refine_grid_size(d)
-    n_scanned = sum(len(periods) for periods, _ in scan_lattices(d)) + d.affine.count
+    n_scanned = sum(len(periods) for periods, _ in scan_lattices(d))
+    n_scanned += d.affine.count + d.scan_global * len(_NEIGHBOURS)
     return FalsePositiveBound(
         n_sync=d.n_sync,
         crc_bits=d.crc_bits,
@@ -124,6 +126,20 @@ def false_positive_bound(design: TileDesign) -> FalsePositiveBound:
         scan_share=d.scan_share,
         max_decodes=candidates + 2 + max(d.list_size - 1, 0),
     )
+
+
+#: the 3 x 3 neighbourhood, in scan steps of period and angle, of an extra scan lattice
+_NEIGHBOURS = np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)], np.float64)
+
+
+def _neighbours(
+    lattices: Sequence[tuple[float, float]], design: TileDesign
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Periods and angles of each lattice's :data:`_NEIGHBOURS`, lattice by lattice."""
+    base = np.asarray(lattices, np.float64)
+    periods = base[:, None, 0] * np.exp(design.scan_step * _NEIGHBOURS[None, :, 0])
+    angles = base[:, None, 1] + math.radians(design.scan_angle_step) * _NEIGHBOURS[None, :, 1]
+    return periods.ravel(), angles.ravel()
 
 
 class Synchroniser:
@@ -214,13 +230,17 @@ class Synchroniser:
                     here = best_pos
         return best
 
-    def scan(self, rw: NDArray, wt: NDArray) -> Alignment:
+    def scan(
+        self, rw: NDArray, wt: NDArray, extra: Sequence[tuple[float, float]] = ()
+    ) -> Alignment:
         """The keyed scan (see ``TileDesign.scan_step``): every lattice of
         :attr:`scan_lattices` is scored by the phase-only sync correlation of the image's
         own spectrum at its sync frequencies (one zero-padded FFT, nearest bins, identity
         symmetry, a coarse shift grid); of each family's ``scan_top`` best, apart from each
         other, the ``scan_top`` best overall are aligned exactly, and the best alignment is
-        returned."""
+        returned. ``extra`` (period, angle in radians) lattices, the keyless search's
+        weaker global peaks, are scored too, each at its 3 x 3 neighbours of one scan step
+        in period and angle."""
         d = self.design
         h, w = rw.shape
         big_h, big_w = d.scan_pad * h, d.scan_pad * w
@@ -229,6 +249,14 @@ class Synchroniser:
         for periods, angles in self.scan_lattices:
             score = self._scan_scores(spectrum, (h, w), periods, angles)
             best.extend(self._scan_peaks(score, periods, angles))
+        if extra:
+            periods, angles = _neighbours(extra, d)
+            score = self._scan_scores(spectrum, (h, w), periods, angles).reshape(len(extra), -1)
+            for row, i in enumerate(np.argmax(score, axis=1)):
+                j = row * score.shape[1] + int(i)
+                ci, si = math.cos(angles[j]), math.sin(angles[j])
+                basis = periods[j] * np.array([[ci, -si], [si, ci]])
+                best.append((float(score[row, i]), basis))
         best.sort(key=lambda t: t[0], reverse=True)
         aligned = [self.align(rw, wt, Lattice(basis=b, score=z)) for z, b in best[: d.scan_top]]
         return max(aligned, key=lambda al: al.z)
