@@ -38,7 +38,7 @@ __all__ = [
     "Smoother",
     "find_lattices",
     "fold",
-    "global_lattices",
+    "global_peaks",
     "line_frequencies",
     "line_scorer",
     "residual",
@@ -212,6 +212,8 @@ class LineScorer:
         self.lines = np.asarray(lines, np.float64)
         positive = q[q > 0]
         self.mean = float(positive.mean()) if positive.size else 1.0
+        #: the log-polar peaks found so far (:func:`global_peaks`), by search
+        self.peaks: dict[LatticeSearch, list[tuple[float, float]]] = {}
 
     def _coords(self, periods: NDArray, angles: NDArray) -> tuple[NDArray, NDArray]:
         fx, fy, _ = line_frequencies(self.lines, periods, angles)
@@ -331,17 +333,19 @@ def _log_polar_peaks(
     return out
 
 
-def global_lattices(
+def global_peaks(
     scorer: LineScorer, search: LatticeSearch, count: int
-) -> list[tuple[float, float, float]]:
-    """The ``count`` best (period, angle, score) of the log-polar (Fourier-Mellin)
-    correlation over every period and angle, refined (the first ``search.n_global`` are
-    :func:`find_lattices`' own global candidates)."""
-    max_p = min(search.max_period, search.max_period_fraction * min(scorer.h, scorer.w))
-    peaks = _log_polar_peaks(scorer, search, search.min_period, max_p, count)
-    if not peaks:
-        return []
-    return scorer.refine_many(*(np.array(v) for v in zip(*peaks, strict=True)))
+) -> list[tuple[float, float]]:
+    """The ``count`` best (period, angle) of the log-polar (Fourier-Mellin) correlation over
+    every period and angle, unrefined (:func:`find_lattices` refines its first
+    ``search.n_global``). Kept on the scorer: a second call with no more peaks costs
+    nothing, so ask first for the most you will need."""
+    cached = scorer.peaks.get(search)
+    if cached is None or len(cached) < count:
+        max_p = min(search.max_period, search.max_period_fraction * min(scorer.h, scorer.w))
+        cached = _log_polar_peaks(scorer, search, search.min_period, max_p, count)
+        scorer.peaks[search] = cached
+    return cached[:count]
 
 
 def line_scorer(rw: FloatArray, lines: NDArray, search: LatticeSearch) -> LineScorer:
@@ -399,7 +403,7 @@ def find_lattices(
         found.append(
             _best_of_scan(scorer, periods, np.full(len(periods), angle), search.scan_peaks)
         )
-    peaks = _log_polar_peaks(scorer, search, min_p, max_p, search.n_global)
+    peaks = global_peaks(scorer, search, search.n_global)
     if peaks:
         found.extend(scorer.refine_many(*(np.array(v) for v in zip(*peaks, strict=True))))
     results: list[Lattice] = []

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,7 +205,7 @@ class Decoder:
         lattices: list[Lattice],
         sync: Synchroniser,
         affine: Callable[[], list[Lattice]] | None = None,
-        extra: Callable[[], list[tuple[float, float]]] | None = None,
+        extra: Callable[[], Sequence[tuple[float, float]]] | None = None,
     ) -> Outcome:
         """Every stage in turn until a word passes the CRC (see the module doc); ``rw`` is
         the weighted residual, ``wt`` its weights, ``lattices`` the keyless candidates

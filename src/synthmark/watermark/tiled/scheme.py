@@ -24,7 +24,7 @@ from synthmark.watermark.ecc import ConvCode
 from synthmark.watermark.lattice import (
     Smoother,
     find_lattices,
-    global_lattices,
+    global_peaks,
     line_scorer,
     residual,
 )
@@ -200,6 +200,7 @@ class TiledScheme(WatermarkScheme):
         rw, wt = self.whitened(image)
         lines = np.concatenate([self.layout.sync, self.layout.data])
         scorer = line_scorer(rw, lines, d.search)
+        global_peaks(scorer, d.search, max(d.search.n_global, d.scan_global))  # kept
         periods = self.sync.nominal_periods(image.size)
         lattices = find_lattices(rw, lines, periods, d.search, scorer)
         if not lattices:
@@ -217,7 +218,7 @@ class TiledScheme(WatermarkScheme):
             lattices,
             self.sync,
             partial(affine_lattices, scorer, d.affine),
-            lambda: [(p, a) for p, a, _ in global_lattices(scorer, d.search, d.scan_global)],
+            partial(global_peaks, scorer, d.search, d.scan_global),
         )
         details = self._details(image, outcome)
         if outcome.status is WatermarkStatus.PRESENT:
