@@ -23,7 +23,7 @@ import scipy.fft as sfft
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from synthmark.watermark.lattice import Lattice, LineScorer
+from synthmark.watermark.lattice import Lattice, LineScorer, vertex
 
 __all__ = ["AffineSearch", "affine_lattices", "reduce_basis"]
 
@@ -112,16 +112,11 @@ def _peaks(acf: NDArray, search: AffineSearch, count: int) -> list[NDArray[np.fl
     out = []
     for i in top:
         r, c = divmod(int(i), win.shape[1])
-        dr = _vertex(win[r - 1, c], win[r, c], win[r + 1, c])
-        dc = _vertex(win[r, c - 1], win[r, c], win[r, c + 1])
+        dr = vertex(win[r - 1, c], win[r, c], win[r + 1, c])
+        dc = vertex(win[r, c - 1], win[r, c], win[r, c + 1])
         out.append(np.array([(lx[c] + dc) / w, (ly[r] + dr) / h]))
     return out
 
-
-def _vertex(lo: float, mid: float, hi: float) -> float:
-    """Offset of a parabola's vertex through three equally spaced samples (0 if none)."""
-    den = lo - 2 * mid + hi
-    return 0.5 * (lo - hi) / den if den < 0 else 0.0
 
 
 def _refine(scorer: LineScorer, recip: NDArray, search: AffineSearch) -> tuple[NDArray, float]:
@@ -194,8 +189,8 @@ def _sharpen(acf: NDArray, g: NDArray, search: AffineSearch) -> NDArray:
         i, j = np.unravel_index(int(np.argmax(window)), window.shape)
         if not 0 < i < 4 or not 0 < j < 4 or window[i, j] <= 0:
             break  # no peak near the prediction (or at the window's edge)
-        dr = _vertex(window[i - 1, j], window[i, j], window[i + 1, j])
-        dc = _vertex(window[i, j - 1], window[i, j], window[i, j + 1])
+        dr = vertex(window[i - 1, j], window[i, j], window[i + 1, j])
+        dc = vertex(window[i, j - 1], window[i, j], window[i, j + 1])
         peak = np.array([(c0 - 2 + j + dc) / w, (r0 - 2 + i + dr) / h])
         g = peak / m
     return g

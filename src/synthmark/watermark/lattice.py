@@ -43,6 +43,7 @@ __all__ = [
     "line_scorer",
     "residual",
     "spike_spectrum",
+    "vertex",
 ]
 
 FloatArray = NDArray[np.float32]
@@ -121,6 +122,13 @@ class Smoother:
         """``a`` blurred with a Gaussian of ``sigma`` px (pass ``spectrum`` to reuse an FFT)."""
         spec = self.spectrum(a) if spectrum is None else spectrum
         return sfft.irfft2(spec * self.gain(sigma), s=self.shape).astype(np.float32)
+
+
+def vertex(lo: float, mid: float, hi: float) -> float:
+    """Offset of the vertex of the parabola through three equally spaced samples, from the
+    middle one (0 when they do not make a peak): a sub-sample peak position."""
+    den = lo - 2 * mid + hi
+    return 0.5 * (lo - hi) / den if den < 0 else 0.0
 
 
 def residual(

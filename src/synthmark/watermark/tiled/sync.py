@@ -31,7 +31,7 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
-from synthmark.watermark.lattice import Lattice, fold, line_frequencies
+from synthmark.watermark.lattice import Lattice, fold, line_frequencies, vertex
 from synthmark.watermark.tiled.bound import FalsePositiveBound
 from synthmark.watermark.tiled.design import D4, Layout, TileDesign
 
@@ -69,12 +69,6 @@ def hermitian_half(
         keep = cols < half  # the lines differ modulo side, so no index repeats in one pass
         planes[:, rows[keep], cols[keep]] += vals[:, keep]
     return planes
-
-
-def _vertex(lo: float, mid: float, hi: float) -> float:
-    """Offset of a parabola's vertex through three equally spaced samples (0 if none)."""
-    den = lo - 2 * mid + hi
-    return 0.5 * (lo - hi) / den if den < 0 else 0.0
 
 
 def scan_lattices(
@@ -195,8 +189,8 @@ class Synchroniser:
         corr = corrs[sym]
         peak = float(corr.max())
         i0, i1 = np.unravel_index(int(np.argmax(corr)), corr.shape)
-        s0 = i0 + _vertex(corr[(i0 - 1) % pg, i1], corr[i0, i1], corr[(i0 + 1) % pg, i1])
-        s1 = i1 + _vertex(corr[i0, (i1 - 1) % pg], corr[i0, i1], corr[i0, (i1 + 1) % pg])
+        s0 = i0 + vertex(corr[(i0 - 1) % pg, i1], corr[i0, i1], corr[(i0 + 1) % pg, i1])
+        s1 = i1 + vertex(corr[i0, (i1 - 1) % pg], corr[i0, i1], corr[i0, (i1 + 1) % pg])
         return Alignment(lattice, peak, sym, (float(s0), float(s1)), spectrum)
 
     def refine(self, rw: NDArray, wt: NDArray, start: Alignment) -> Alignment:
