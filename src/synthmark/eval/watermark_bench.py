@@ -371,7 +371,10 @@ def run_benchmark(config: BenchConfig, progress: Progress | None = None) -> Benc
             security = None
             if keyed and config.security is not None:
                 security = SecurityRun(config.security, scheme, config.data_dir, size, images, say)
-                security.prepare(partial(_random_payload, scheme, rng))
+                # the pool's payloads come from their own generator: the benchmark's images
+                # get the same payloads with or without the security attacks
+                pool_rng = random.Random(f"{config.seed}-pool-{size}")
+                security.prepare(partial(_random_payload, scheme, pool_rng))
             run = _SizeRun(scheme, wrong, attacks)
             for index, (_, image) in enumerate(images):
                 run.measure(image, _random_payload(scheme, rng), security)
