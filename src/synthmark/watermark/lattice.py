@@ -221,7 +221,7 @@ class LineScorer:
         positive = q[q > 0]
         self.mean = float(positive.mean()) if positive.size else 1.0
         #: the log-polar peaks found so far (:func:`global_peaks`), by search
-        self.peaks: dict[LatticeSearch, list[tuple[float, float]]] = {}
+        self.peaks: dict[tuple[LatticeSearch, bool], list[tuple[float, float]]] = {}
 
     def _coords(self, periods: NDArray, angles: NDArray) -> tuple[NDArray, NDArray]:
         fx, fy, _ = line_frequencies(self.lines, periods, angles)
@@ -297,9 +297,15 @@ class LineScorer:
 
 
 def _log_polar_peaks(
-    scorer: LineScorer, search: LatticeSearch, min_p: float, max_p: float, count: int
+    scorer: LineScorer,
+    search: LatticeSearch,
+    min_p: float,
+    max_p: float,
+    count: int,
+    sharp: bool = False,
 ) -> list[tuple[float, float]]:
-    """Fourier-Mellin: the ``count`` best (period, angle) over every period and angle."""
+    """Fourier-Mellin: the ``count`` best (period, angle) over every period and angle, on
+    the 3x3-max-filtered spike spectrum (or, ``sharp``, on the spectrum itself)."""
     n_phi, n_rho = 360, 256
     f_lo, f_hi = search.band_low, search.band_high
     step = math.log(f_hi / f_lo) / (n_rho - 1)
@@ -310,7 +316,7 @@ def _log_polar_peaks(
     fy = fr * np.sin(phi)[None, :]
     iy = np.rint(fy * scorer.h).astype(np.intp) % scorer.h
     ix = np.rint(fx * scorer.w).astype(np.intp)
-    polar = scorer.q_max[iy, ix]
+    polar = (scorer.q if sharp else scorer.q_max)[iy, ix]
     allk = np.concatenate([scorer.lines, -scorer.lines])
     k_rad = np.hypot(allk[:, 0], allk[:, 1])
     k_lo = float(k_rad.min())
@@ -342,17 +348,19 @@ def _log_polar_peaks(
 
 
 def global_peaks(
-    scorer: LineScorer, search: LatticeSearch, count: int
+    scorer: LineScorer, search: LatticeSearch, count: int, sharp: bool = False
 ) -> list[tuple[float, float]]:
     """The ``count`` best (period, angle) of the log-polar (Fourier-Mellin) correlation over
     every period and angle, unrefined (:func:`find_lattices` refines its first
-    ``search.n_global``). Kept on the scorer: a second call with no more peaks costs
+    ``search.n_global``); ``sharp``: on the spike spectrum itself rather than its 3x3
+    maximum, which ranks a weak mark's lattice higher when the search's first guess was
+    right to within a bin. Kept on the scorer: a second call with no more peaks costs
     nothing, so ask first for the most you will need."""
-    cached = scorer.peaks.get(search)
+    cached = scorer.peaks.get((search, sharp))
     if cached is None or len(cached) < count:
         max_p = min(search.max_period, search.max_period_fraction * min(scorer.h, scorer.w))
-        cached = _log_polar_peaks(scorer, search, search.min_period, max_p, count)
-        scorer.peaks[search] = cached
+        cached = _log_polar_peaks(scorer, search, search.min_period, max_p, count, sharp)
+        scorer.peaks[(search, sharp)] = cached
     return cached[:count]
 
 

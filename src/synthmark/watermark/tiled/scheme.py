@@ -218,7 +218,8 @@ class TiledScheme(WatermarkScheme):
             lattices,
             self.sync,
             partial(affine_lattices, scorer, d.affine),
-            partial(global_peaks, scorer, d.search, d.scan_global),
+            lambda: global_peaks(scorer, d.search, d.scan_global)
+            + global_peaks(scorer, d.search, d.scan_sharp, sharp=True),
         )
         details = self._details(image, outcome)
         if outcome.status is WatermarkStatus.PRESENT:
