@@ -185,10 +185,6 @@ class SecurityRun:
                     f"{a.name} skipped at {self.size} px: only {len(pool)} pool images"
                 )
 
-    def describe(self, marked: Image.Image) -> bytes:
-        """What ``generate`` would register for ``marked``."""
-        return describe_content(marked)
-
     def _read(self, image: Image.Image, description: bytes) -> tuple[Readout, str | None]:
         readout = self.scheme.extract(image)
         state = attribution_of(image, readout, description) if readout.present else None
@@ -196,7 +192,7 @@ class SecurityRun:
 
     def observe(self, marked: Image.Image, payload: bytes, description: bytes | None) -> None:
         """Every security attack on one marked image."""
-        description = description if description is not None else self.describe(marked)
+        description = description if description is not None else describe_content(marked)
         host = self.hosts[self._index % len(self.hosts)] if self.hosts else None
         self._index += 1
         for attack in self.copies:
