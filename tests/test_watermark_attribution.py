@@ -169,3 +169,22 @@ def test_registry_stores_one_content_description_per_serial(
             reg.put_content(serial, b"")
     with open_registry(target) as again:  # it persists
         assert again.get_content(serial) == b"\x01\x02description"
+
+
+@pytest.mark.parametrize("attack", ["crop:0.5", "crop:0.25"])
+def test_a_centre_crop_of_a_large_image_stays_bound(
+    scheme: WatermarkScheme, shared_data: Path, attack: str
+) -> None:
+    """A 1024 px mark cropped to its centre: the image lies well away from the original's
+    corner, and a whole-cell translation that keeps it on the picture covers one row or
+    column fewer cells than others (by phase). Both used to leave the true translation out
+    of the comparison."""
+    photo = _square(shared_data / "detector/real_sun_hays80/coast_sun_adeamqputqgbqvcq.jpg", 1024)
+    marked = scheme.embed(photo, PAYLOAD)
+    cropped = get_attack(attack).apply(marked)
+    readout = scheme.extract(cropped)
+    assert readout.present
+    state, info = attribute(
+        cropped, readout.details, describe_content(marked), registry=True, registered=True
+    )
+    assert state is Attribution.BOUND and info["content_match"] > 0.9

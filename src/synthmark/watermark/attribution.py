@@ -58,8 +58,9 @@ BAND_SIGMA = 4.0
 TRIM = 0.2
 #: fewest description cells that must land inside the image for a decision
 MIN_CELLS = 48
-#: the translations compared cover at least this share of the best one's cells
-MIN_COVER = 0.95
+#: the translations compared cover at least this share of the cells the image holds (or
+#: of the best translation's, if fewer)
+MIN_COVER = 0.9
 #: working-frame pixels per description cell, and the longest side of the grid in cells
 _CELL = 16.0
 _MAX_CELLS = 64
@@ -234,7 +235,8 @@ def placed(
     h, w = y.shape
     y = _blur(y, max(0.5, desc.cell / 2.0 * px_per_work))
     corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float64)
-    span = cells[:, None, :] - (corners @ frame.matrix.T + frame.offset)[None, :, :]
+    # cell c lands at image pixel i where F i = c - f - n (``cells`` holds c - f already)
+    span = cells[:, None, :] - (corners @ frame.matrix.T)[None, :, :]
     lo, hi = np.floor(span.min(axis=(0, 1))) - 1, np.ceil(span.max(axis=(0, 1))) + 1
     ns = np.stack(
         np.meshgrid(np.arange(lo[0], hi[0] + 1), np.arange(lo[1], hi[1] + 1), indexing="ij"), -1
@@ -246,8 +248,10 @@ def placed(
     yy = pts[None, :, 1] - moves[:, None, 1]
     counts = ((x >= 0) & (x <= w - 1) & (yy >= 0) & (yy <= h - 1)).sum(axis=1)
     # A genuine read is a part of the original: (almost) all of it lies on the description,
-    # so only the translations that cover the most cells are candidates.
-    keep = counts >= max(MIN_CELLS, MIN_COVER * float(counts.max()))
+    # so only the translations that cover nearly as many cells as the image holds are
+    # candidates (those fully inside differ by a row or column of cells, by phase)
+    holds = w * h / (px_per_work * desc.cell) ** 2
+    keep = counts >= max(MIN_CELLS, MIN_COVER * min(float(counts.max()), holds))
     got = _sample(y, np.stack([x[keep], yy[keep]], -1))
     return got.reshape(-1, *desc.values.shape), counts[keep]
 
