@@ -5,10 +5,14 @@ Run from the project root:
 
     .venv/bin/python benchmarks/cli_startup.py [--runs 10]
 
-Times ``synthmark --help`` and ``synthmark watermark read`` / ``synthmark inspect`` of one
-small PNG (median of several runs, each a fresh process), and reports which heavy modules
-each one imported. The foundation issue's target: ``--help`` under 0.5 s; reading a
-watermark or metadata without waiting for torch. Prints one JSON object.
+Times ``synthmark --help`` and ``synthmark watermark read`` / ``synthmark inspect`` of a
+real generated PNG (median of several runs, each a fresh process), and reports which heavy
+modules each one imported. The PNG is made first by ``synthmark generate`` with the tiny
+model at ``--size`` (512 by default): it carries a C2PA manifest, XMP, parameters and our
+watermark, and the home folder holds its key and registry record, so every reader does its
+full work (a flat grey image would let the watermark readers stop early). The foundation
+issue's target: ``--help`` under 0.5 s; reading a watermark or metadata without waiting for
+torch. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -22,8 +26,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-from PIL import Image
 
 PROBE = (
     "import runpy, sys, json, atexit\n"
@@ -47,15 +49,28 @@ def measure(args: list[str], env: dict[str, str], runs: int) -> dict[str, object
             "heavy_modules": modules}
 
 
+def generate(folder: Path, env: dict[str, str], size: int) -> Path:
+    """One PNG made by ``synthmark generate``: marked, labelled, signed and registered."""
+    done = subprocess.run(
+        [sys.executable, "-m", "synthmark", "-q", "generate", "a lighthouse at dusk", "-o",
+         str(folder / "out"), "--width", str(size), "--height", str(size), "--steps", "2",
+         "--json"],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    return Path(json.loads(done.stdout.splitlines()[-1])["path"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--size", type=int, default=512, help="side of the generated PNG")
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        image = Path(tmp) / "x.png"
-        Image.new("RGB", (320, 320), (120, 130, 140)).save(image)
         env = {**os.environ, "SYNTHMARK_HOME": str(Path(tmp) / "home"), "HF_HUB_OFFLINE": "1"}
+        image = generate(Path(tmp), env, options.size)
         report = {
+            "image": {"width": options.size, "height": options.size, "bytes":
+                      image.stat().st_size, "made_by": "synthmark generate (tiny model)"},
             "help": measure(["--help"], env, options.runs),
             "watermark_read": measure(["watermark", "read", str(image), "--json"], env,
                                       max(3, options.runs // 2)),

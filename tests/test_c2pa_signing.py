@@ -29,8 +29,10 @@ from synthmark.labels import (
     local_trust_anchor,
     read_labels,
 )
-from synthmark.labels.c2pa_manifest import make_signer, offline_settings
+from synthmark.labels.c2pa_manifest import offline_settings
+from synthmark.labels.c2pa_sign import make_signer
 from synthmark.labels.credentials import ENV_CERT, ENV_KEY, LocalCaPaths
+from synthmark.labels.soft_binding import SOFT_BINDING_ALG
 from synthmark.labels.sourcetypes import (
     COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
     TRAINED_ALGORITHMIC_MEDIA,
@@ -112,10 +114,13 @@ def test_manifest_content(fmt: str, signed: dict[str, bytes]) -> None:
     report = read_labels(signed[fmt])
     c2pa = report.c2pa
     assert c2pa.claim_generator is not None and c2pa.claim_generator.startswith("synthmark/")
-    [created] = c2pa.actions
+    created, watermarked = c2pa.actions
     assert created.action == "c2pa.created"
     assert created.digital_source_type == TRAINED_ALGORITHMIC_MEDIA
     assert created.software_agent == "tiny-sd 5b8393ca08"
+    assert watermarked.action == "c2pa.watermarked"
+    assert watermarked.software_agent is not None
+    assert watermarked.software_agent.startswith("synthmark")
     assert c2pa.watermark == {"scheme": "synthmark", "serial": 4242}
     assert c2pa.digital_source_types == [TRAINED_ALGORITHMIC_MEDIA]
     assert report.declared_ai == [
@@ -123,7 +128,33 @@ def test_manifest_content(fmt: str, signed: dict[str, bytes]) -> None:
         "XMP DigitalSourceType: trainedAlgorithmicMedia",
     ]
     assert WATERMARK_ASSERTION == "org.synthmark.watermark"
-    assert b"c2pa.soft-binding" not in signed[fmt]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_soft_binding_names_the_watermark_and_c2pa_reads_it_back(
+    fmt: str, signed: dict[str, bytes]
+) -> None:
+    """c2pa-python itself (not our summary) returns the assertion, with our alg and the
+    serial's payload as value, and the manifest still validates."""
+    import base64
+
+    import c2pa as c2pa_python
+
+    mime = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}[fmt]
+    context = c2pa_python.Context.from_dict(offline_settings())
+    reader = c2pa_python.Reader(mime, io.BytesIO(signed[fmt]), None, context)
+    store = json.loads(reader.json())
+    reader.close()
+    context.close()
+    active = store["manifests"][store["active_manifest"]]
+    [binding] = [a["data"] for a in active["assertions"] if a["label"] == "c2pa.soft-binding"]
+    assert binding["alg"] == SOFT_BINDING_ALG == "org.synthmark.watermark.1"
+    [block] = binding["blocks"]
+    assert base64.b64decode(block["value"]) == (4242).to_bytes(8, "big")
+    assert store["validation_state"] == "Valid"
+    assert read_labels(signed[fmt]).c2pa.soft_bindings == [
+        {"alg": SOFT_BINDING_ALG, "value": block["value"]}
+    ]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -405,8 +436,13 @@ def test_keys_cli(tmp_path: Path) -> None:
     assert info["sha256_fingerprint"] == created["sha256_fingerprint"]
     assert info["issuer"] == "O=Acme,CN=Acme local root CA"
     assert info["extended_key_usages"] == ["documentSigning", "emailProtection"]
-    again = runner.invoke(app, [*home, "keys", "init"])
-    assert again.exit_code == 2 and "--force" in again.output
+    again = runner.invoke(app, [*home, "keys", "init", "--json"])  # keeps what exists
+    assert again.exit_code == 0, again.output
+    kept = json.loads(again.stdout)
+    assert kept["sha256_fingerprint"] == created["sha256_fingerprint"]
+    assert not kept["c2pa_created"] and not kept["watermark_key_created"]
+    reshaped = runner.invoke(app, [*home, "keys", "init", "--org", "Other"])
+    assert reshaped.exit_code == 2 and "--force" in reshaped.output
     assert os.stat(created["signer_key"]).st_mode & 0o077 == 0
 
 

@@ -163,3 +163,14 @@ def test_inspect_exits_1_when_an_input_cannot_be_read(tmp_path: Path) -> None:
     assert both.exit_code == 1
     assert [json.loads(line)["path"] for line in both.stdout.splitlines()] == [str(good), str(bad)]
     assert runner.invoke(app, ["inspect", str(good)], env=env).exit_code == 0
+
+
+def test_human_inspect_shows_the_generation_parameters(shared_data: Path) -> None:
+    path = shared_data / "provenance" / "a1111" / "sample-2.png"
+    result = runner.invoke(app, ["inspect", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert "prompt: a cute girl, white shirt with green tie, red shoes, blue hair, yellow " \
+           "eyes, pink skirt" in lines
+    assert "seed: 3162372422" in lines and "model: 7th_anime_v3_A-fp16" in lines
+    assert "steps: 15" in lines and "sampler: DPM++ 2M Karras" in lines

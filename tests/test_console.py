@@ -327,7 +327,9 @@ def test_layer_details_show_signer_serial_and_ingredient_chain(
 
         stripped = _card(browser, "stripped.jpg")
         _expand(browser, stripped)
-        assert "C2PA Content Credentials: none" in _layer(stripped, "c2pa").text
+        recovered = _layer(stripped, "c2pa").text  # the manifest, found through the mark
+        assert "C2PA Content Credentials: Trusted, recovered from the registry" in recovered
+        assert "does not match this copy" in recovered
         row = _ours(_layer(stripped, "watermarks"))
         assert row.find_element(By.CSS_SELECTOR, ".serial").text == str(corpus.serial)
 

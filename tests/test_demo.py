@@ -58,10 +58,10 @@ def test_demo_draws_another_seed_when_a_mark_does_not_read_back(
 ) -> None:
     from synthmark.demo import run_demo
     from synthmark.errors import WatermarkError
-    from synthmark.generate import generator as generator_module
+    from synthmark.labelling import core as labelling_core
     from synthmark.settings import Settings
 
-    real_embed = generator_module.embed_checked
+    real_embed = labelling_core.embed_checked
     calls = {"n": 0}
 
     def first_fails(*args: object, **kwargs: object) -> object:
@@ -70,7 +70,7 @@ def test_demo_draws_another_seed_when_a_mark_does_not_read_back(
             raise WatermarkError("the synthmark watermark did not read back (test)")
         return real_embed(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(generator_module, "embed_checked", first_fails)
+    monkeypatch.setattr(labelling_core, "embed_checked", first_fails)
     messages: list[str] = []
     result = run_demo(
         Settings(home=tmp_path / "home"),

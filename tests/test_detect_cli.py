@@ -11,21 +11,14 @@ from typer.testing import CliRunner
 
 from synthmark.cli.main import app
 from tests import hostile
-from tests.test_detect import tiny_image
+from tests.test_detect import tiny_folders
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("data")
-    real, fake = root / "real", root / "fake"
-    real.mkdir()
-    fake.mkdir()
-    for i in range(10):
-        tiny_image(0, seed=2 * i).save(real / f"photo_{i:03d}.png")
-        tiny_image(1, seed=2 * i + 1).save(fake / f"gen_{i:03d}.png")
-    return real, fake
+    return tiny_folders(tmp_path_factory.mktemp("data"), 10)
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +36,16 @@ def model(folders: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) 
             str(fake),
             "-o",
             str(out),
+            "--extractor",
+            "grid",
             "--tile",
             "64",
+            "--tile-multiple",
+            "8",
             "--cv",
             "3",
+            "--cv-by",
+            "group",
             "--no-augment",
             "--licence",
             "real=CC0",
@@ -78,14 +77,15 @@ def test_predict_json_one_object_per_file_and_per_file_errors(
     assert [line["path"] for line in lines] == files
     assert "error" in lines[1] and "cannot decode" in lines[1]["error"]
     for line in (lines[0], lines[2]):
-        assert 0.0 <= line["probability"] <= 1.0 and line["label"] in ("real", "generated")
+        assert 0.0 <= line["probability"] <= 1.0
+        assert line["label"] in ("likely_synthetic", "no_evidence")
 
 
 def test_predict_a_folder_in_plain_text(model: Path, folders: tuple[Path, Path]) -> None:
     result = runner.invoke(app, ["detect", "predict", str(folders[1]), "-m", str(model)])
     assert result.exit_code == 0, result.output
     rows = [r.split("\t") for r in result.stdout.splitlines()]
-    assert len(rows) == 10 and all(r[1] in ("real", "generated") for r in rows)
+    assert len(rows) == 10 and all(r[1] in ("likely_synthetic", "no_evidence") for r in rows)
 
 
 def test_predict_without_model_uses_the_packaged_one(folders: tuple[Path, Path]) -> None:
@@ -127,3 +127,23 @@ def test_train_with_a_missing_folder_is_an_error(
         ],
     )
     assert result.exit_code == 2 and "Error:" in result.output
+
+
+def test_predict_abstains_in_screens_words_and_exits_0(tmp_path: Path) -> None:
+    """A flat image is outside the detector's domain: that is an answer, not a failure; and
+    a low score is no_evidence, as screen says, never "real"."""
+    from PIL import Image
+
+    flat = tmp_path / "flat.png"
+    Image.new("RGB", (300, 300), (128, 128, 128)).save(flat)
+    photo = hostile.write(tmp_path / "photo.png", hostile.png_bytes(hostile.photo_like()))
+    result = runner.invoke(app, ["detect", "predict", str(flat), str(photo), "--json"])
+    assert result.exit_code == 0, result.output
+    abstained, scored = (json.loads(line) for line in result.stdout.splitlines())
+    assert abstained["label"] == "abstained" and "does not apply" in abstained["reason"]
+    assert "error" not in abstained and "probability" not in abstained
+    assert scored["label"] in ("likely_synthetic", "no_evidence")
+    expected = "likely_synthetic" if scored["probability"] >= scored["threshold"] else "no_evidence"
+    assert scored["label"] == expected
+    text = runner.invoke(app, ["detect", "predict", str(flat)])
+    assert text.exit_code == 0 and text.stdout.split("\t")[:3] == ["-", "abstained", str(flat)]

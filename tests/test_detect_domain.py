@@ -54,7 +54,8 @@ def test_default_detector_refuses_flat_images_and_scores_photos(flat_dir: Path) 
         detector.check_applicable(Image.open(photo).convert("RGB"))
     results = list(predict_paths(detector, [*sorted(flat_dir.iterdir()), *photos]))
     flat, real = results[:5], results[5:]
-    assert all(r.error and "does not apply" in r.error for r in flat)
+    assert all(r.label == "abstained" and "does not apply" in (r.abstained or "") for r in flat)
+    assert all(r.error is None for r in flat)  # abstaining is an answer, not a failure
     assert all(r.error is None and r.probability is not None for r in real)
 
 

@@ -21,7 +21,6 @@ def _render(model, seed: int = 3):  # type: ignore[no-untyped-def]
         marker=None,
         labeller=None,
         registry=None,  # type: ignore[arg-type]
-        make_label_request=dict,
     )
     request = GenerationRequest("a red lighthouse", seed=seed, steps=3, width=64, height=64)
     return np.asarray(gen.render(request))

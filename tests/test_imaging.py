@@ -100,6 +100,23 @@ def test_16bit_png_is_scaled_not_clipped() -> None:
     assert any("16-bit" in note for note in loaded.notes)
 
 
+@pytest.mark.parametrize(("suffix", "channels"), [(".png", 3), (".png", 4), (".tif", 3)])
+def test_16bit_colour_gets_a_note_like_16bit_greyscale(
+    suffix: str, channels: int, tmp_path: Path
+) -> None:
+    import cv2
+
+    ramp = np.linspace(0, 65535, 64 * 64 * channels).reshape(64, 64, channels)
+    path = tmp_path / f"colour16{suffix}"
+    assert cv2.imwrite(str(path), ramp.astype(np.uint16))
+    loaded = load_image(path)
+    assert loaded.image.mode == "RGB"
+    assert "16-bit colour reduced to 8-bit" in loaded.notes
+    eight = tmp_path / "colour8.png"
+    assert cv2.imwrite(str(eight), (ramp[..., :3] / 257).astype(np.uint8))
+    assert not any("bit" in note for note in load_image(eight).notes)
+
+
 def test_palette_with_transparency_is_composited() -> None:
     loaded = load_image(hostile.palette_transparent_png())
     arr = np.asarray(loaded.image)

@@ -223,10 +223,10 @@ def test_missing_model_is_refused_before_screening(corpus, tmp_path: Path) -> No
     result = runner.invoke(
         app,
         ["screen", str(folder / "stripped.jpg"), "--model", str(missing), "--json"],
-        env={"SYNTHMARK_HOME": str(home)},
+        env={"SYNTHMARK_HOME": str(home), "COLUMNS": "1000"},  # the whole path on one line
     )
-    assert result.exit_code == 1
-    assert "Error:" in result.output and str(missing) in result.output
+    assert result.exit_code == 2  # a usage error, like a --model that is not a detector
+    assert "no-such-model" in result.output and "does not exist" in result.output
     assert result.stdout.strip() == ""
 
 

@@ -190,3 +190,35 @@ def test_serve_refuses_a_busy_port_and_an_unwritable_upload_folder(tmp_path: Pat
         app, ["serve", "--no-detector", "--keep-uploads", str(blocker / "uploads")], env=env
     )
     assert result.exit_code == 1 and "cannot write there" in result.output
+
+
+def test_one_access_line_per_request_without_image_data_or_token(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from synthmark.serve.access import ACCESS_LOGGER
+
+    token = "s3cret-token-value"
+    app = create_app(ServeConfig(max_bytes=2_000_000, token=token), _screen_fn())
+    client = TestClient(app)
+    image = _png()
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        ok = client.post(
+            "/v1/screen?filename=holiday.png", content=image,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        refused = client.post("/v1/screen", content=image)
+        health = client.get("/healthz")
+    assert (ok.status_code, refused.status_code, health.status_code) == (200, 401, 200)
+    lines = [r.getMessage() for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert len(lines) == 3
+    method, path, status, ms, unit, verdict = lines[0].split()
+    assert (method, path, status, unit, verdict) == (
+        "POST", "/v1/screen", "200", "ms", ok.json()["verdict"]
+    )
+    assert float(ms) >= 0
+    assert lines[1].startswith("POST /v1/screen 401 ") and lines[1].endswith(" -")
+    assert lines[2].startswith("GET /healthz 200 ")
+    logged = "\n".join(lines)
+    assert token not in logged and "holiday" not in logged and "Bearer" not in logged

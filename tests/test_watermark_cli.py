@@ -99,8 +99,8 @@ def test_auto_read_without_a_key_still_reads_public_marks(photo_path: Path) -> N
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--payload", "12"], "must be 16 hex digits (8 bytes)"),
-        (["--payload", "04d2"], "for scheme 'synthmark'; got 4 hex digits (2 bytes)"),
+        (["--payload", "12"], "must be 16 hex digits (8 bytes, e.g. 00000000000004d2)"),
+        (["--payload", "04d2"], "for scheme 'synthmark'; got 4 hex digits: pad it"),
         (["--payload", "zz"], "hexadecimal"),
         (["--payload", PAYLOAD, "--scheme", "nope"], "nope"),
     ],

@@ -144,6 +144,20 @@ def _read_source(
     return data, path
 
 
+def _reduced_depth(im: Image.Image) -> int:
+    """The bits per channel a colour image has in its file when Pillow decodes it to 8 (16
+    for a 16-bit RGB(A) PNG or TIFF); 0 otherwise. Greyscale keeps its depth in Pillow and is
+    noted by :func:`_to_rgb`."""
+    if im.mode not in ("RGB", "RGBA", "RGBX", "CMYK"):
+        return 0
+    for tile in getattr(im, "tile", None) or []:
+        args = tile.args if hasattr(tile, "args") else tile[3]
+        raw = args if isinstance(args, str) else (args[0] if args else "")
+        if isinstance(raw, str) and ";16" in raw:
+            return 16
+    return 0
+
+
 def _to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB, noting what is lost."""
     mode = im.mode
@@ -229,12 +243,15 @@ def load_image(
                 unit = "page" if fmt == "TIFF" else "frame"
                 notes.append(f"multi-{unit} image ({frames} {unit}s): first {unit} used")
             original_mode = im.mode
+            depth = _reduced_depth(im)  # read before load(): Pillow keeps 8 bits of RGB
             im.load()
             info = {str(k): v for k, v in im.info.items()}
             oriented = ImageOps.exif_transpose(im)
             orientation = im.getexif().get(0x0112, 1)
             if orientation not in (1, None):
                 notes.append(f"EXIF orientation {orientation} applied")
+            if depth:
+                notes.append(f"{depth}-bit colour reduced to 8-bit")
             rgb = _to_rgb(oriented, notes)
             if rgb is im:
                 rgb = im.copy()

@@ -1,6 +1,8 @@
 """Where runtime state lives: one home folder, passed around as a :class:`Settings` object.
 
-``SYNTHMARK_HOME`` overrides the platform's application folder. Nothing here is global:
+``SYNTHMARK_HOME`` overrides the platform's application folder; ``SYNTHMARK_MODELS`` names a
+folder of pretrained weight files laid out like the project's ``shared/models`` (tests, CI
+and offline users point it there); ``HF_HUB_OFFLINE=1`` forbids downloads. Nothing here is global:
 callers build a :class:`Settings` (usually with :meth:`Settings.from_env`) and hand it on.
 """
 
@@ -13,6 +15,8 @@ from pathlib import Path
 
 HOME_ENV = "SYNTHMARK_HOME"
 REGISTRY_ENV = "SYNTHMARK_REGISTRY"
+PRETRAINED_ENV = "SYNTHMARK_MODELS"
+OFFLINE_ENV = "HF_HUB_OFFLINE"
 
 
 def default_home() -> Path:
@@ -34,15 +38,24 @@ class Settings:
     #: A registry URL (``postgresql://...``) used instead of :attr:`registry_path`.
     #: Not in ``repr``: it may hold a password.
     registry_url: str | None = field(default=None, repr=False)
+    #: A folder of pretrained weight files (``$SYNTHMARK_MODELS``), laid out like
+    #: ``shared/models`` (``imagenet_mobilenet/...``); searched after the home cache.
+    pretrained_dir: Path | None = None
+    #: No downloads (``$HF_HUB_OFFLINE`` set to 1/true/yes).
+    offline: bool = False
 
     @classmethod
     def from_env(cls, home: str | os.PathLike[str] | None = None) -> Settings:
         """Settings from an explicit ``home``, else ``$SYNTHMARK_HOME``, else the default;
-        the registry URL from ``$SYNTHMARK_REGISTRY``, if set."""
+        the registry URL from ``$SYNTHMARK_REGISTRY``, the pretrained weights folder from
+        ``$SYNTHMARK_MODELS`` and ``offline`` from ``$HF_HUB_OFFLINE``, if set."""
         chosen = home or os.environ.get(HOME_ENV)
+        pretrained = os.environ.get(PRETRAINED_ENV)
         return cls(
             home=Path(chosen).expanduser() if chosen else default_home(),
             registry_url=os.environ.get(REGISTRY_ENV) or None,
+            pretrained_dir=Path(pretrained).expanduser() if pretrained else None,
+            offline=os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on"),
         )
 
     @property
@@ -56,6 +69,11 @@ class Settings:
         return self.home / "models"
 
     @property
+    def weights_cache(self) -> Path:
+        """Pretrained weight files downloaded (and checked) by synthmark."""
+        return self.home / "cache" / "weights"
+
+    @property
     def registry_path(self) -> Path:
         """The embedded SQLite registry."""
         return self.home / "registry.sqlite3"
@@ -67,4 +85,4 @@ class Settings:
         return path
 
 
-__all__ = ["HOME_ENV", "REGISTRY_ENV", "Settings", "default_home"]
+__all__ = ["HOME_ENV", "OFFLINE_ENV", "PRETRAINED_ENV", "REGISTRY_ENV", "Settings", "default_home"]

@@ -45,6 +45,27 @@ RegistryOption = Annotated[
 ]
 
 
+#: ``--provider`` (or ``SYNTHMARK_PROVIDER``), for every command that signs labels.
+ProviderOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="SYNTHMARK_PROVIDER",
+        show_envvar=True,
+        help="Your organisation, named in the labels (SB 942's provider).",
+    ),
+]
+
+
+#: The attacks and perturbations ``--grid`` and ``--attacks`` take, for help texts (this
+#: module does not import the attacks, to keep start-up fast; a test keeps it in step with
+#: ``synthmark.attacks.list_attacks()``). Q: quality 1-100, F: factor, A: share of the area
+#: kept, S: sigma, D: degrees.
+ATTACK_NAMES = (
+    "none, jpeg:Q, webp:Q, resize:F, crop:A, crop_corner:A, crop_pad:A, blur:S, noise:S, "
+    "brightness:F, contrast:F, rotate:D, rotate_crop:D, screenshot:F, hflip, chain, social"
+)
+
+
 def progress_bar(
     console: Console, label: str = "{task.description}", *, transient: bool = True
 ) -> Progress:
@@ -109,6 +130,32 @@ def state(ctx: typer.Context) -> CliState:
     if not isinstance(root.obj, CliState):
         root.obj = CliState()
     return root.obj
+
+
+#: Width of the console for data when stdout is a file or a pipe: wide enough that no value
+#: in a table is cut (``commit…``) or wrapped.
+_PIPE_WIDTH = 100_000
+
+
+def data_console() -> Console:
+    """A Rich console on stdout for results: fitted to the terminal (or to ``$COLUMNS`` when
+    set), or, when stdout is redirected or piped, wide enough that every value is printed in
+    full."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console()
+    return Console(width=_PIPE_WIDTH)
+
+
+def fail_unreadable(failed: list[tuple[str, str]], total: int) -> None:
+    """Raise the runtime error (``Error: ...`` on stderr, exit 1) for inputs that could not
+    be read, naming the first few; nothing when ``failed`` is empty."""
+    if not failed:
+        return
+    from synthmark.errors import SynthmarkError
+
+    named = "; ".join(f"{path}: {why}" for path, why in failed[:3])
+    more = f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
+    raise SynthmarkError(f"{len(failed)} of {total} input(s) could not be read ({named}{more})")
 
 
 def emit_json(obj: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from synthmark.cli._common import emit_json, plain, state
+from synthmark.cli._common import data_console, emit_json, plain, state
 
 
 def demo(
@@ -16,7 +16,9 @@ def demo(
         Path, typer.Option("-o", "--output", help="Folder for the demo files.")
     ] = Path("demo"),
     count: Annotated[int, typer.Option("-n", min=1, max=20, help="Images to generate.")] = 3,
-    detector: Annotated[bool, typer.Option("--detector/--no-detector")] = True,
+    detector: Annotated[
+        bool, typer.Option("--detector/--no-detector", help="Run the learned detector.")
+    ] = True,
     json_: Annotated[
         bool, typer.Option("--json", help="One JSON record per file on stdout.")
     ] = False,
@@ -29,7 +31,6 @@ def demo(
 
     Example: synthmark --home demo/home demo -o demo
     """
-    from rich.console import Console
     from rich.table import Table
 
     from synthmark.demo import run_demo
@@ -66,4 +67,4 @@ def demo(
             f"{det_layer['probability']:.2f}" if det_layer else "not run",
             plain(record["reasons"][0]),
         )
-    Console(width=max(120, Console().width)).print(table)
+    data_console().print(table)

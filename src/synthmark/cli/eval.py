@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from synthmark.cli._common import plain, progress_bar, state
+from synthmark.cli._common import ATTACK_NAMES, plain, progress_bar, state
 
 if TYPE_CHECKING:
     from synthmark.eval.datasets import Sample
@@ -40,12 +40,16 @@ def detector(
         "eval-detector"
     ),
     model: Annotated[
-        Path | None, typer.Option("--model", help="Detector folder (default: built in).")
+        Path | None,
+        typer.Option("--model", exists=True, help="Detector folder (default: built in)."),
     ] = None,
     grid: Annotated[
         str,
         typer.Option(
-            help="Comma-separated perturbations (see synthmark.attacks); 'none' alone for no grid."
+            help=f"Comma-separated perturbations, each one of: {ATTACK_NAMES}; 'none' alone "
+            "for no grid (default: none, jpeg:95, jpeg:75, jpeg:50, webp:75, resize:0.75, "
+            "resize:0.5, resize:0.25, crop:0.5, blur:1, blur:2, noise:5, social).",
+            show_default=False,
         ),
     ] = DEFAULT_GRID,
     align: Annotated[
@@ -79,7 +83,7 @@ def detector(
     Writes OUTPUT/report.md (summary table first), OUTPUT/metrics.json and PNG plots.
 
     Examples:
-      synthmark eval detector --real photos/ --fake sd15/ --fake sdxl/ -o report/
+      synthmark eval detector --real photos/ --fake sd15/ -o report/
       synthmark eval detector --data GenImage/ --grid none,jpeg:75,resize:0.5
     """
 
@@ -147,7 +151,11 @@ def watermark(
     n: Annotated[int, typer.Option("-n", min=1, help="Images per scheme and size.")] = 50,
     sizes: Annotated[str, typer.Option(help="Square sizes, comma-separated.")] = "512",
     attacks: Annotated[
-        str | None, typer.Option(help="Comma-separated attacks (default: the full eval set).")
+        str | None,
+        typer.Option(
+            help=f"Comma-separated attacks, each one of: {ATTACK_NAMES} (default: the full "
+            "eval set)."
+        ),
     ] = None,
     slow_n: Annotated[
         int, typer.Option(help="Images for rivaGan (about 1 s per embed and per read).")

@@ -93,14 +93,14 @@ def generate(
     public_mark: Annotated[
         bool,
         typer.Option(
-            "--public-mark/--no-public-mark",
+            "--public-mark",
             help="Also add Stable Diffusion's public dwtDct mark (SDXL bits); PNG only.",
         ),
     ] = False,
     include_prompt: Annotated[
         bool,
         typer.Option(
-            "--include-prompt/--no-include-prompt",
+            "--include-prompt",
             help="Put the prompt text in the file's labels (parameters and C2PA "
             "manifest) and in the registry; otherwise only its sha256 is kept.",
         ),
@@ -123,17 +123,18 @@ def generate(
     The built-in 'tiny' model is a randomly initialised Stable Diffusion pipeline: its
     pictures are noise-like textures, not images of anything. Use it for tests and demos.
 
-    Needs a watermark key and signing credentials: created on first use under the home folder
-    (synthmark watermark keygen, synthmark keys init).
+    Needs a watermark key and signing credentials (synthmark keys init makes both); if there
+    are none, they are made on first use under the home folder, and you are told where.
 
     Examples:
       synthmark generate "a lighthouse at dusk" -n 2 -o out/
-      synthmark generate --prompts prompts.csv --model ./sd15 --steps 30 --format webp
+      synthmark generate --prompts prompts.csv --model ./sd15 --format webp
     """
 
     from synthmark.errors import SynthmarkError, UsageError
-    from synthmark.generate import GenerationRequest, OutputFormat, read_prompts
+    from synthmark.generate import GenerationRequest, OutputFormat
     from synthmark.generate.assemble import build_generator
+    from synthmark.generate.generator import check_output_folder, check_sizes
 
     st = state(ctx)
     if (prompt is None) == (prompts is None):
@@ -143,29 +144,29 @@ def generate(
             "--public-mark needs --format png: Stable Diffusion's dwtDct mark does not "
             f"survive {fmt.value.upper()} encoding, so it would be claimed but not carried"
         )
-    rows = read_prompts(prompts) if prompts is not None else None
-    is_tiny = model == "tiny"
     defaults: dict[str, Any] = {
-        "steps": steps or (10 if is_tiny else 25),
-        "width": width or (256 if is_tiny else 512),
-        "height": height or (256 if is_tiny else 512),
+        "steps": steps or (10 if model == "tiny" else 25),
+        "width": width or (256 if model == "tiny" else 512),
+        "height": height or (256 if model == "tiny" else 512),
         "guidance": guidance,
     }
-    requests: list[GenerationRequest] = []
-    if rows is None:
-        for i in range(n):
-            requests.append(GenerationRequest(prompt or "", negative, seed + i, **defaults))
-    else:
-        for index, row in enumerate(rows):
-            base = row.seed if row.seed is not None else seed + index * n
-            for i in range(n):
-                requests.append(
-                    GenerationRequest(
-                        row.prompt, row.negative_prompt or negative, base + i, **defaults
-                    )
-                )
+    requests = _requests(prompt, prompts, n, seed, negative, defaults)
     console = st.console
-    console.print(f"Loading model [bold]{plain(model)}[/] ...")
+    # Everything that can be checked is checked before the model loads (10-20 s).
+    for request in requests:
+        request.check()
+    check_output_folder(output)
+    if not provider:
+        console.print(
+            "[yellow]No provider named (--provider or SYNTHMARK_PROVIDER): the labels will "
+            "not say which organisation generated these images, as California SB 942's "
+            "disclosure asks.[/]"
+        )
+
+    def loading(markers: Any) -> None:
+        check_sizes(requests, markers)
+        console.print(f"Loading model [bold]{plain(model)}[/] ...")
+
     with quiet_libraries(st.quiet):
         generator = build_generator(
             st.settings,
@@ -178,6 +179,8 @@ def generate(
             public_mark=public_mark,
             include_prompt=include_prompt,
             provider=provider,
+            notify=lambda message: console.print(plain(message)),
+            before_model=loading,
         )
         with progress_bar(console, "{task.description}") as bar:
             images = bar.add_task("images", total=len(requests))
@@ -211,3 +214,27 @@ def generate(
             f"{len(failures)} of {len(requests)} image(s) were not written: "
             + "; ".join(failures[:3])
         )
+
+
+def _requests(
+    prompt: str | None,
+    prompts: Path | None,
+    n: int,
+    seed: int,
+    negative: str | None,
+    defaults: dict[str, Any],
+) -> list[Any]:
+    """The requests of one run: ``n`` per prompt, seeds counting up from ``seed`` (or from a
+    row's own seed in a prompts file)."""
+    from synthmark.generate import GenerationRequest, read_prompts
+
+    if prompts is None:
+        return [GenerationRequest(prompt or "", negative, seed + i, **defaults) for i in range(n)]
+    requests = []
+    for index, row in enumerate(read_prompts(prompts)):
+        base = row.seed if row.seed is not None else seed + index * n
+        negative_prompt = row.negative_prompt or negative
+        requests += [
+            GenerationRequest(row.prompt, negative_prompt, base + i, **defaults) for i in range(n)
+        ]
+    return requests

@@ -7,13 +7,60 @@ from typing import Annotated, Any
 
 import typer
 
-from synthmark.cli._common import PathsArgument, RegistryOption, emit_json, input_args, plain, state
+from synthmark.cli._common import (
+    PathsArgument,
+    RegistryOption,
+    data_console,
+    emit_json,
+    fail_unreadable,
+    input_args,
+    plain,
+    state,
+)
+
+#: Generation parameters shown under generator metadata, in this order, with their labels.
+_PARAMETERS = (
+    ("prompt", "prompt"),
+    ("negative_prompt", "negative prompt"),
+    ("seed", "seed"),
+    ("model", "model"),
+    ("steps", "steps"),
+    ("sampler", "sampler"),
+    ("cfg_scale", "CFG scale"),
+    ("size", "size"),
+)
+
+
+def _parameters(fields: dict[str, Any]) -> list[str]:
+    """The generation parameters of one generator's metadata, one line each (none for
+    metadata without parameters, such as a ComfyUI graph)."""
+    if not any(fields.get(key) not in (None, "") for key, _ in _PARAMETERS):
+        return []
+    lines = []
+    for key, label in _PARAMETERS:
+        value = fields.get(key)
+        if value not in (None, ""):
+            lines.append(f"  {label}: {plain(str(value))}")
+        elif key == "prompt":
+            ours = str(fields.get("generator", "")).startswith("synthmark")
+            hint = " (synthmark keeps only its hash unless --include-prompt)" if ours else ""
+            lines.append(f"  prompt: not in the file{hint}")
+    return lines
 
 
 def _describe(record: dict[str, Any]) -> list[str]:
     lines = []
     c2pa = record.get("c2pa") or {}
-    if c2pa.get("present"):
+    if c2pa.get("recovered"):
+        types = ", ".join(t.rsplit("/", 1)[-1] for t in c2pa.get("digital_source_types", []))
+        lines.append(
+            f"C2PA: none in the file; recovered {c2pa.get('manifest_id')} through the "
+            f"{c2pa.get('recovered_via')}: signature {c2pa.get('signature_state')}, hard "
+            f"binding {c2pa.get('hard_binding')} (this copy's bytes differ from the signed "
+            f"file's); claim generator {c2pa.get('claim_generator')}; source types: "
+            f"{types or 'none'}"
+        )
+    elif c2pa.get("present"):
         types = ", ".join(t.rsplit("/", 1)[-1] for t in c2pa.get("digital_source_types", []))
         lines.append(
             f"C2PA: {c2pa.get('validation_state') or 'unreadable'}; claim generator "
@@ -29,6 +76,7 @@ def _describe(record: dict[str, Any]) -> list[str]:
         lines.append("EXIF: " + ", ".join(fields))
     for meta in record.get("generators") or []:
         lines.append(f"Generator metadata: {meta['tool']} ({meta['kind']}) in {meta['where']}")
+        lines.extend(_parameters(meta.get("fields") or {}))
         if meta.get("note"):
             lines.append(f"  note: {meta['note']}")
     for mark in record.get("watermarks") or []:
@@ -67,17 +115,19 @@ def inspect(
     ] = False,
     registry: RegistryOption = None,
 ) -> None:
-    """Show every provenance signal of each image: C2PA (validation, claim generator, digital
-    source types of the whole chain), XMP DigitalSourceType, EXIF, generator metadata
-    (AUTOMATIC1111, ComfyUI, InvokeAI, NovelAI, Midjourney, SwarmUI, Fooocus), watermarks
-    (ours with the home folder's key, and Stable Diffusion's public marks) and the registry.
+    """Show every provenance signal of each image, without a verdict.
 
-    A damaged file gives an error for that file only; the exit status is then 1.
+    C2PA (validation, claim generator, digital source types of the whole chain), XMP
+    DigitalSourceType, EXIF, generator metadata (AUTOMATIC1111, ComfyUI, InvokeAI, NovelAI,
+    Midjourney, SwarmUI, Fooocus) with the generation parameters (prompt, seed, model, ...),
+    watermarks (ours with the home folder's key, and Stable Diffusion's public marks) and
+    the registry.
+
+    A damaged file gives an error for that file only; the exit status is then 1, with
+    Error: ... on stderr.
 
     Example: synthmark inspect out/*.png --json
     """
-    from rich.console import Console
-
     from synthmark.imaging import expand_inputs
     from synthmark.screen.assemble import ScreenerSpec, build_screener
     from synthmark.screen.gather import GatherOptions, gather, signals_to_dict
@@ -93,28 +143,31 @@ def inspect(
         registry=screener.options.registry,
         limits=screener.options.limits,
     )
-    out = Console()
-    failed = 0
+    out = data_console()
+    failed: list[tuple[str, str]] = []
+    total = 0
     for item in expand_inputs(input_args(paths)):
-        if item.error is not None:
-            record: dict[str, Any] = {"path": str(item.path), "errors": [item.error]}
-            failed += 1
+        total += 1
+        unread: str | None = item.error
+        if unread is not None:
+            record: dict[str, Any] = {"path": str(item.path), "errors": [unread]}
         else:
             try:
                 data = Path(item.path).read_bytes()
             except OSError as exc:
-                record = {"path": str(item.path), "errors": [f"cannot read ({exc.strerror})"]}
-                failed += 1
+                unread = f"cannot read ({exc.strerror})"
+                record = {"path": str(item.path), "errors": [unread]}
             else:
                 signals = gather(data, item.path, options)
-                failed += not signals.decoded
                 record = signals_to_dict(signals)
+                if not signals.decoded:
+                    unread = next(iter(signals.errors), "cannot decode")
+        if unread is not None:
+            failed.append((str(item.path), unread))
         if json_:
             emit_json(record)
         else:
             out.print(f"[bold]{plain(record['path'])}[/]")
             for line in _describe(record):
                 out.print(f"  {line}")
-    if failed:
-        state(ctx).console.print(f"{failed} input(s) could not be read")
-        raise typer.Exit(1)
+    fail_unreadable(failed, total)

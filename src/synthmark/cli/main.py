@@ -22,12 +22,14 @@ from synthmark.cli import eval as eval_cli
 from synthmark.cli import generate as generate_cli
 from synthmark.cli import inspect as inspect_cli
 from synthmark.cli import keys as keys_cli
+from synthmark.cli import label as label_cli
 from synthmark.cli import probe as probe_cli
 from synthmark.cli import registry as registry_cli
 from synthmark.cli import screen as screen_cli
 from synthmark.cli import serve as serve_cli
 from synthmark.cli import watermark as watermark_cli
 from synthmark.cli._common import CliState
+from synthmark.cli._help import tidy
 from synthmark.errors import SynthmarkError, UsageError
 from synthmark.settings import HOME_ENV, Settings
 
@@ -39,6 +41,10 @@ EXIT_BROKEN_PIPE = 141
 class SynthmarkGroup(TyperGroup):
     """Turns synthmark's own errors into ``Error: ...`` on stderr and exit status 1 (2 for a
     :class:`~synthmark.errors.UsageError`, like Click's own usage errors)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        tidy(self)  # every sub-command exists by now
 
     def invoke(self, ctx: Any) -> Any:
         code = 1
@@ -118,6 +124,7 @@ app.add_typer(detect_cli.app, name="detect")
 app.add_typer(eval_cli.app, name="eval")
 app.command("probe")(probe_cli.probe)
 app.command("generate")(generate_cli.generate)
+app.command("label")(label_cli.label)
 app.command("inspect")(inspect_cli.inspect)
 app.command("screen")(screen_cli.screen)
 app.command("serve")(serve_cli.serve)

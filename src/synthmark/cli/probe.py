@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from synthmark.cli._common import PathsArgument, emit_json, input_args, plain, state
+from synthmark.cli._common import (
+    PathsArgument,
+    data_console,
+    emit_json,
+    fail_unreadable,
+    input_args,
+    plain,
+)
 
 
 def probe(
@@ -18,7 +25,8 @@ def probe(
 ) -> None:
     """Decode each image safely and report its format, size, mode and conversions.
 
-    Exits 1 if any input could not be read; every other input is still reported.
+    Exits 1 if any input could not be read (Error: ... on stderr names it); every other
+    input is still reported.
 
     Example: synthmark probe photos/ 'uploads/*.jpg' --json
     """
@@ -27,10 +35,11 @@ def probe(
     from synthmark.errors import UnsupportedImage
     from synthmark.imaging import error_detail, expand_inputs, load_image
 
-    console = state(ctx).console
     table = Table("path", "format", "size", "mode", "notes")
-    failures = 0
+    failed: list[tuple[str, str]] = []
+    total = 0
     for item in expand_inputs(input_args(paths)):
+        total += 1
         record: dict[str, object] = {"path": str(item.path)}
         if item.error is None:
             try:
@@ -48,7 +57,8 @@ def probe(
                 )
         else:
             record["error"] = item.error
-        failures += "error" in record
+        if "error" in record:
+            failed.append((str(item.path), str(record["error"])))
         if json_:
             emit_json(record)
         elif "error" in record:
@@ -62,9 +72,5 @@ def probe(
                 plain("; ".join(record["notes"])),  # type: ignore[arg-type]
             )
     if not json_:
-        from rich.console import Console
-
-        Console().print(table)
-    if failures:
-        console.print(f"{failures} input(s) could not be read")
-        raise typer.Exit(1)
+        data_console().print(table)
+    fail_unreadable(failed, total)

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from synthmark.cli._common import PathsArgument, emit_json, input_args, plain, state
+from synthmark.cli._common import (
+    PathsArgument,
+    data_console,
+    emit_json,
+    fail_unreadable,
+    input_args,
+    plain,
+    state,
+)
 
 if TYPE_CHECKING:
     from synthmark.registry import Registry
@@ -50,7 +58,8 @@ def _open(ctx: typer.Context) -> Registry:
     return open_registry(url if url else state(ctx).settings)
 
 
-def _row(record: Any) -> list[str]:
+def _row(record: Any, full: bool) -> list[str]:
+    """One table row; ``full`` keeps the whole sha256 (when stdout is not a terminal)."""
     created = record.created_at or record.reserved_at
     return [
         str(record.serial),
@@ -59,7 +68,7 @@ def _row(record: Any) -> list[str]:
         plain(record.model_id or ""),
         record.image_format or "",
         f"{record.width}x{record.height}" if record.width else "",
-        (record.sha256 or "")[:12],
+        (record.sha256 or "") if full else (record.sha256 or "")[:12],
         plain(record.manifest_id or ""),
     ]
 
@@ -82,7 +91,6 @@ def list_(
 
     Example: synthmark registry list --status committed -n 10 --json
     """
-    from rich.console import Console
     from rich.table import Table
 
     with _open(ctx) as reg:
@@ -92,10 +100,12 @@ def list_(
         for record in records:
             emit_json(record)
         return
+    import sys
+
     table = Table(*_HEADERS)
     for record in records:
-        table.add_row(*_row(record))
-    Console().print(table)
+        table.add_row(*_row(record, full=not sys.stdout.isatty()))
+    data_console().print(table)
     state(ctx).console.print(f"{len(records)} of {total} record(s)")
 
 
@@ -149,9 +159,11 @@ def lookup(
     from synthmark.imaging import error_detail, expand_inputs, load_image
 
     cli = state(ctx)
-    failures = 0
+    failed: list[tuple[str, str]] = []
+    total = 0
     with _open(ctx) as reg:
         for item in expand_inputs(input_args(paths)):
+            total += 1
             out: dict[str, Any] = {"path": str(item.path)}
             if item.error is None:
                 try:
@@ -170,7 +182,8 @@ def lookup(
                     )
             else:
                 out["error"] = item.error
-            failures += "error" in out
+            if "error" in out:
+                failed.append((out["path"], out["error"]))
             if json_:
                 emit_json(out)
             elif "error" in out:
@@ -188,9 +201,7 @@ def lookup(
                         f"{out['path']}: serial {match.record.serial} "
                         f"(pHash distance {match.distance})"
                     )
-    if failures:
-        cli.console.print(f"{failures} input(s) could not be read")
-        raise typer.Exit(1)
+    fail_unreadable(failed, total)
 
 
 @app.command("export")

@@ -14,6 +14,7 @@ import typer
 from synthmark.cli._common import (
     PathsArgument,
     RegistryOption,
+    data_console,
     emit_json,
     input_args,
     plain,
@@ -23,6 +24,8 @@ from synthmark.cli._common import (
 
 #: Exit status when --fail-on is triggered.
 EXIT_FLAGGED = 3
+#: Exit status after Ctrl-C, as a shell reports a process ended by SIGINT.
+EXIT_INTERRUPTED = 130
 
 
 class FailOn(str, Enum):
@@ -58,13 +61,20 @@ def screen(
     resume: Annotated[
         bool, typer.Option(help="Skip files already recorded in --output (restart a batch).")
     ] = False,
-    workers: Annotated[int, typer.Option(min=1, help="Parallel worker processes.")] = 1,
+    workers: Annotated[
+        str,
+        typer.Option(
+            help="Worker processes: a number, or auto (one per CPU core; fewer for a small "
+            "batch, where starting them would cost more than it saves).",
+        ),
+    ] = "auto",
     fail_on: Annotated[
         FailOn | None,
         typer.Option(help=f"Exit {EXIT_FLAGGED} if any image is at or above this verdict."),
     ] = None,
     model: Annotated[
-        Path | None, typer.Option("--model", help="Detector model folder (default: built in).")
+        Path | None,
+        typer.Option("--model", exists=True, help="Detector model folder (default: built in)."),
     ] = None,
     detector: Annotated[
         bool, typer.Option("--detector/--no-detector", help="Run the learned detector.")
@@ -81,20 +91,21 @@ def screen(
     no_evidence never proves an image is a real photo. A file that cannot be read gets an
     error record and the batch goes on.
 
-    Exit status: 0 done (even with per-file errors), 1 runtime error, 2 usage error,
-    3 when --fail-on is given and an image reached that verdict (with --resume, the
-    verdicts already recorded in --output for the given files count too).
+    Exit status: 0 done (even with per-file decoding errors), 1 runtime error, 2 usage
+    error (a named file or folder that does not exist, a pattern that matches nothing, or no
+    image at all), 3 when --fail-on is given and an image reached that verdict (with
+    --resume, the verdicts already recorded in --output for the given files count too),
+    130 when interrupted (Ctrl-C; rerun with --resume to screen only the rest).
 
     Examples:
-      synthmark screen uploads/ --json -o results.jsonl --workers 2
+      synthmark screen uploads/ --json -o results.jsonl
       synthmark screen uploads/ -o results.jsonl --resume --fail-on synthetic
       find . -name '*.jpg' | synthmark screen - --csv
     """
-    from rich.table import Table
-
     from synthmark.errors import UsageError
     from synthmark.imaging import expand_inputs
     from synthmark.screen.assemble import ScreenerSpec
+    from synthmark.screen.batch import check_output, resolve_workers, run_batch
 
     st = state(ctx)
     if json_ and csv_:
@@ -102,21 +113,21 @@ def screen(
     if resume and output is None:
         raise UsageError("--resume needs --output FILE (the JSON Lines file to resume)")
     if output is not None:
-        from synthmark.screen.batch import check_output
-
         check_output(output)  # before anything is screened
+    items = list(expand_inputs(input_args(paths)))
+    _check_inputs(items, paths)
+    n_workers = resolve_workers(workers, len(items))
     spec = ScreenerSpec.from_settings(
         st.settings,
         detector_path=str(model) if model else None,
         use_detector=detector,
         registry_url=registry,
     )
-    items = list(expand_inputs(input_args(paths)))
     factory: Callable[[], Any] = spec
     if detector:
         screener = spec()
         _ = screener.detector  # a missing or broken --model fails here, not once per file
-        if workers <= 1 and backend is Backend.local:
+        if n_workers <= 1 and backend is Backend.local:
 
             def factory() -> Any:  # one process: reuse the detector just loaded
                 return screener
@@ -133,49 +144,96 @@ def screen(
         )
         _exit(summary.all_verdicts(), fail_on)
         return
-    from synthmark.screen.batch import run_batch
-    from synthmark.screen.export import CSV_HEADER, csv_row, utf8
-
-    table = Table("path", "verdict", "score", "reasons", show_lines=False)
-    writer = csv.writer(sys.stdout) if csv_ else None
-    if writer is not None:
-        writer.writerow(CSV_HEADER)
+    printer = _Printer("json" if json_ else "csv" if csv_ else "table")
     with progress_bar(st.console, "screening") as bar:
         task = bar.add_task("screen", total=len(items))
 
         def on_record(record: dict[str, Any]) -> None:
             bar.advance(task)
-            if json_:
-                emit_json(record)
-            elif writer is not None:
-                writer.writerow(csv_row(record))
-                sys.stdout.flush()
-            elif "error" in record:
-                table.add_row(
-                    plain(utf8(record["path"])), "[red]error", "", plain(utf8(record["error"]))
-                )
-            else:
-                verdict = record["verdict"]
-                table.add_row(
-                    plain(utf8(record["path"])),
-                    f"[{_STYLE[verdict]}]{verdict}",
-                    f"{record['score']:.2f}",
-                    plain(" ".join(record["reasons"][:2])),
-                )
+            printer(record)
 
-        summary = run_batch(
-            items, factory, workers=workers, output=output, resume=resume, on_record=on_record
-        )
-    if not (json_ or csv_):
-        from rich.console import Console
-
-        Console().print(table)
+        try:
+            summary = run_batch(
+                items,
+                factory,
+                workers=n_workers,
+                output=output,
+                resume=resume,
+                on_record=on_record,
+            )
+        except KeyboardInterrupt:
+            done = int(bar.tasks[0].completed)
+            st.console.print(_interrupted_hint(done, len(items), output), soft_wrap=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+    printer.finish()
     counts = ", ".join(f"{n} {v}" for v, n in sorted(summary.verdicts.items()))
     st.console.print(
         f"{summary.screened} screened ({counts or 'none'}), {summary.errors} "
         f"unreadable, {summary.skipped} skipped"
     )
     _exit(summary.all_verdicts(), fail_on)  # skipped (--resume) records count too
+
+
+class _Printer:
+    """Writes each record to stdout as it comes: a JSON line, a CSV row, or a table row
+    (the table is printed at the end)."""
+
+    def __init__(self, kind: str) -> None:
+        from rich.table import Table
+
+        from synthmark.screen.export import CSV_HEADER
+
+        self.kind = kind
+        self.table = Table("path", "verdict", "score", "reasons", show_lines=False)
+        self.writer = csv.writer(sys.stdout) if kind == "csv" else None
+        if self.writer is not None:
+            self.writer.writerow(CSV_HEADER)
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        from synthmark.screen.export import csv_row, utf8
+
+        path = plain(utf8(record["path"]))
+        if self.kind == "json":
+            emit_json(record)
+        elif self.writer is not None:
+            self.writer.writerow(csv_row(record))
+            sys.stdout.flush()
+        elif "error" in record:
+            self.table.add_row(path, "[red]error", "", plain(utf8(record["error"])))
+        else:
+            verdict = record["verdict"]
+            reasons = plain(" ".join(record["reasons"][:2]))
+            self.table.add_row(
+                path, f"[{_STYLE[verdict]}]{verdict}", f"{record['score']:.2f}", reasons
+            )
+
+    def finish(self) -> None:
+        if self.kind == "table" and self.table.row_count:  # all skipped (--resume): no table
+            data_console().print(self.table)
+
+
+def _check_inputs(items: list[Any], paths: list[str]) -> None:
+    """A named file that does not exist, a pattern that matches nothing, or no image at all
+    is a usage error, before anything is screened: a CI gate must not pass on a typo."""
+    from synthmark.errors import UsageError
+
+    missing = [f"{item.path}: {item.error}" for item in items if item.error is not None]
+    if missing:
+        more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+        raise UsageError("; ".join(missing[:3]) + more)
+    if not items:
+        raise UsageError(f"no image files in {', '.join(paths) or 'the input'}")
+
+
+def _interrupted_hint(done: int, total: int, output: Path | None) -> str:
+    """What to say after Ctrl-C: how far it got, and how to go on from there."""
+    where = (
+        f"their records are in {output}; rerun the same command with --resume to screen "
+        "only the rest"
+        if output is not None
+        else "give -o FILE to keep the records, and --resume to go on from where a run stopped"
+    )
+    return f"Interrupted after {done} of {total} file(s): {where}."
 
 
 def _exit(verdicts: dict[str, int], fail_on: FailOn | None) -> None:

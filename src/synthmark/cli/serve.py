@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -39,6 +39,39 @@ def _check_writable(folder: Path) -> None:
         ) from None
 
 
+def _resolver(screener: Any) -> Any:
+    """The Soft Binding Resolution API's resolver over the screener's registry and key (None
+    without a registry: then the API is not served)."""
+    if screener.options.registry is None:
+        return None
+    from synthmark.labelling.resolve import ManifestResolver
+
+    options = screener.options
+    return ManifestResolver(options.registry, options.watermark_key, options.limits)
+
+
+def _log_access_to_stderr(quiet: bool) -> None:
+    """Send the service's access lines (method, path, status, ms, verdict) to stderr, one
+    per request with a UTC time stamp; ``synthmark --quiet serve`` silences them."""
+    import logging
+    import sys
+    import time
+
+    from synthmark.serve.access import ACCESS_LOGGER
+
+    logger = logging.getLogger(ACCESS_LOGGER)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    if any(getattr(h, "synthmark_access", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    handler.synthmark_access = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.propagate = False  # the lines go to stderr once, whatever the root logger does
+
+
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -52,9 +85,12 @@ def serve(
     ] = 30.0,
     concurrency: Annotated[int, typer.Option(min=1, help="Images screened at once.")] = 4,
     model: Annotated[
-        Path | None, typer.Option("--model", help="Detector model folder (default: built in).")
+        Path | None,
+        typer.Option("--model", exists=True, help="Detector model folder (default: built in)."),
     ] = None,
-    detector: Annotated[bool, typer.Option("--detector/--no-detector")] = True,
+    detector: Annotated[
+        bool, typer.Option("--detector/--no-detector", help="Run the learned detector.")
+    ] = True,
     registry: RegistryOption = None,
     keep_uploads: Annotated[
         Path | None, typer.Option(help="Keep every upload in this folder (off: nothing is kept).")
@@ -63,6 +99,14 @@ def serve(
     """Serve POST /v1/screen (multipart field 'file', or the raw body), GET /healthz, the
     OpenAPI schema at /openapi.json and a console for moderators at / (batch upload,
     per-layer details, CSV and JSON Lines export).
+
+    With a registry, also the C2PA Soft Binding Resolution API (base URL http://HOST:PORT/v1):
+    GET /v1/matches/byBinding?alg=&value=, POST /v1/matches/byContent (the image as the
+    body), GET /v1/manifests/{manifestId} and GET /v1/services/supportedAlgorithms, to
+    recover the manifest of a copy that lost it.
+
+    Each request writes one access line to stderr (UTC time, method, path, status, time
+    taken, verdict; never image data or the token); --quiet silences them.
 
     Set SYNTHMARK_API_TOKEN to require 'Authorization: Bearer <token>' on /v1/ requests.
 
@@ -100,7 +144,10 @@ def serve(
     screener = build_screener(spec)
     if detector:
         _ = screener.detector  # load before the first request, not during it
-    app = create_app(config, lambda data, name, limits: screener.screen_bytes(data, name))
+    app = create_app(
+        config, lambda data, name, limits: screener.screen_bytes(data, name), _resolver(screener)
+    )
+    _log_access_to_stderr(quiet=st.quiet)
     auth = "bearer token required" if config.token else "no authentication"
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     st.console.print(f"synthmark service on http://{host}:{port} ({auth})")

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from synthmark.cli._common import PathsArgument, emit_json, input_args, plain, state
+from synthmark.cli._common import (
+    ATTACK_NAMES,
+    PathsArgument,
+    data_console,
+    emit_json,
+    fail_unreadable,
+    input_args,
+    plain,
+    state,
+)
 
 if TYPE_CHECKING:
     from synthmark.watermark import Readout
@@ -58,17 +67,24 @@ def _parse_payload(text: str, n_bytes: int, scheme: str) -> bytes:
     from synthmark.errors import UsageError
 
     cleaned = text.strip().lower().removeprefix("0x")
-    try:
-        value = bytes.fromhex(cleaned)
-    except ValueError:
-        raise UsageError(f"must be hexadecimal, got {text!r}") from None
-    if len(value) != n_bytes:
+    bad = sorted({c for c in cleaned if c not in "0123456789abcdef"})
+    if bad:
         raise UsageError(
-            f"must be {2 * n_bytes} hex digits ({n_bytes} bytes) for scheme "
-            f"{scheme!r}; got {2 * len(value)} hex digits ({len(value)} byte"
-            f"{'' if len(value) == 1 else 's'})"
+            f"must be hexadecimal digits (0-9, a-f), got {text!r} (not hex: {''.join(bad)!r})"
         )
-    return value
+    if len(cleaned) != 2 * n_bytes:
+        expected = (
+            f"{2 * n_bytes} hex digits ({n_bytes} byte{'' if n_bytes == 1 else 's'}, e.g. "
+            f"{min(1234, 256**n_bytes - 1):0{2 * n_bytes}x})"
+            if n_bytes
+            else "empty (this scheme carries a fixed message)"
+        )
+        raise UsageError(
+            f"must be {expected} for scheme {scheme!r}; got {len(cleaned)} hex digit"
+            f"{'' if len(cleaned) == 1 else 's'}"
+            + (": pad it with leading zeros" if 0 < len(cleaned) < 2 * n_bytes else "")
+        )
+    return bytes.fromhex(cleaned)
 
 
 @app.command("keygen")
@@ -145,35 +161,27 @@ def embed(
 
     The mark is read back from the encoded output before anything is written: an image too
     flat or small to carry it (or a quality too low to keep it) is an error, not a file.
+    The input's EXIF, ICC profile, XMP and text chunks are kept where the output format has
+    room for them; what cannot be kept (a C2PA manifest, which the changed pixels would
+    break) is said on stderr. To keep a manifest as ingredient, use synthmark label.
 
     Example: synthmark watermark embed photo.png -o marked.png --payload 00000000000004d2
     """
-    import os
-
     from PIL import Image
 
     from synthmark.errors import UsageError
     from synthmark.imaging import atomic_write, encode_image, load_image
+    from synthmark.labels.keep import carried_metadata, save_options
     from synthmark.watermark import get_scheme
     from synthmark.watermark.base import READBACK_HINT, embed_checked
     from synthmark.watermark.keys import load_key
     from synthmark.watermark.quality import psnr
 
     settings = state(ctx).settings
-    formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
-    fmt = formats.get(output.suffix.lower())
-    if fmt is None:
-        raise typer.BadParameter(
-            f"{output} must end in .png, .jpg, .jpeg or .webp", param_hint="--output"
-        )
-    if output.resolve() == input_path.resolve() or (
-        output.exists() and input_path.exists() and os.path.samefile(output, input_path)
-    ):
-        raise UsageError(
-            f"--output {output} is the input image; write the marked copy to another file"
-        )
-    key = load_key(settings, key_file) if scheme is Scheme.synthmark else None
-    marker = get_scheme(scheme.value, key=key)
+    fmt = _output_format(output, input_path)
+    marker = get_scheme(
+        scheme.value, key=load_key(settings, key_file) if scheme is Scheme.synthmark else None
+    )
     try:
         data = _parse_payload(payload, marker.payload_bytes, scheme.value)
     except UsageError as exc:
@@ -188,22 +196,47 @@ def embed(
         return load_image(encode_image(image, fmt, **params)).image
 
     marked = embed_checked(marker, loaded.image, data, delivered, hint)
-    encoded = encode_image(marked, fmt, **params)
-    atomic_write(output, encoded)
+    kept = carried_metadata(loaded, fmt)
+    atomic_write(output, encode_image(marked, fmt, **params, **save_options(fmt, kept)))
     quality_db = psnr(loaded.image, marked)
-    record = {
-        "path": str(input_path),
-        "output": str(output),
-        "scheme": scheme.value,
-        "payload": data.hex(),
-        "psnr_db": round(quality_db, 2),
-    }
     if json_:
-        emit_json(record)
+        emit_json({"path": str(input_path), "output": str(output), "scheme": scheme.value,
+                   "payload": data.hex(), "psnr_db": round(quality_db, 2),
+                   "kept": kept.kept, "not_kept": kept.dropped})
     state(ctx).console.print(
         f"{plain(str(output))}: {scheme.value} mark, payload {data.hex() or '(fixed)'}, "
         f"PSNR {quality_db:.1f} dB"
     )
+    _say_kept(state(ctx).console, kept.kept, kept.dropped)
+
+
+def _output_format(output: Path, input_path: Path) -> str:
+    """The format ``output``'s suffix names; a usage error for another suffix or the input."""
+    import os
+
+    from synthmark.errors import UsageError
+
+    formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+    fmt = formats.get(output.suffix.lower())
+    if fmt is None:
+        raise typer.BadParameter(
+            f"{output} must end in .png, .jpg, .jpeg or .webp", param_hint="--output"
+        )
+    if output.resolve() == input_path.resolve() or (
+        output.exists() and input_path.exists() and os.path.samefile(output, input_path)
+    ):
+        raise UsageError(
+            f"--output {output} is the input image; write the marked copy to another file"
+        )
+    return fmt
+
+
+def _say_kept(console: Any, kept: list[str], dropped: list[str]) -> None:
+    """What of the input's metadata the marked copy kept, and what not and why (stderr)."""
+    if kept:
+        console.print(f"  kept: {plain(', '.join(kept))}")
+    for item in dropped:
+        console.print(f"  [yellow]not kept:[/] {plain(item)}")
 
 
 def _summary(path: str, readouts: list[Readout]) -> dict[str, Any]:
@@ -257,10 +290,11 @@ def read(
         ),
     ] = False,
 ) -> None:
-    """Read watermarks. The results go to stdout (a table, or JSON Lines with --json).
+    """Read watermarks; the results go to stdout (a table, or JSON Lines with --json).
+
     Exit status 0 when every input was read (whatever it carries), 1 when an input could
-    not be read or the key given with --key-file / SYNTHMARK_WATERMARK_KEY is missing or
-    invalid.
+    not be read (Error: ... on stderr names it) or the key given with --key-file /
+    SYNTHMARK_WATERMARK_KEY is missing or invalid.
 
     A present synthmark mark is checked against the registry (when there is one): its
     attribution is bound (the registered picture), copied (another picture's mark),
@@ -268,7 +302,6 @@ def read(
 
     Example: synthmark watermark read marked.png uploads/ --json
     """
-    from rich.console import Console
     from rich.table import Column, Table
 
     from synthmark.errors import SynthmarkError
@@ -293,25 +326,27 @@ def read(
     )
     table = Table("scheme", "status", "payload", "p-value", "note")
     table.columns.insert(0, Column("path", overflow="fold"))  # whole paths, even when narrow
-    failures = 0
+    failed: list[tuple[str, str]] = []
+    total = 0
     for item in expand_inputs(input_args(paths)):
+        total += 1
         record: dict[str, Any]
         try:
             if item.error is not None:
                 raise SynthmarkError(item.error)
             record = reader.read(item.path)
         except SynthmarkError as exc:
-            failures += 1
+            detail = error_detail(exc, item.path)
+            failed.append((str(item.path), detail))
             record = {"path": str(item.path), "scheme": scheme.value, "status": None}
-            record |= {"payload": None, "p_value": None, "error": error_detail(exc, item.path)}
+            record |= {"payload": None, "p_value": None, "error": detail}
         if json_:
             emit_json(record)
         else:
             table.add_row(*_table_row(record, scheme.value))
     if not json_:
-        Console().print(table)  # stdout: the results are data, even under --quiet
-    if failures:
-        raise typer.Exit(1)
+        data_console().print(table)  # stdout: the results are data, even under --quiet
+    fail_unreadable(failed, total)
 
 
 class _Reader:
@@ -368,8 +403,8 @@ def _table_row(record: dict[str, Any], scheme: str) -> tuple[str, ...]:
 def bench(
     ctx: typer.Context,
     data: Annotated[
-        Path, typer.Option("--data", help="Folder of real and generated images.")
-    ] = Path("../shared/data/detector"),
+        Path, typer.Option("--data", help="Folder of images to mark and attack (searched deeply).")
+    ],
     n: Annotated[int, typer.Option("--n", min=1, help="Images per size and scheme.")] = 100,
     sizes: Annotated[
         str, typer.Option("--sizes", help="Comma-separated square sizes.")
@@ -381,8 +416,9 @@ def bench(
         str,
         typer.Option(
             "--attacks",
-            help="Comma-separated attacks (default: the targets and "
-            "stretch goals of the watermark issue).",
+            help=f"Comma-separated attacks, each one of: {ATTACK_NAMES} (default: the "
+            "watermark targets and stretch goals: jpeg:50, webp:50, resize:0.5 and 1.5, "
+            "crop:0.5, blur:1, noise:5, brightness, contrast, rotate:±2 and ±10, chain, hflip).",
         ),
     ] = "",
     rivagan_n: Annotated[
@@ -413,7 +449,7 @@ def bench(
 ) -> None:
     """Benchmark the schemes against the attacks (takes a while; progress on stderr).
 
-    Example: synthmark watermark bench --n 100 --sizes 512,1024
+    Example: synthmark watermark bench --data photos/ --n 100 --sizes 512,1024
     """
     from synthmark.attacks import parse_attacks
     from synthmark.eval.watermark_bench import BenchConfig, parse_sizes, run_benchmark

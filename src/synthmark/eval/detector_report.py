@@ -32,6 +32,50 @@ def _ci(m: Any, key: str) -> str:
     return f"{_f(value)} [{_f(iv.low)}, {_f(iv.high)}]" if iv else _f(value)
 
 
+def _perturbation_figure(result: EvalResult) -> Any:
+    """Accuracy against perturbation strength: one panel per family with two or more
+    strengths, one bar panel for the rest. At least 6.4 in wide, so that the title fits
+    however few panels there are."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = result.perturbations
+    families: dict[str, list[tuple[float, str]]] = {}
+    for name in names:
+        kind, _, raw = name.partition(":")
+        if raw:
+            families.setdefault(kind, []).append((float(raw), name))
+    families = {k: sorted(v) for k, v in families.items() if len(v) >= 2}
+    panels = len(families) + 1
+    fig, axes = plt.subplots(1, panels, figsize=(max(3.2 * panels, 6.4), 3.4), squeeze=False)
+    for ax, (kind, points) in zip(axes[0], families.items(), strict=False):
+        xs = [p for p, _ in points]
+        ax.plot(xs, [result.overall[n].balanced_accuracy for _, n in points], "o-",
+                label="balanced acc.")
+        ax.plot(xs, [result.overall[n].auc for _, n in points], "s--", label="AUC")
+        ax.axhline(result.overall["none"].balanced_accuracy, color="grey", lw=0.8, ls=":")
+        unit = {"jpeg": "quality", "webp": "quality", "resize": "scale", "crop": "area kept",
+                "blur": "sigma (px)", "noise": "sigma (0-255)"}.get(kind, "parameter")
+        ax.set(title=kind, xlabel=unit, ylim=(0, 1))
+        if kind in ("jpeg", "webp", "resize", "crop"):
+            ax.invert_xaxis()  # left to right: milder to harsher
+    others = [n for n in names if not any(n == m for v in families.values() for _, m in v)]
+    ax = axes[0][-1]
+    positions = np.arange(len(others))
+    ax.bar(positions - 0.2, [result.overall[n].balanced_accuracy for n in others], 0.4,
+           label="balanced acc.")
+    ax.bar(positions + 0.2, [result.overall[n].auc for n in others], 0.4, label="AUC")
+    ax.set_xticks(positions, others, rotation=45, ha="right", fontsize=8)
+    ax.set(ylim=(0, 1), title="other conditions")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Accuracy against perturbation strength (model threshold, not retuned)",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def _plots(result: EvalResult, folder: Path) -> list[str]:
     import matplotlib
 
@@ -62,38 +106,7 @@ def _plots(result: EvalResult, folder: Path) -> list[str]:
     plt.close(fig)
     made.append("roc_per_source.png")
 
-    names = result.perturbations
-    families: dict[str, list[tuple[float, str]]] = {}
-    for name in names:
-        kind, _, raw = name.partition(":")
-        if raw:
-            families.setdefault(kind, []).append((float(raw), name))
-    families = {k: sorted(v) for k, v in families.items() if len(v) >= 2}
-    panels = len(families) + 1
-    fig, axes = plt.subplots(1, panels, figsize=(3.2 * panels, 3.4), squeeze=False)
-    for ax, (kind, points) in zip(axes[0], families.items(), strict=False):
-        xs = [p for p, _ in points]
-        ax.plot(xs, [result.overall[n].balanced_accuracy for _, n in points], "o-",
-                label="balanced acc.")
-        ax.plot(xs, [result.overall[n].auc for _, n in points], "s--", label="AUC")
-        ax.axhline(result.overall["none"].balanced_accuracy, color="grey", lw=0.8, ls=":")
-        unit = {"jpeg": "quality", "webp": "quality", "resize": "scale", "crop": "area kept",
-                "blur": "sigma (px)", "noise": "sigma (0-255)"}.get(kind, "parameter")
-        ax.set(title=kind, xlabel=unit, ylim=(0, 1))
-        if kind in ("jpeg", "webp", "resize", "crop"):
-            ax.invert_xaxis()  # left to right: milder to harsher
-    others = [n for n in names if not any(n == m for v in families.values() for _, m in v)]
-    ax = axes[0][-1]
-    positions = np.arange(len(others))
-    ax.bar(positions - 0.2, [result.overall[n].balanced_accuracy for n in others], 0.4,
-           label="balanced acc.")
-    ax.bar(positions + 0.2, [result.overall[n].auc for n in others], 0.4, label="AUC")
-    ax.set_xticks(positions, others, rotation=45, ha="right", fontsize=8)
-    ax.set(ylim=(0, 1), title="other conditions")
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle("Accuracy against perturbation strength (model threshold, not retuned)",
-                 fontsize=9)
-    fig.tight_layout()
+    fig = _perturbation_figure(result)
     fig.savefig(folder / "accuracy_vs_perturbation.png", dpi=110)
     plt.close(fig)
     made.append("accuracy_vs_perturbation.png")

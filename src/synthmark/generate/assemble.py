@@ -7,45 +7,14 @@ are created under the home folder (mode 0600), and the caller is told through ``
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from synthmark import __version__
 from synthmark.errors import KeyMissing
-from synthmark.generate.generator import DEFAULT_PROVIDER, Generator, OutputFormat
+from synthmark.generate.generator import Generator, OutputFormat
 from synthmark.generate.models import ModelHandle, load_model
 from synthmark.settings import Settings
-
-
-def label_request_factory(
-    *,
-    model: ModelHandle,
-    parameters: dict[str, Any],
-    serial: int,
-    scheme: str,
-    include_prompt: bool,
-    provider: str,
-    created: dt.datetime,
-) -> Any:
-    """The labeller's request for one image: SB 942's provider, system, version, time, id."""
-    import diffusers
-
-    from synthmark.labels import LabelRequest
-
-    return LabelRequest(
-        model_id=model.model_id,
-        model_hash=model.model_hash,
-        software_agent=f"{model.model_id} ({model.pipeline_class}, diffusers "
-        f"{diffusers.__version__}, synthmark {__version__})",
-        parameters=parameters,
-        watermark_scheme=scheme,
-        watermark_serial=serial,
-        include_prompt=include_prompt,
-        provider=provider,
-        created_at=created,
-    )
 
 
 def ensure_watermark_key(settings: Settings, notify: Callable[[str], None]) -> bytes:
@@ -93,14 +62,25 @@ def build_generator(
     provider: str | None = None,
     registry: Any = None,
     notify: Callable[[str], None] = lambda message: None,
+    before_model: Callable[[Sequence[Any]], None] | None = None,
 ) -> Generator:
-    """A ready :class:`Generator`: model, synthmark watermark, labeller and registry."""
+    """A ready :class:`Generator`: model, synthmark watermark, labeller and registry.
+
+    ``before_model(markers)``, if given, runs once the watermark schemes exist and before
+    the model loads (the slow part): the place to check requests against them
+    (:func:`~synthmark.generate.generator.check_sizes`) and fail in a second.
+    """
     from synthmark.labels import Labeller
     from synthmark.registry import open_registry
     from synthmark.watermark import get_scheme
 
     key = ensure_watermark_key(settings, notify)
+    marker = get_scheme("synthmark", key=key)
+    # The "sdxl" scheme writes diffusers' fixed 48-bit SDXL message with dwtDct (no payload).
+    public = get_scheme("sdxl") if public_mark else None
     credentials = ensure_credentials(settings, notify)
+    if before_model is not None:
+        before_model([m for m in (marker, public) if m is not None])
     handle = (
         model
         if isinstance(model, ModelHandle)
@@ -112,22 +92,19 @@ def build_generator(
             hash_cache=settings.models_dir,
         )
     )
-    # The "sdxl" scheme writes diffusers' fixed 48-bit SDXL message with dwtDct (no payload).
-    public = get_scheme("sdxl") if public_mark else None
     payload = b"" if public_mark else None
     return Generator(
         handle,
-        marker=get_scheme("synthmark", key=key),
+        marker=marker,
         labeller=Labeller(credentials),
         registry=registry if registry is not None else open_registry(settings),
-        make_label_request=label_request_factory,
         public_mark=public,
         public_payload=payload,
         output_format=output_format,
         scheduler=scheduler,
         include_prompt=include_prompt,
-        provider=provider or os.environ.get("SYNTHMARK_PROVIDER") or DEFAULT_PROVIDER,
+        provider=provider or os.environ.get("SYNTHMARK_PROVIDER") or None,
     )
 
 
-__all__ = ["build_generator", "label_request_factory"]
+__all__ = ["build_generator", "ensure_credentials", "ensure_watermark_key"]

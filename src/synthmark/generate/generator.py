@@ -1,16 +1,10 @@
 """The :class:`Generator`: text-to-image whose every output is marked, labelled and registered.
 
-For each image, always in this order:
-
-1. the pipeline renders the picture;
-2. the registry reserves a new serial (allocated by the database);
-3. the watermark carrying that serial is embedded, then read back and checked, and a
-   description of the marked picture is stored with the serial (what the mark is bound
-   to: :mod:`synthmark.watermark.attribution`);
-4. the labels are applied: XMP ``DigitalSourceType``, the A1111 ``parameters`` chunk and
-   the C2PA manifest, signed last over the final bytes;
-5. the registry record is completed (sha256, perceptual hash, manifest id);
-6. the file is written atomically: a temporary file renamed into place.
+For each image: the pipeline renders the picture, then
+:meth:`synthmark.labelling.Labelling.label` (the step every face shares) reserves a serial,
+embeds the watermark carrying it and checks it reads back, applies XMP, the A1111
+``parameters`` and the signed C2PA manifest, keeps the manifest store and the record in the
+registry, and writes the file atomically.
 
 If any step fails, the serial is abandoned, no file appears under the output name, and a
 :class:`~synthmark.errors.SynthmarkError` says what failed. Parts are injected, so each can
@@ -19,7 +13,6 @@ be replaced by a fake in tests (``Generator(model, marker, labeller, registry)``
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,23 +27,17 @@ from PIL import Image
 from synthmark import __version__
 from synthmark.errors import (
     ContentBlocked,
-    ImageTooSmall,
     SynthmarkError,
     UsageError,
     WatermarkError,
 )
 from synthmark.generate.models import ModelHandle
-from synthmark.imaging import atomic_writer
-from synthmark.watermark.attribution import describe_content
-from synthmark.watermark.base import embed_checked
+from synthmark.labelling import GenerationInfo, Labelling, serial_payload
 
 if TYPE_CHECKING:  # the parts' types; fakes in tests need only the same methods
     from synthmark.labels import Labeller
     from synthmark.registry import Registry
     from synthmark.watermark import WatermarkScheme as Marker
-
-#: SB 942 "provider" when the user names none.
-DEFAULT_PROVIDER = "unnamed provider (set --provider or SYNTHMARK_PROVIDER)"
 
 
 class OutputFormat(str, Enum):
@@ -135,33 +122,63 @@ class GenerationResult:
 ProgressFn = Callable[[str, int, int], None]
 
 
-def serial_payload(serial: int, bits: int = 64) -> bytes:
-    """The watermark payload that carries ``serial``: big-endian, ``bits`` wide."""
-    if not 0 <= serial < 2**bits:
-        raise WatermarkError(f"serial {serial} does not fit in a {bits}-bit payload")
-    return serial.to_bytes(bits // 8, "big")
+def check_sizes(
+    requests: Iterable[GenerationRequest], markers: Iterable[Marker | None], multiple: int = 8
+) -> None:
+    """Raise :class:`UsageError` for a request the pipeline would reject, or whose image
+    would be too small for a watermark to carry: before any rendering, so that no model time
+    and no registry serial is spent on it."""
+    need = max((int(getattr(m, "min_side", 0)) for m in markers if m is not None), default=0)
+    for request in requests:
+        request.check(multiple)
+        if min(request.width, request.height) < need:
+            name = next(m.name for m in markers if m is not None and m.min_side == need)
+            raise UsageError(
+                f"{request.width}x{request.height} is too small: watermark scheme {name!r} "
+                f"needs at least {need} px on the short side (--width/--height)"
+            )
 
 
-def a1111_parameters(
-    request: GenerationRequest, sampler: str, model: ModelHandle, serial: int
-) -> dict[str, Any]:
-    """Generation parameters in AUTOMATIC1111's vocabulary (snake_case keys).
+def check_output_folder(folder: str | Path) -> None:
+    """Raise :class:`SynthmarkError` unless images can be written to ``folder``: it is a
+    writable folder, or its nearest existing parent is one (nothing is created here)."""
+    target = Path(folder)
+    probe = target
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        where = "" if probe == target else f" ({probe} is a file)"
+        raise SynthmarkError(f"output path {target} is not a folder{where}; choose another -o")
+    try:  # probe: permission bits do not bind root, read-only mounts bind everyone
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise SynthmarkError(
+            f"output folder {target} is not writable ({exc.strerror}); choose another -o"
+        ) from None
 
-    The prompts are always here; the labeller and the registry keep them only on opt-in.
-    """
-    return {
-        "prompt": request.prompt,
-        "negative_prompt": request.negative_prompt or "",
-        "steps": request.steps,
-        "sampler": sampler,
-        "cfg_scale": request.guidance,
-        "seed": request.seed,
-        "size": f"{request.width}x{request.height}",
-        "model": model.model_id,
-        "model_hash": model.model_hash[:10],
-        "serial": serial,
-        "generator": f"synthmark {__version__}",
-    }
+
+def generation_info(
+    request: GenerationRequest, sampler: str, model: ModelHandle
+) -> GenerationInfo:
+    """What made one image, for its labels (the prompts are here; the labeller and the
+    registry keep them only on opt-in)."""
+    import diffusers
+
+    return GenerationInfo(
+        model=model.model_id,
+        model_hash=model.model_hash,
+        software=f"{model.pipeline_class}, diffusers {diffusers.__version__}, "
+        f"synthmark {__version__}",
+        pipeline=model.pipeline_class,
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt or "",
+        seed=request.seed,
+        steps=request.steps,
+        sampler=sampler,
+        cfg_scale=request.guidance,
+        extra={"size": f"{request.width}x{request.height}"},
+    )
 
 
 class Generator:
@@ -172,14 +189,12 @@ class Generator:
         marker: the watermark scheme that carries the serial.
         labeller: writes XMP, parameters and the signed C2PA manifest.
         registry: reserves serials and stores the records.
-        make_label_request: builds the labeller's request from what the generator knows
-            (keeps this module independent of the labels package's types).
         public_mark: optional second scheme for Stable Diffusion's public mark.
         public_payload: the payload of the public mark.
         output_format: PNG (default), JPEG or WebP; all three keep their labels.
         scheduler: a key of :data:`SCHEDULERS`, or None for the model's own.
-        describe: the content description stored with each serial
-            (:func:`~synthmark.watermark.attribution.describe_content`).
+        provider: the organisation named in the labels (SB 942's provider); None leaves
+            it out.
     """
 
     def __init__(
@@ -188,22 +203,19 @@ class Generator:
         marker: Marker,
         labeller: Labeller,
         registry: Registry,
-        make_label_request: Callable[..., Any],
         *,
         public_mark: Marker | None = None,
         public_payload: bytes | None = None,
         output_format: OutputFormat = OutputFormat.png,
         scheduler: str | None = None,
         include_prompt: bool = False,
-        provider: str = DEFAULT_PROVIDER,
+        provider: str | None = None,
         jpeg_quality: int = 95,
-        describe: Callable[[Image.Image], bytes] = describe_content,
     ) -> None:
         self.model = model
         self.marker = marker
         self.labeller = labeller
         self.registry = registry
-        self.make_label_request = make_label_request
         self.public_mark = public_mark
         self.public_payload = public_payload
         self.output_format = OutputFormat(output_format)
@@ -211,7 +223,6 @@ class Generator:
         self.include_prompt = include_prompt
         self.provider = provider
         self.jpeg_quality = jpeg_quality
-        self.describe = describe
 
     # -- rendering -----------------------------------------------------------------------
 
@@ -267,38 +278,21 @@ class Generator:
             )
         return image.convert("RGB")
 
-    # -- marking -------------------------------------------------------------------------
+    # -- marking, labelling, registering: the labelling capability's one step ----------
 
-    def _embed(self, image: Image.Image, serial: int) -> Image.Image:
-        payload = serial_payload(serial, int(getattr(self.marker, "payload_bits", 64)))
-        for scheme in (self.public_mark, self.marker):
-            need = int(getattr(scheme, "min_side", 0))
-            if scheme is not None and min(image.size) < need:
-                w, h = image.size
-                raise ImageTooSmall(
-                    f"the generated image is {w}x{h}; watermark scheme {scheme.name!r} needs "
-                    f"at least {need} px on the short side: generate a larger one "
-                    "(--width/--height)"
-                )
-        marked = image
-        if self.public_mark is not None:
-            marked = self.public_mark.embed(marked, self.public_payload or b"")
-        marked = embed_checked(self.marker, marked, payload)
-        if self.public_mark is not None and not self.public_mark.extract(marked).present:
-            raise WatermarkError(
-                f"the public {self.public_mark.name} mark did not read back after embedding "
-                "(its dwtDct method fails on some images); run without --public-mark"
-            )
-        return marked
-
-    def _target(self, folder: Path, serial: int) -> Path:
-        stem = f"synthmark-{serial:08d}"
-        candidate = folder / f"{stem}{self.output_format.suffix}"
-        n = 1
-        while candidate.exists():
-            candidate = folder / f"{stem}-{n}{self.output_format.suffix}"
-            n += 1
-        return candidate
+    def labelling(self) -> Labelling:
+        """The labelling step wired with this generator's parts (built per image, so that a
+        part replaced on the generator is the one used)."""
+        return Labelling(
+            self.marker,
+            self.labeller,
+            self.registry,
+            public_mark=self.public_mark,
+            public_payload=self.public_payload,
+            provider=self.provider,
+            include_prompt=self.include_prompt,
+            quality=self.jpeg_quality,
+        )
 
     def produce(
         self,
@@ -312,72 +306,26 @@ class Generator:
         image = self.render(request, on_step)
         t_render = time.perf_counter() - t0
         created = datetime.now(timezone.utc).replace(microsecond=0)
-        serial = self.registry.reserve(
-            watermark_scheme=self.marker.name,
-            model_id=self.model.model_id,
-            pipeline=self.model.pipeline_class,
+        info = generation_info(request, sampler, self.model)
+        result = self.labelling().label(
+            image, info, folder, format=self.output_format.value, created=created
         )
-        stages: dict[str, float] = {}
-        try:
-            t1 = time.perf_counter()
-            marked = self._embed(image, serial)
-            self.registry.put_content(serial, self.describe(marked), scheme=self.marker.name)
-            stages["watermark"] = time.perf_counter() - t1
-            parameters = a1111_parameters(request, sampler, self.model, serial)
-            t2 = time.perf_counter()
-            label_request = self.make_label_request(
-                model=self.model,
-                parameters=parameters,
-                serial=serial,
-                scheme=self.marker.name,
-                include_prompt=self.include_prompt,
-                provider=self.provider,
-                created=created,
-            )
-            fmt = self.output_format.pil_name
-            labelled = self.labeller.apply(marked, fmt, label_request)
-            data, manifest_id = labelled.data, labelled.manifest_id
-            stages["labels"] = time.perf_counter() - t2
-            sha256 = hashlib.sha256(data).hexdigest()
-            target = self._target(folder, serial)
-            t3 = time.perf_counter()
-            with atomic_writer(target) as fh:
-                fh.write(data)
-                self.registry.commit(
-                    serial,
-                    data=data,
-                    manifest_id=manifest_id,
-                    model_id=self.model.model_id,
-                    model_hash=self.model.model_hash,
-                    pipeline=self.model.pipeline_class,
-                    parameters=parameters,
-                    prompt=request.prompt,
-                    keep_prompt=self.include_prompt,
-                    image_format=fmt,
-                    width=request.width,
-                    height=request.height,
-                    created_at=created,
-                )
-            stages["registry_and_write"] = time.perf_counter() - t3
-        except BaseException as exc:
-            self.registry.abandon(serial, reason=f"{type(exc).__name__}: {exc}")
-            raise
         return GenerationResult(
-            path=target,
-            serial=serial,
+            path=result.path,
+            serial=result.serial,
             seed=request.seed,
-            width=request.width,
-            height=request.height,
-            format=fmt,
+            width=result.width,
+            height=result.height,
+            format=result.format,
             model_id=self.model.model_id,
-            sha256=sha256,
-            manifest_id=manifest_id,
+            sha256=result.sha256,
+            manifest_id=result.manifest_id,
             watermark_scheme=self.marker.name,
-            created=created.isoformat(),
+            created=result.created,
             render_seconds=t_render,
-            marking_seconds=sum(stages.values()),
+            marking_seconds=sum(result.stages.values()),
             public_mark=getattr(self.public_mark, "name", None),
-            stages=stages,
+            stages=result.stages,
         )
 
     def generate(
@@ -394,22 +342,14 @@ class Generator:
         ``on_error`` it is reported there instead (nothing written) and the batch goes on.
         """
         folder = Path(output_dir)
+        items = list(requests)
+        multiple = int(getattr(self.model.pipeline, "vae_scale_factor", 8))
+        check_sizes(items, (self.public_mark, self.marker), multiple)
+        check_output_folder(folder)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SynthmarkError(f"cannot create output folder {folder} ({exc.strerror})") from None
-        if not folder.is_dir():
-            raise SynthmarkError(f"output path {folder} is not a folder")
-        try:  # probe: permission bits do not bind root, read-only mounts bind everyone
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-        except OSError as exc:
-            raise SynthmarkError(
-                f"output folder {folder} is not writable ({exc.strerror}); choose another -o"
-            ) from None
-        items = list(requests)
-        for item in items:
-            item.check(int(getattr(self.model.pipeline, "vae_scale_factor", 8)))
         sampler = self._apply_scheduler()
         for index, request in enumerate(items):
 
@@ -438,6 +378,8 @@ __all__ = [
     "GenerationResult",
     "Generator",
     "OutputFormat",
-    "a1111_parameters",
+    "check_output_folder",
+    "check_sizes",
+    "generation_info",
     "serial_payload",
 ]

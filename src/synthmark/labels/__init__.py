@@ -12,10 +12,14 @@ Reading (any image, any source)::
     from synthmark.labels import read_labels
     report = read_labels(data, path, trust_anchors=local_trust_anchor(settings))
 
-One module per label format: :mod:`~synthmark.labels.c2pa_manifest`,
-:mod:`~synthmark.labels.xmp`, :mod:`~synthmark.labels.exif`,
-:mod:`~synthmark.labels.a1111`, :mod:`~synthmark.labels.generators`; the signing keys live
-in :mod:`~synthmark.labels.credentials`.
+One module per label format: :mod:`~synthmark.labels.c2pa_manifest` (reading) and
+:mod:`~synthmark.labels.c2pa_sign` (what we sign), :mod:`~synthmark.labels.soft_binding`
+(our ``c2pa.soft-binding``), :mod:`~synthmark.labels.xmp`, :mod:`~synthmark.labels.exif`,
+:mod:`~synthmark.labels.a1111`, :mod:`~synthmark.labels.generators`; a file's own metadata
+kept through re-marking in :mod:`~synthmark.labels.keep`; a manifest recovered for a
+stripped copy in :mod:`~synthmark.labels.recovery`; the signing keys in
+:mod:`~synthmark.labels.credentials`. Labelling a whole image (mark, labels, registry) is
+the capability :mod:`synthmark.labelling`.
 """
 
 from synthmark.labels.c2pa_manifest import (
@@ -36,12 +40,14 @@ from synthmark.labels.generators import GENERATOR_READERS, GeneratorMetadata
 from synthmark.labels.labeller import Labeller
 from synthmark.labels.report import LABEL_READERS, LabelReport, list_label_readers, read_labels
 from synthmark.labels.request import LabelledImage, LabelRequest
+from synthmark.labels.soft_binding import SOFT_BINDING_ALG
 from synthmark.labels.xmp import XmpReport
 
 __all__ = [
     "GENERATION_ASSERTION",
     "GENERATOR_READERS",
     "LABEL_READERS",
+    "SOFT_BINDING_ALG",
     "WATERMARK_ASSERTION",
     "C2paAction",
     "C2paReport",

@@ -172,4 +172,38 @@ def parse_parameters(text: str) -> A1111Parameters | None:
     )
 
 
-__all__ = ["LABELS", "A1111Parameters", "format_parameters", "parse_parameters"]
+def rewrite_parameters(
+    text: str, updates: Mapping[str, str | None], include_prompt: bool = True
+) -> str:
+    """Another tool's infotext written back as it was, with ``updates`` applied to its last
+    line (``{"Model": "x"}`` sets or appends a field, ``{"Model hash": None}`` removes one).
+
+    Labels, order and quoting of the other fields stay as they were; without
+    ``include_prompt`` the prompt lines are left out. Raises ``ValueError`` when ``text``
+    is not an infotext.
+    """
+    parsed = parse_parameters(text)
+    if parsed is None:
+        raise ValueError("not an AUTOMATIC1111 parameters text")
+    fields = dict(parsed.fields)
+    for label, value in updates.items():
+        if value is None:
+            fields.pop(label, None)
+        else:
+            fields[label] = value
+    lines = []
+    if include_prompt:
+        lines.append(parsed.prompt)
+        if parsed.negative_prompt:
+            lines.append(f"Negative prompt: {parsed.negative_prompt}")
+    lines.append(", ".join(f"{label}: {_quote(value)}" for label, value in fields.items()))
+    return "\n".join(lines)
+
+
+__all__ = [
+    "LABELS",
+    "A1111Parameters",
+    "format_parameters",
+    "parse_parameters",
+    "rewrite_parameters",
+]

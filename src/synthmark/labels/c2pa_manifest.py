@@ -1,15 +1,6 @@
-"""C2PA Content Credentials through c2pa-python: the manifest we sign, and a reader for any.
+"""C2PA Content Credentials through c2pa-python: a reader for any manifest store.
 
-The manifest synthmark signs holds:
-
-* ``claim_generator_info`` naming synthmark and its version;
-* a ``c2pa.actions`` assertion with ``c2pa.created``, the IPTC ``digitalSourceType``
-  (trainedAlgorithmicMedia, or compositeWithTrainedAlgorithmicMedia for an edit) and a
-  ``softwareAgent`` naming the model;
-* ``org.synthmark.watermark``: the watermark scheme and serial. ``c2pa.soft-binding``
-  admits only algorithms on C2PA's list, which ours is not on, so we do not claim it;
-* ``org.synthmark.generation``: provider, model, time and parameters (the prompt only on
-  opt-in): the latent disclosure California SB 942 asks for.
+What synthmark signs is in :mod:`synthmark.labels.c2pa_sign`.
 
 Reading never touches the network (no remote manifests, no OCSP) and reports, for the
 whole ingredient chain, the digital source types: a picture made by an image generator
@@ -23,16 +14,11 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from synthmark import __version__
-from synthmark.jsonutil import to_jsonable
 from synthmark.labels.containers import has_c2pa_store
-from synthmark.labels.request import LabelRequest
+from synthmark.labels.soft_binding import soft_bindings_of
 from synthmark.labels.sourcetypes import declares_ai, short_name
-
-if TYPE_CHECKING:
-    import c2pa
 
 WATERMARK_ASSERTION = "org.synthmark.watermark"
 GENERATION_ASSERTION = "org.synthmark.generation"
@@ -103,7 +89,17 @@ class C2paReport:
     validation_codes: list[C2paStatus] = field(default_factory=list)
     manifests: list[C2paManifestSummary] = field(default_factory=list)
     watermark: dict[str, Any] | None = None
+    soft_bindings: list[dict[str, str]] = field(default_factory=list)
     remote_url: str | None = None
+    #: True when the file carried no manifest (``present`` is False) and this one came from
+    #: a manifest repository (:mod:`synthmark.labels.recovery`); ``recovered_via`` says how,
+    #: ``hard_binding`` whether the manifest's hash of the signed file matches these bytes
+    #: (``mismatch`` for any re-encoded copy) and ``signature_state`` what the signature
+    #: and the rest of the manifest validate to without that hash.
+    recovered: bool = False
+    recovered_via: str | None = None
+    hard_binding: str | None = None
+    signature_state: str | None = None
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -121,78 +117,6 @@ def offline_settings(trust_anchors: bytes | str | None = None, **extra: Any) -> 
     for key, value in extra.items():
         settings.setdefault(key, {}).update(value)
     return settings
-
-
-def manifest_definition(req: LabelRequest, mime_type: str) -> dict[str, Any]:
-    """The manifest definition c2pa's Builder signs for ``req``."""
-    when = req.timestamp().isoformat(timespec="seconds")
-    agent: dict[str, str] = {"name": req.agent}
-    if req.model_hash:
-        agent["version"] = req.model_hash
-    action: dict[str, Any] = {
-        "action": "c2pa.created",
-        "digitalSourceType": req.digital_source_type,
-        "softwareAgent": agent,
-        "when": when,
-        "description": (f"{'Edited' if req.edited else 'Generated'} with the model {req.model_id}"),
-    }
-    generation: dict[str, Any] = {
-        "model_id": req.model_id,
-        "created": when,
-        "software": f"synthmark {__version__}",
-        "parameters": to_jsonable(req.shared_parameters()),
-    }
-    if req.model_hash:
-        generation["model_hash"] = req.model_hash
-    if req.provider:
-        generation["provider"] = req.provider
-    assertions: list[dict[str, Any]] = [
-        {"label": "c2pa.actions", "data": {"actions": [action]}},
-        {"label": GENERATION_ASSERTION, "data": generation},
-    ]
-    if req.watermark_serial is not None:
-        assertions.append(
-            {
-                "label": WATERMARK_ASSERTION,
-                "data": {"scheme": req.watermark_scheme, "serial": req.watermark_serial},
-            }
-        )
-    extension = mime_type.rsplit("/", 1)[-1].replace("jpeg", "jpg")
-    return {
-        "claim_generator_info": [{"name": "synthmark", "version": __version__}],
-        "title": req.title or f"generated.{extension}",
-        "format": mime_type,
-        "assertions": assertions,
-    }
-
-
-def make_signer(
-    cert_chain_pem: bytes, private_key_pem: bytes, alg: str, tsa_url: str | None
-) -> c2pa.Signer:
-    """A c2pa Signer; the key lives in native memory from here on."""
-    import c2pa
-
-    info = c2pa.C2paSignerInfo(alg.encode("ascii"), cert_chain_pem, private_key_pem, tsa_url)
-    return c2pa.Signer.from_info(info)
-
-
-def sign_bytes(
-    data: bytes,
-    mime_type: str,
-    definition: dict[str, Any],
-    signer: c2pa.Signer,
-    context: c2pa.Context,
-) -> bytes:
-    """``data`` with a signed manifest embedded (c2pa raises C2paError on failure)."""
-    import c2pa
-
-    builder = c2pa.Builder(definition, context=context)
-    out = io.BytesIO()
-    try:
-        builder.sign(signer, mime_type, io.BytesIO(data), out)
-    finally:
-        builder.close()
-    return out.getvalue()
 
 
 def _text(value: Any) -> str | None:
@@ -347,6 +271,7 @@ def report_from_store(store: dict[str, Any]) -> C2paReport:
             if isinstance(assertion, dict) and assertion.get("label") == WATERMARK_ASSERTION:
                 data = assertion.get("data")
                 report.watermark = data if isinstance(data, dict) else None
+        report.soft_bindings = soft_bindings_of(manifests[head.label])
     return report
 
 
@@ -356,24 +281,29 @@ def read_c2pa(
     trust_anchors: bytes | str | None = None,
     *,
     jumbf_seen: bool | None = None,
+    manifest_data: bytes | None = None,
 ) -> C2paReport:
     """Read and validate the C2PA manifest store of ``data``, offline. Never raises for a
     bad file: errors go to :attr:`C2paReport.errors`.
 
     ``jumbf_seen`` says whether the container walker found a C2PA/JUMBF block; it decides
     ``present`` when c2pa cannot parse the store at all (then the state is ``Invalid``).
+    ``manifest_data`` is a manifest store kept apart from the file (a sidecar, or one from
+    a manifest repository): it is validated against ``data``.
     """
     import c2pa
 
-    if jumbf_seen is None:
+    if manifest_data is not None:
+        jumbf_seen = True
+    elif jumbf_seen is None:
         jumbf_seen = has_c2pa_store(data)
     try:
         context = c2pa.Context.from_dict(offline_settings(trust_anchors))
         try:
             stream = io.BytesIO(data)
             reader = (
-                c2pa.Reader.try_create(mime_type, stream, None, context)
-                if mime_type
+                c2pa.Reader.try_create(mime_type, stream, manifest_data, context)
+                if mime_type or manifest_data is not None
                 else c2pa.Reader.try_create(stream, context=context)
             )
             if reader is None:
@@ -429,10 +359,7 @@ __all__ = [
     "C2paReport",
     "C2paStatus",
     "declared_ai",
-    "make_signer",
-    "manifest_definition",
     "offline_settings",
     "read_c2pa",
     "report_from_store",
-    "sign_bytes",
 ]

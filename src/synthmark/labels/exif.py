@@ -110,9 +110,14 @@ def read_exif(exif: Image.Exif | None) -> ExifReport:
     return report
 
 
-def build_exif(software: str, user_comment: str | None = None) -> Image.Exif:
-    """An EXIF block with ``Software`` and, if given, an A1111-style ``UserComment``."""
+def build_exif(
+    software: str, user_comment: str | None = None, base: Image.Exif | None = None
+) -> Image.Exif:
+    """An EXIF block with ``Software`` and, if given, an A1111-style ``UserComment``; on top
+    of a copy of ``base`` (a file's own EXIF, kept) when given."""
     exif = Image.Exif()
+    if base is not None:
+        exif.load(base.tobytes())
     exif[TAG_SOFTWARE] = software
     if user_comment:
         exif.get_ifd(TAG_EXIF_IFD)[TAG_USER_COMMENT] = encode_user_comment(user_comment)

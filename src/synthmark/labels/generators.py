@@ -83,13 +83,15 @@ def read_a1111(src: MetadataSources) -> list[GeneratorMetadata]:
     return found
 
 
-def _comfy_summary(graph: dict[str, Any]) -> dict[str, Any]:
-    """Facts from a ComfyUI API-format prompt graph (node id -> {class_type, inputs})."""
+def comfyui_summary(graph: dict[str, Any]) -> dict[str, Any]:
+    """Facts from a ComfyUI API-format prompt graph (node id -> {class_type, inputs}): node
+    types, models, seeds, prompts, sampler settings and latent sizes."""
     classes: list[str] = []
     checkpoints: list[str] = []
     seeds: list[Any] = []
     texts: list[str] = []
     latent_sizes: list[list[int]] = []
+    samplers: list[dict[str, Any]] = []
     for node in graph.values():
         if not isinstance(node, dict):
             continue
@@ -108,6 +110,14 @@ def _comfy_summary(graph: dict[str, Any]) -> dict[str, Any]:
             for key in ("text", "text_g", "text_l"):
                 if isinstance(inputs.get(key), str) and inputs[key]:
                     texts.append(inputs[key])
+        if "Sampler" in kind:
+            settings = {
+                key: inputs[key]
+                for key in ("steps", "cfg", "sampler_name", "scheduler", "denoise")
+                if isinstance(inputs.get(key), (int, float, str))
+            }
+            if settings:
+                samplers.append(settings)
         if kind.startswith("Empty") and "Latent" in kind:
             w, h = inputs.get("width"), inputs.get("height")
             if isinstance(w, int) and isinstance(h, int):
@@ -118,6 +128,7 @@ def _comfy_summary(graph: dict[str, Any]) -> dict[str, Any]:
         "models": checkpoints,
         "seeds": seeds,
         "prompts": texts,
+        "samplers": samplers,
         "latent_sizes": latent_sizes,
     }
 
@@ -151,7 +162,7 @@ def read_comfyui(src: MetadataSources) -> list[GeneratorMetadata]:
     fields: dict[str, Any] = {"has_prompt_graph": prompt is not None}
     fields["has_workflow"] = workflow is not None
     if prompt is not None:
-        fields.update(_comfy_summary(prompt))
+        fields.update(comfyui_summary(prompt))
     elif workflow is not None and isinstance(workflow.get("nodes"), list):
         fields["nodes"] = len(workflow["nodes"])
     note = (
@@ -414,6 +425,7 @@ __all__ = [
     "GeneratorMetadata",
     "GeneratorReader",
     "MetadataSources",
+    "comfyui_summary",
     "get_generator_reader",
     "read_generator_metadata",
 ]

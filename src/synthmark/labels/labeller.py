@@ -16,26 +16,28 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from synthmark import __version__
 from synthmark.errors import LabelError, UsageError
 from synthmark.labels.a1111 import format_parameters
-from synthmark.labels.c2pa_manifest import (
-    C2paReport,
+from synthmark.labels.c2pa_manifest import C2paReport, offline_settings, read_c2pa
+from synthmark.labels.c2pa_sign import (
+    ParentIngredient,
     make_signer,
     manifest_definition,
-    offline_settings,
-    read_c2pa,
     sign_bytes,
 )
 from synthmark.labels.containers import extract_blocks, mime_type
 from synthmark.labels.credentials import SigningCredentials
 from synthmark.labels.exif import build_exif, read_exif
+from synthmark.labels.keep import KeptMetadata, save_options
 from synthmark.labels.request import LabelledImage, LabelRequest
-from synthmark.labels.xmp import XmpFields, build_xmp, parse_xmp
+from synthmark.labels.soft_binding import binding_value
+from synthmark.labels.xmp import XmpFields, build_xmp, merge_xmp, parse_xmp
 
 if TYPE_CHECKING:
     import c2pa
@@ -59,6 +61,8 @@ def label_format(fmt: str) -> str:
 
 def a1111_text(req: LabelRequest) -> str:
     """The AUTOMATIC1111 ``parameters`` text of a request (prompt only on opt-in)."""
+    if req.parameters_text is not None:
+        return req.parameters_text
     params: dict[str, Any] = dict(req.parameters)
     params.setdefault("model", req.model_id)
     if req.model_hash:
@@ -88,35 +92,41 @@ def encode_with_metadata(
     req: LabelRequest,
     quality: int = 95,
     png_compress_level: int = 3,
-) -> bytes:
-    """Encode ``image`` with XMP, the ``parameters`` text and EXIF, not yet signed.
+    keep: KeptMetadata | None = None,
+) -> tuple[bytes, list[str]]:
+    """Encode ``image`` as ``fmt`` with XMP, the ``parameters`` text and EXIF, not yet signed;
+    with ``keep``, the source file's own metadata too (ours wins where they conflict).
 
     PNG: ``iTXt XML:com.adobe.xmp``, ``parameters`` and ``Software`` text chunks.
     JPEG and WebP: XMP (APP1 / ``XMP `` chunk) and EXIF with ``Software`` and the
     parameters in ``UserComment``, as AUTOMATIC1111 writes them. ``quality`` applies to
     JPEG and WebP; PNG's zlib level 3 is as small as level 6 (within 1%) at half the time.
+    Returns the bytes and what of the source's XMP was left out.
     """
     fmt = label_format(fmt)
     software = f"synthmark {__version__}"
     text = a1111_text(req)
-    xmp = xmp_packet(req)
-    keep = ("RGB", "RGBA", "L") if fmt != "JPEG" else ("RGB", "L")
-    if image.mode not in keep:
+    ours = xmp_packet(req)
+    xmp, dropped = merge_xmp(keep.xmp if keep is not None else None, ours)
+    xmp = xmp or ours
+    keep_modes = ("RGB", "RGBA", "L") if fmt != "JPEG" else ("RGB", "L")
+    if image.mode not in keep_modes:
         image = image.convert("RGB")
+    if fmt == "PNG":
+        options = save_options(
+            fmt, keep, xmp=xmp, texts=[("parameters", text), ("Software", software)]
+        )
+        options["compress_level"] = png_compress_level
+    else:
+        exif = build_exif(software, text, base=keep.exif if keep is not None else None)
+        options = save_options(fmt, keep, exif=exif, xmp=xmp)
+        options["quality"] = quality
     buf = io.BytesIO()
     try:
-        if fmt == "PNG":
-            info = PngImagePlugin.PngInfo()
-            info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8"), zip=False)
-            info.add_text("parameters", text)
-            info.add_text("Software", software)
-            image.save(buf, format="PNG", pnginfo=info, compress_level=png_compress_level)
-        else:
-            exif = build_exif(software, text)
-            image.save(buf, format=fmt, quality=quality, xmp=xmp, exif=exif)
+        image.save(buf, format=fmt, **options)
     except (ValueError, OSError, TypeError) as exc:
         raise LabelError(f"cannot encode the {fmt} with its metadata: {exc}") from exc
-    return buf.getvalue()
+    return buf.getvalue(), dropped
 
 
 class Labeller:
@@ -168,9 +178,19 @@ class Labeller:
         return self._signer, self._context
 
     def apply(
-        self, image: Image.Image, fmt: str, req: LabelRequest, *, quality: int | None = None
+        self,
+        image: Image.Image,
+        fmt: str,
+        req: LabelRequest,
+        *,
+        quality: int | None = None,
+        parent: ParentIngredient | None = None,
+        keep: KeptMetadata | None = None,
     ) -> LabelledImage:
         """Encode ``image`` as ``fmt`` with every label of ``req``; the manifest is signed last.
+
+        ``parent`` is a file whose C2PA manifest the new one keeps as its ``parentOf``
+        ingredient; ``keep`` is that file's other metadata to carry over.
 
         Raises:
             UsageError: an unknown format.
@@ -180,15 +200,19 @@ class Labeller:
 
         fmt = label_format(fmt)
         mime = mime_type(fmt)
-        unsigned = encode_with_metadata(image, fmt, req, quality or self.quality)
+        t0 = time.perf_counter()
+        unsigned, notes = encode_with_metadata(image, fmt, req, quality or self.quality, keep=keep)
+        t1 = time.perf_counter()
         signer, context = self._native()
+        definition = manifest_definition(req, mime, parent)
         try:
-            signed = sign_bytes(unsigned, mime, manifest_definition(req, mime), signer, context)
+            signed, store = sign_bytes(unsigned, mime, definition, signer, context, parent)
         except c2pa.C2paError as exc:
             raise LabelError(f"C2PA signing failed: {exc}") from exc
+        t2 = time.perf_counter()
         c2pa_report = read_c2pa(signed, mime, self.credentials.trust_anchor_pem)
         if self.verify:
-            self._check(signed, req, c2pa_report)
+            self._check(signed, req, c2pa_report, parent)
         if not c2pa_report.manifest_id:
             raise LabelError("the signed file has no active C2PA manifest id")
         return LabelledImage(
@@ -198,9 +222,22 @@ class Labeller:
             manifest_id=c2pa_report.manifest_id,
             sha256=hashlib.sha256(signed).hexdigest(),
             validation_state=c2pa_report.validation_state or "",
+            manifest_store=store,
+            notes=notes,
+            timings={
+                "encode": t1 - t0,
+                "sign": t2 - t1,
+                "verify": time.perf_counter() - t2,
+            },
         )
 
-    def _check(self, signed: bytes, req: LabelRequest, report: C2paReport) -> None:
+    def _check(
+        self,
+        signed: bytes,
+        req: LabelRequest,
+        report: C2paReport,
+        parent: ParentIngredient | None = None,
+    ) -> None:
         problems: list[str] = []
         state = report.validation_state
         if state not in ("Valid", "Trusted"):
@@ -212,6 +249,15 @@ class Labeller:
             not report.watermark or report.watermark.get("serial") != req.watermark_serial
         ):
             problems.append("the C2PA manifest lacks the watermark serial")
+        payload = req.soft_binding_payload
+        if payload is not None and binding_value(payload) not in [
+            b["value"] for b in report.soft_bindings
+        ]:
+            problems.append("the C2PA manifest lacks its soft binding")
+        if parent is not None and parent.manifest_id is not None and (
+            not report.manifests or parent.manifest_id not in report.manifests[0].ingredients
+        ):
+            problems.append(f"the C2PA manifest does not keep {parent.manifest_id} as ingredient")
         blocks = extract_blocks(signed)
         xmp = parse_xmp(blocks.xmp) if blocks.xmp else None
         if xmp is None or xmp.digital_source_type != req.digital_source_type:

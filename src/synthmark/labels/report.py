@@ -92,11 +92,16 @@ def list_label_readers() -> list[str]:
     return list(LABEL_READERS)
 
 
-def _declarations(report: LabelReport) -> list[str]:
+def declarations(report: LabelReport) -> list[str]:
+    """The labels of ``report`` that declare generative AI, in words."""
     out = []
     ai_types = [short_name(t) for t in report.c2pa.digital_source_types if declares_ai(t)]
     if ai_types:
         state = report.c2pa.validation_state or "unvalidated"
+        if report.c2pa.recovered:
+            state = f"recovered through the {report.c2pa.recovered_via}, signature " + str(
+                report.c2pa.signature_state
+            )
         out.append(f"C2PA manifest ({state}): {', '.join(dict.fromkeys(ai_types))}")
     dst = report.xmp.digital_source_type
     if dst and declares_ai(dst):
@@ -145,8 +150,8 @@ def read_labels(
     for part, errors in (("c2pa", report.c2pa.errors), ("xmp", report.xmp.errors)):
         report.errors.extend(f"{part}: {e}" for e in errors)
     report.errors.extend(f"exif: {e}" for e in report.exif.errors)
-    report.declared_ai = _declarations(report)
+    report.declared_ai = declarations(report)
     return report
 
 
-__all__ = ["LABEL_READERS", "LabelReport", "list_label_readers", "read_labels"]
+__all__ = ["LABEL_READERS", "LabelReport", "declarations", "list_label_readers", "read_labels"]

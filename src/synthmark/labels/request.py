@@ -38,6 +38,13 @@ class LabelRequest:
     title: str | None = None
     created_at: dt.datetime | None = None
     credit: str | None = None
+    #: An AUTOMATIC1111 parameters text to write as it is, instead of one made from
+    #: ``parameters`` (a file's own infotext, kept; it must already leave the prompt out
+    #: unless ``include_prompt``).
+    parameters_text: str | None = None
+    #: The watermark payload the manifest's soft binding names (the bytes a reader extracts);
+    #: by default the serial as 8 big-endian bytes, as synthmark's 64-bit mark carries it.
+    watermark_payload: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.model_id or not self.model_id.strip():
@@ -49,8 +56,10 @@ class LabelRequest:
                 raise UsageError(
                     f"watermark_serial must be an integer, got {self.watermark_serial!r}"
                 )
-            if self.watermark_serial < 0:
-                raise UsageError(f"watermark_serial must be >= 0, got {self.watermark_serial}")
+            if not 0 <= self.watermark_serial < 2**64:
+                raise UsageError(
+                    f"watermark_serial must be between 0 and 2**64-1, got {self.watermark_serial}"
+                )
             if not self.watermark_scheme:
                 raise UsageError("watermark_serial given without watermark_scheme")
         if self.created_at is not None and self.created_at.tzinfo is None:
@@ -62,6 +71,15 @@ class LabelRequest:
         if self.edited:
             return COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA
         return TRAINED_ALGORITHMIC_MEDIA
+
+    @property
+    def soft_binding_payload(self) -> bytes | None:
+        """The payload named by the ``c2pa.soft-binding`` assertion, or None (no watermark)."""
+        if self.watermark_payload is not None:
+            return self.watermark_payload
+        if self.watermark_serial is None or self.watermark_scheme != "synthmark":
+            return None
+        return self.watermark_serial.to_bytes(8, "big")
 
     @property
     def agent(self) -> str:
@@ -89,7 +107,9 @@ class LabelRequest:
 
 @dataclass
 class LabelledImage:
-    """An encoded, labelled, signed image and the id of its C2PA manifest."""
+    """An encoded, labelled, signed image, the id of its C2PA manifest and the manifest
+    store's own bytes (what a manifest repository keeps). ``notes`` say what of a kept
+    XMP packet was left out; ``timings`` are seconds spent encoding, signing and verifying."""
 
     data: bytes = field(repr=False)
     format: str
@@ -97,6 +117,9 @@ class LabelledImage:
     manifest_id: str
     sha256: str
     validation_state: str
+    manifest_store: bytes = field(default=b"", repr=False)
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 __all__ = ["LabelRequest", "LabelledImage"]

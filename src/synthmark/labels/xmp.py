@@ -174,4 +174,127 @@ def parse_xmp(packet: bytes) -> XmpReport:
     return report
 
 
-__all__ = ["MAX_XMP_BYTES", "XmpFields", "XmpReport", "build_xmp", "parse_xmp"]
+#: Properties of another tool's packet that a merged packet leaves out: they describe the
+#: old file (its instance, and where its C2PA manifest was), not the new one.
+STALE_PROPERTIES = frozenset(
+    {
+        "{http://purl.org/dc/terms/}provenance",
+        "{http://ns.adobe.com/xap/1.0/mm/}InstanceID",
+    }
+)
+_XMLNS = "http://www.w3.org/XML/1998/namespace"
+_PREFIXES = {**{uri: prefix for prefix, uri in NS.items()}, _XMLNS: "xml"}
+_DECLARATION = re.compile(rb'xmlns:([A-Za-z_][\w.-]*)\s*=\s*["\']([^"\']+)["\']')
+
+
+def _declared(packet: bytes) -> dict[str, str]:
+    """The namespace prefixes a packet declares (uri -> prefix), to write them back alike."""
+    return {
+        uri.decode("utf-8", "replace"): prefix.decode("ascii")
+        for prefix, uri in _DECLARATION.findall(packet)
+    }
+
+
+def _safe_root(packet: bytes) -> ET.Element | None:
+    """The ``x:xmpmeta`` (or bare ``rdf:RDF``) element of a packet; None if it will not parse."""
+    if len(packet) > MAX_XMP_BYTES:
+        return None
+    upper = packet.upper()
+    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
+        return None
+    start = packet.find(b"<x:xmpmeta")
+    end = packet.rfind(b"</x:xmpmeta>")
+    if start >= 0 and end > start:
+        packet = packet[start : end + len(b"</x:xmpmeta>")]
+    elif (start := packet.find(b"<rdf:RDF")) >= 0:
+        packet = packet[start:]
+    else:
+        return None
+    try:  # DTDs and entities were refused above
+        return ET.fromstring(packet.decode("utf-8", errors="replace").lstrip("\ufeff"))  # noqa: S314
+    except ET.ParseError:
+        return None
+
+
+def _name(qname: str, prefixes: dict[str, str]) -> str:
+    if not qname.startswith("{"):
+        return qname
+    uri, local = qname[1:].split("}", 1)
+    if uri not in prefixes:
+        prefixes[uri] = f"ns{len(prefixes)}"
+    return f"{prefixes[uri]}:{local}"
+
+
+def _serialise(elem: ET.Element, prefixes: dict[str, str]) -> str:
+    attrs = "".join(
+        f" {_name(key, prefixes)}={quoteattr(value)}" for key, value in elem.attrib.items()
+    )
+    inner = escape(elem.text or "") + "".join(_serialise(child, prefixes) for child in elem)
+    tag = _name(elem.tag, prefixes)
+    return f"<{tag}{attrs}>{inner}</{tag}>{escape(elem.tail or '')}"
+
+
+def merge_xmp(source: bytes | None, ours: bytes | None) -> tuple[bytes | None, list[str]]:
+    """Our packet merged into another tool's: theirs keeps every property ours does not set
+    (less :data:`STALE_PROPERTIES`), ours is added as a second ``rdf:Description``. Without
+    ``ours``, theirs only loses its stale properties.
+
+    Returns the packet and what was left out of theirs, in words. A packet that does not
+    parse is left out whole (said so), and ours is returned as it is.
+    """
+    if not source:
+        return ours, []
+    theirs = _safe_root(source)
+    mine = _safe_root(ours) if ours is not None else None
+    if theirs is None or (ours is not None and mine is None):
+        return ours, ["XMP: the file's packet could not be parsed safely"]
+    rdf = theirs if theirs.tag == _q("rdf", "RDF") else theirs.find(_q("rdf", "RDF"))
+    our_desc = None
+    if mine is not None:
+        our_desc = mine.find(f"{_q('rdf', 'RDF')}/{_q('rdf', 'Description')}")
+    if rdf is None or (mine is not None and our_desc is None):
+        return ours, ["XMP: the file's packet has no rdf:RDF element"]
+    replaced: set[str] = set()
+    if our_desc is not None:
+        replaced = {*our_desc.attrib, *(child.tag for child in our_desc)} - {_q("rdf", "about")}
+    dropped: set[str] = set()
+    for desc in rdf.iter(_q("rdf", "Description")):
+        for key in [k for k in desc.attrib if k in replaced or k in STALE_PROPERTIES]:
+            dropped.add(key)
+            del desc.attrib[key]
+        for child in [c for c in desc if c.tag in replaced or c.tag in STALE_PROPERTIES]:
+            dropped.add(child.tag)
+            desc.remove(child)
+    if our_desc is not None:
+        rdf.append(our_desc)
+    root = theirs if theirs.tag == _q("x", "xmpmeta") else ET.Element(_q("x", "xmpmeta"))
+    if root is not theirs:
+        root.append(theirs)
+    prefixes = {**_PREFIXES, **_declared(source), **_declared(ours or b"")}
+    body = _serialise(root, prefixes)
+    declared = " ".join(
+        f"xmlns:{prefix}={quoteattr(uri)}" for uri, prefix in prefixes.items() if uri != _XMLNS
+    )
+    tag = _name(root.tag, prefixes)
+    body = body.replace(f"<{tag}", f"<{tag} {declared}", 1)
+    packet = (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        f"{body}\n"
+        '<?xpacket end="w"?>'
+    )
+    notes = [
+        f"XMP {_name(key, prefixes)}: {'replaced by synthmark' if key in replaced else 'stale'}"
+        for key in sorted(dropped)
+    ]
+    return packet.encode("utf-8"), notes
+
+
+__all__ = [
+    "MAX_XMP_BYTES",
+    "STALE_PROPERTIES",
+    "XmpFields",
+    "XmpReport",
+    "build_xmp",
+    "merge_xmp",
+    "parse_xmp",
+]

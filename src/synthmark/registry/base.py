@@ -240,6 +240,20 @@ class Registry(abc.ABC):
     ) -> list[GenerationRecord]:
         """Up to ``limit`` records (None: all), newest serial first by default."""
 
+    # --- the manifest repository (synthmark.registry.manifests) ---------------------------
+
+    @abc.abstractmethod
+    def store_manifest(self, serial: int, manifest_id: str, store: bytes) -> None:
+        """Keep the signed C2PA manifest store of ``serial`` (before committing it)."""
+
+    @abc.abstractmethod
+    def manifest_store(self, manifest_id: str) -> bytes | None:
+        """The kept manifest store whose active manifest is ``manifest_id``, or None."""
+
+    @abc.abstractmethod
+    def manifest_id_for_serial(self, serial: int) -> str | None:
+        """The id of the kept manifest of the committed record ``serial``, or None."""
+
     def lookup_phash(
         self, phash: int | str, radius: int = DEFAULT_RADIUS, limit: int = 10
     ) -> list[PhashMatch]:

@@ -208,6 +208,9 @@ class PostgresRegistry(SqlRegistry):
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._run(sql, params, read_only=True)
 
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._run(sql.replace("?", "%s"), params)
+
     def _migrate(self) -> None:
         with self._transaction() as conn:
 

@@ -137,8 +137,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             _POSTGRESQL_AUTOVACUUM,
         ),
     ),
+    # The manifest repository (durable Content Credentials): each signed C2PA manifest
+    # store, by its active manifest's id, for recovery through the watermark's serial.
     Migration(
         version=2,
+        description="manifests: the signed C2PA manifest store of each record",
+        sqlite=(
+            "CREATE TABLE manifests (manifest_id TEXT PRIMARY KEY, serial INTEGER NOT NULL, "
+            "store BLOB NOT NULL, sha256 TEXT NOT NULL, stored_at TEXT NOT NULL)",
+            "CREATE INDEX manifests_serial ON manifests (serial)",
+        ),
+        postgresql=(
+            "CREATE TABLE manifests (manifest_id TEXT PRIMARY KEY, serial BIGINT NOT NULL, "
+            "store BYTEA NOT NULL, sha256 TEXT NOT NULL, stored_at TEXT NOT NULL)",
+            "CREATE INDEX manifests_serial ON manifests (serial)",
+        ),
+    ),
+    Migration(
+        version=3,
         description="content_descriptions: what each marked picture looks like, by serial",
         sqlite=(
             "CREATE TABLE content_descriptions (serial INTEGER PRIMARY KEY REFERENCES "

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from synthmark.registry.base import CommitFields, Registry, format_time
+from synthmark.registry.manifests import ManifestRepository
 from synthmark.registry.phash import bands, to_signed
 from synthmark.registry.record import GenerationRecord, RecordStatus
 from synthmark.registry.schema import COLUMNS, row_to_record
@@ -52,8 +53,9 @@ def commit_params(serial: int, fields: CommitFields) -> tuple[Any, ...]:
     )
 
 
-class SqlRegistry(Registry):
-    """A registry kept in a SQL database: the shared read statements."""
+class SqlRegistry(ManifestRepository, Registry):
+    """A registry kept in a SQL database: the shared read statements, and the manifest
+    repository (:class:`~synthmark.registry.manifests.ManifestRepository`)."""
 
     #: the driver's parameter placeholder
     placeholder: str = "?"
@@ -65,6 +67,10 @@ class SqlRegistry(Registry):
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of ``sql`` written with ``?`` placeholders, in the driver's own style."""
         return self._query(sql.replace("?", self.placeholder), params)
+
+    @abc.abstractmethod
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one write statement written with ``?`` placeholders, in its own transaction."""
 
     def _records(self, where: str, params: Sequence[Any] = ()) -> list[GenerationRecord]:
         """Records of ``SELECT ... FROM generations {where}``, with ``?`` placeholders."""

@@ -106,6 +106,10 @@ class SqliteRegistry(SqlRegistry):
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._read(sql, params)
 
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self._write() as conn:
+            conn.execute(sql, tuple(params))
+
     def _migrate(self) -> None:
         with self._write() as conn:
 

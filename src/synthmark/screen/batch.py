@@ -14,7 +14,8 @@ import itertools
 import json
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import signal
+from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,11 +146,47 @@ def recorded_paths(jsonl: Path) -> dict[str, str | None]:
     return done
 
 
+#: Files per worker process below which ``workers="auto"`` starts fewer processes: starting
+#: one (spawn, imports, detector load) costs about as much as screening this many files.
+FILES_PER_WORKER = 12
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def resolve_workers(workers: int | str, n_files: int) -> int:
+    """The number of worker processes for ``n_files``: ``workers`` itself, or for ``"auto"``
+    one per core, but no more than one per :data:`FILES_PER_WORKER` files (at least one).
+
+    Raises:
+        UsageError: ``workers`` is neither ``"auto"`` nor a whole number of at least 1.
+    """
+    if isinstance(workers, str) and workers.strip().lower() == "auto":
+        return max(1, min(available_cores(), n_files // FILES_PER_WORKER))
+    try:
+        count = int(workers)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise UsageError(
+            f"--workers must be 'auto' or a whole number of at least 1, got {workers!r}"
+        )
+    return count
+
+
 _WORKER: PathScreener | None = None
 
 
 def _init_worker(factory: ScreenerFactory) -> None:
     global _WORKER  # one screener per worker process, built once (detector loaded once)
+    # Ctrl-C reaches every process of the terminal's group: the parent alone handles it (and
+    # stops the workers), so that the workers do not each print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER = factory()
 
 
@@ -159,18 +196,40 @@ def _screen_in_worker(path: str) -> dict[str, Any]:
     return _WORKER.screen_path(path)
 
 
-def _records(paths: list[str], factory: ScreenerFactory, workers: int) -> Iterator[dict[str, Any]]:
+def _records(
+    paths: list[str], factory: ScreenerFactory, workers: int
+) -> Generator[dict[str, Any], None, None]:
     if workers <= 1 or len(paths) <= 1:
         screener = factory()
         for path in paths:
             yield screener.screen_path(path)
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(factory,)
-    ) as pool:
+    )
+    try:
         chunk = max(1, min(16, len(paths) // (workers * 4)))
         yield from pool.map(_screen_in_worker, paths, chunksize=chunk)
+    except BaseException:  # Ctrl-C, or the consumer stopped: do not wait for the queue
+        _stop(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what is queued and end the worker processes now, not after their work."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+        return
+    # Before 3.14 the pool has no public way to end its processes; shutdown() forgets them.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=2)
 
 
 def run_batch(
@@ -199,8 +258,9 @@ def run_batch(
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         sink = output.open("a", encoding="utf-8")
+    screened = _records(pending, factory, workers)
     try:
-        for record in itertools.chain(early, _records(pending, factory, workers)):
+        for record in itertools.chain(early, screened):
             summary.count(record)
             if sink is not None:
                 sink.write(dumps(record) + "\n")
@@ -208,17 +268,21 @@ def run_batch(
             if on_record is not None:
                 on_record(record)
     finally:
+        screened.close()  # on Ctrl-C: stops the worker processes now
         if sink is not None:
             sink.close()
     return summary
 
 
 __all__ = [
+    "FILES_PER_WORKER",
     "BatchSummary",
     "PathScreener",
     "ScreenerFactory",
+    "available_cores",
     "check_output",
     "plan",
     "recorded_paths",
+    "resolve_workers",
     "run_batch",
 ]

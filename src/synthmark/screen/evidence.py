@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from synthmark.labels.sourcetypes import AI_SOURCE_TYPES
+from synthmark.labels.sourcetypes import short_name
 from synthmark.screen.gather import Signals
 from synthmark.screen.verdict import Evidence, Strength
 
@@ -18,10 +18,46 @@ from synthmark.screen.verdict import Evidence, Strength
 GENERATION_TOOLS = frozenset(
     {"AUTOMATIC1111", "InvokeAI", "NovelAI", "Midjourney", "SwarmUI", "Fooocus"}
 )
-#: IPTC digital source types that declare a camera capture.
-CAPTURE_TYPES = frozenset(
-    {"digitalCapture", "negativeFilm", "positiveFilm", "print", "computationalCapture"}
-)
+#: What each term of the IPTC digital source type vocabulary declares, as the verdict reads
+#: it: ``ai`` (generative AI took part: evidence of generation), ``capture`` (a camera or
+#: scanner captured it) and ``not_ai`` (made or changed without generative AI): both
+#: evidence against AI generation, as far as the declarer is believed; ``unclear`` says
+#: nothing either way. Every term (https://cv.iptc.org/newscodes/digitalsourcetype/) is here
+#: on purpose, the retired ones included; a term not listed counts as ``unclear``.
+SOURCE_TYPES: dict[str, tuple[str, str]] = {
+    "trainedAlgorithmicMedia": ("ai", "made by generative AI"),
+    "compositeWithTrainedAlgorithmicMedia": ("ai", "a composite with generative-AI elements"),
+    "algorithmicMedia": ("not_ai", "made by an algorithm without training data, not by AI"),
+    "compositeSynthetic": (
+        "not_ai",
+        "a composite with synthetic elements such as CGI, not declared as generative AI",
+    ),
+    "dataDrivenMedia": ("not_ai", "drawn from data by an algorithm (a chart, say), not by AI"),
+    "digitalArt": ("not_ai", "made by a person with software tools, not by generative AI"),
+    "digitalCreation": ("not_ai", "made by a person with software tools, not by generative AI"),
+    "softwareImage": ("not_ai", "made by software, not declared as generative AI"),
+    "humanEdits": ("not_ai", "edited by a person without generative AI"),
+    "minorHumanEdits": ("not_ai", "lightly edited by a person without generative AI"),
+    "algorithmicallyEnhanced": ("not_ai", "enhanced by an algorithm, not by generative AI"),
+    "digitalCapture": ("capture", "captured by a digital camera"),
+    "computationalCapture": ("capture", "captured with computational photography"),
+    "negativeFilm": ("capture", "scanned from negative film"),
+    "positiveFilm": ("capture", "scanned from positive film"),
+    "print": ("capture", "scanned from a print"),
+    "compositeCapture": ("capture", "a composite of captured elements"),
+    "screenCapture": ("unclear", "a screen capture of whatever was on the screen"),
+    "virtualRecording": ("unclear", "a recording of a virtual event"),
+    "composite": ("unclear", "a composite of unstated elements"),
+}
+
+
+def _kind(name: str) -> str:
+    return SOURCE_TYPES.get(name, ("unclear", ""))[0]
+
+
+def _declared(names: list[str]) -> str:
+    """``algorithmicMedia (made by an algorithm ...)``, one per distinct name."""
+    return "; ".join(f"{n} ({SOURCE_TYPES[n][1]})" for n in dict.fromkeys(names))
 
 
 @dataclass(frozen=True)
@@ -33,36 +69,18 @@ class DetectorScore:
     model: str
 
 
-def _short(uri: str) -> str:
-    return uri.rstrip("/").rsplit("/", 1)[-1]
-
-
-#: IPTC digital source types that declare a made, not captured, image. The first two mean
-#: generative AI (trained on data); ``algorithmicMedia`` and ``compositeSynthetic`` mean made
-#: by an algorithm without training data (procedural graphics, say): synthetic, not AI.
-SYNTHETIC_SOURCE_TYPES = (
-    "trainedAlgorithmicMedia",
-    "compositeWithTrainedAlgorithmicMedia",
-    "algorithmicMedia",
-    "compositeSynthetic",
-)
-
-
-def _declares(types: list[str]) -> str:
-    """How to say what ``types`` declare: AI generation, or algorithmic media."""
-    if any(t in AI_SOURCE_TYPES for t in types):
-        return "declares AI generation"
-    return "declares algorithmically made media (not trained AI)"
-
-
 def c2pa_evidence(labels: Any) -> list[Evidence]:
+    """A manifest's declared source types (every manifest of its chain): generative AI in a
+    valid one is conclusive, in a broken one indicative; a declared capture or non-AI
+    making counts against AI generation, as far as the signer is believed."""
     c2pa = labels.c2pa
+    types = [short_name(t) for t in c2pa.digital_source_types]
+    ai = [t for t in types if _kind(t) == "ai"]
+    if getattr(c2pa, "recovered", False):
+        return [_recovered(c2pa, ai)]
     if not c2pa.present:
         return [Evidence("c2pa", "absent", Strength.neutral, "No C2PA manifest.")]
-    types = [_short(t) for t in c2pa.digital_source_types]
-    ai = [t for t in types if t in SYNTHETIC_SOURCE_TYPES]
-    declares = _declares(ai)
-    capture = [t for t in types if t in CAPTURE_TYPES]
+    other = [t for t in types if _kind(t) in ("capture", "not_ai")]
     state = c2pa.validation_state
     signer = f", signed by {c2pa.signer}" if c2pa.signer else ""
     generator = f", claim generator {c2pa.claim_generator}" if c2pa.claim_generator else ""
@@ -74,20 +92,20 @@ def c2pa_evidence(labels: Any) -> list[Evidence]:
                     "c2pa",
                     "declared_ai",
                     Strength.conclusive,
-                    f"C2PA manifest ({trust}{signer}) {declares}: "
+                    f"C2PA manifest ({trust}{signer}) declares AI generation: "
                     f"{', '.join(dict.fromkeys(ai))}{generator}.",
                     0.99,
                 )
             ]
-        if capture:
+        if other:
+            captured = all(_kind(t) == "capture" for t in other)
             return [
                 Evidence(
                     "c2pa",
-                    "declared_capture",
+                    "declared_capture" if captured else "declared_not_ai",
                     Strength.against,
-                    f"C2PA manifest ({trust}{signer}) declares a capture: "
-                    f"{', '.join(dict.fromkeys(capture))}. A manifest can only "
-                    "vouch for what its signer states.",
+                    f"C2PA manifest ({trust}{signer}) declares {_declared(other)}. A "
+                    "manifest can only vouch for what its signer states.",
                 )
             ]
         return [
@@ -95,7 +113,8 @@ def c2pa_evidence(labels: Any) -> list[Evidence]:
                 "c2pa",
                 "valid_no_source_type",
                 Strength.neutral,
-                f"C2PA manifest ({trust}{signer}) without a digital source type.",
+                f"C2PA manifest ({trust}{signer}) without a digital source type that says "
+                "how the image was made.",
             )
         ]
     codes = ", ".join(c2pa.failure_codes[:3]) or "unreadable"
@@ -105,7 +124,7 @@ def c2pa_evidence(labels: Any) -> list[Evidence]:
                 "c2pa",
                 "invalid_declared_ai",
                 Strength.indicative,
-                f"C2PA manifest {declares} ({', '.join(dict.fromkeys(ai))}) "
+                f"C2PA manifest declares AI generation ({', '.join(dict.fromkeys(ai))}) "
                 f"but fails validation ({codes}): the file changed after signing.",
                 0.7,
             )
@@ -117,28 +136,50 @@ def c2pa_evidence(labels: Any) -> list[Evidence]:
     ]
 
 
+def _recovered(c2pa: Any, ai: list[str]) -> Evidence:
+    """A manifest the file lost, recovered through our watermark's serial: its signature is
+    checked; its hash of the signed file cannot match a re-encoded copy, and is not held
+    against it."""
+    from synthmark.labels.recovery import describe_recovery
+
+    said = describe_recovery(c2pa)
+    generator = f", claim generator {c2pa.claim_generator}" if c2pa.claim_generator else ""
+    if c2pa.signature_state in ("Valid", "Trusted") and ai:
+        return Evidence(
+            "c2pa",
+            "recovered_declared_ai",
+            Strength.conclusive,
+            f"{said}. It declares AI generation: {', '.join(dict.fromkeys(ai))}{generator}.",
+            0.99,
+        )
+    return Evidence("c2pa", "recovered", Strength.neutral, f"{said}.")
+
+
 def xmp_evidence(labels: Any) -> list[Evidence]:
     dst = labels.xmp.digital_source_type
     if not dst:
         return []
-    name = _short(dst)
-    if name in SYNTHETIC_SOURCE_TYPES:
+    name = short_name(dst)
+    kind = _kind(name)
+    if kind == "ai":
         return [
             Evidence(
                 "xmp",
                 "declared_ai",
                 Strength.indicative,
-                f"IPTC XMP DigitalSourceType is {name} (an unsigned label).",
+                f"IPTC XMP DigitalSourceType is {name}: {SOURCE_TYPES[name][1]} (an unsigned "
+                "label).",
                 0.8,
             )
         ]
-    if name in CAPTURE_TYPES:
+    if kind in ("capture", "not_ai"):
         return [
             Evidence(
                 "xmp",
-                "declared_capture",
+                "declared_capture" if kind == "capture" else "declared_not_ai",
                 Strength.against,
-                f"IPTC XMP DigitalSourceType is {name} (an unsigned label).",
+                f"IPTC XMP DigitalSourceType is {name}: {SOURCE_TYPES[name][1]} (an unsigned "
+                "label).",
             )
         ]
     return []
@@ -376,4 +417,4 @@ def collect(signals: Signals, score: DetectorScore | None) -> list[Evidence]:
     return evidence
 
 
-__all__ = ["DetectorScore", "collect"]
+__all__ = ["SOURCE_TYPES", "DetectorScore", "collect"]

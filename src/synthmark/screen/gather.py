@@ -70,6 +70,28 @@ def _registry_part(signals: Signals, data: bytes, options: GatherOptions) -> Non
     for readout in signals.watermarks:
         if readout.scheme == "synthmark" and readout.present and readout.payload:
             signals.registry_record = registry.get(int.from_bytes(readout.payload, "big"))
+            _recover_manifest(signals, data, options)
+
+
+def _recover_manifest(signals: Signals, data: bytes, options: GatherOptions) -> None:
+    """A copy that lost its C2PA manifest gets it back from the registry's manifest repository
+    (durable Content Credentials), found through the serial our watermark carries; it is
+    validated against this copy, and reported as recovered."""
+    record, labels = signals.registry_record, signals.labels
+    if record is None or labels is None or labels.c2pa.present or not record.manifest_id:
+        return
+    store = options.registry.manifest_store(record.manifest_id)
+    if store is None:
+        return
+    from synthmark.labels.containers import mime_type
+    from synthmark.labels.recovery import recovered_report
+    from synthmark.labels.report import declarations
+
+    mime = mime_type(signals.format or labels.format or "")
+    labels.c2pa = recovered_report(
+        store, data, mime, options.trust_anchors, via=f"watermark serial {record.serial}"
+    )
+    labels.declared_ai = declarations(labels)
 
 
 def gather(data: bytes, path: str | os.PathLike[str], options: GatherOptions) -> Signals:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synthmark.errors import ImageTooSmall, OutsideDomain, SynthmarkError
+from synthmark.errors import ImageTooSmall, ModelNotFound, OutsideDomain, SynthmarkError
 from synthmark.imaging import ImageLimits
 from synthmark.screen.details import add_details
 from synthmark.screen.evidence import DetectorScore, collect
@@ -53,7 +53,10 @@ def _layers(signals: Signals, score: DetectorScore | None) -> dict[str, Any]:
             "validation_state": c2pa.validation_state,
             "digital_source_types": list(c2pa.digital_source_types),
             "claim_generator": c2pa.claim_generator,
+            "manifest_id": c2pa.manifest_id,
+            "recovered": c2pa.recovered,
         }
+
         layers["xmp_digital_source_type"] = labels.xmp.digital_source_type
         layers["generator_metadata"] = [g.tool for g in labels.generators]
     layers["watermarks"] = {
@@ -107,7 +110,7 @@ class Screener:
             if check is not None:
                 check(signals.image)
             probability = float(detector.predict_proba([signals.image])[0, 1])
-        except (ImageTooSmall, OutsideDomain) as exc:  # the other layers still count
+        except (ImageTooSmall, OutsideDomain, ModelNotFound) as exc:  # the other layers count
             signals.errors.append(f"detector not run: {exc}")
             return None
         name = getattr(getattr(detector, "card", None), "name", None) or type(detector).__name__

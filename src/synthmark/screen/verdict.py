@@ -30,7 +30,7 @@ class Strength(str, Enum):
 
     conclusive = "conclusive"
     indicative = "indicative"
-    against = "against"  # evidence for a capture, not proof
+    against = "against"  # evidence against AI generation (a declared capture, say), not proof
     neutral = "neutral"  # reported, says nothing either way
     warning = "warning"  # a reason the reader must see, counted for nothing
 
@@ -116,7 +116,8 @@ def decide(evidence: list[Evidence]) -> Verdict:
         reasons.extend(e.reason for e in against)
         if label is not VerdictLabel.no_evidence:
             reasons.append(
-                "Some signals point to a capture, but evidence of generation takes precedence."
+                "Some signals point away from AI generation, but evidence of generation takes "
+                "precedence."
             )
     return Verdict(verdict=label, score=score, reasons=reasons, evidence=list(evidence))
 

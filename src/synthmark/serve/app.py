@@ -1,5 +1,6 @@
-"""The HTTP service: ``POST /v1/screen`` for uploads, ``GET /healthz``, and the moderator's
-console at ``/`` (:mod:`synthmark.serve.console`, with ``POST /v1/export``).
+"""The HTTP service: ``POST /v1/screen`` for uploads, ``GET /healthz``, the moderator's
+console at ``/`` (:mod:`synthmark.serve.console`, with ``POST /v1/export``) and, with a
+manifest resolver, the C2PA Soft Binding Resolution API (:mod:`synthmark.serve.resolution`).
 
 The app is built by :func:`create_app` from a :class:`ServeConfig` and a screening function,
 so tests run it with any screener. Uploads are read into memory only, never written to disk
@@ -13,7 +14,6 @@ Authentication is optional: when a token is configured (``SYNTHMARK_API_TOKEN``)
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import io
@@ -30,9 +30,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synthmark import __version__
 from synthmark.imaging import ImageLimits
+from synthmark.serve.access import AccessLog, note_verdict
 from synthmark.serve.body import TooLarge as _TooLarge
 from synthmark.serve.body import read_body as _read_body
 from synthmark.serve.console import add_console
+from synthmark.serve.resolution import ManifestResolver, add_resolution
+from synthmark.serve.slots import Busy, Slots, TimedOut
 
 TOKEN_ENV = "SYNTHMARK_API_TOKEN"  # noqa: S105 - the variable name, not a secret
 
@@ -125,8 +128,11 @@ def _multipart_file(body: bytes, content_type: str) -> tuple[bytes, str]:
     raise HTTPException(400, "multipart body has no file part (send the image as 'file')")
 
 
-def create_app(config: ServeConfig, screen: ScreenFn) -> FastAPI:
-    """Build the FastAPI application around a screening function."""
+def create_app(
+    config: ServeConfig, screen: ScreenFn, resolver: ManifestResolver | None = None
+) -> FastAPI:
+    """Build the FastAPI application around a screening function; with a ``resolver``, also
+    the C2PA Soft Binding Resolution API (:mod:`synthmark.serve.resolution`)."""
     app = FastAPI(
         title="synthmark",
         version=__version__,
@@ -137,6 +143,7 @@ def create_app(config: ServeConfig, screen: ScreenFn) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.add_middleware(AccessLog)  # one line per request; no image data, no token
 
 
     @app.exception_handler(StarletteHTTPException)
@@ -146,7 +153,7 @@ def create_app(config: ServeConfig, screen: ScreenFn) -> FastAPI:
             {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
 
-    slots = asyncio.Semaphore(config.concurrency)
+    slots = Slots(config.concurrency, config.timeout_s)
     limits = ImageLimits(max_bytes=config.max_bytes, max_pixels=config.max_pixels)
     started = time.time()
     counters = {"requests": 0, "errors": 0, "busy": 0}
@@ -223,35 +230,30 @@ def create_app(config: ServeConfig, screen: ScreenFn) -> FastAPI:
             config.keep_uploads.mkdir(parents=True, exist_ok=True)
             (config.keep_uploads / digest).write_bytes(data)
         try:
-            await asyncio.wait_for(slots.acquire(), timeout=config.timeout_s)
-        except asyncio.TimeoutError:
+            result = await slots.run(screen, data, name, limits)
+        except Busy:
             counters["busy"] += 1
             return JSONResponse(
                 {"error": "service busy, retry later"},
                 status_code=503,
                 headers={"Retry-After": "1"},
             )
-        job = asyncio.ensure_future(asyncio.to_thread(screen, data, name, limits))
-        try:
-            result = await asyncio.wait_for(asyncio.shield(job), timeout=config.timeout_s)
-        except asyncio.TimeoutError:
-            # The worker thread cannot be killed: its slot is freed only when it ends, so
-            # the concurrency bound holds even for requests that timed out.
-            job.add_done_callback(lambda _: slots.release())
+        except TimedOut:
             counters["errors"] += 1
             return JSONResponse(
                 {"path": name, "error": f"screening took longer than {config.timeout_s:g} s"},
                 status_code=504,
             )
-        except Exception:
-            slots.release()
-            raise
-        slots.release()
+        note_verdict(request, "error" if result.get("error") else result.get("verdict"))
         if result.get("error"):
             counters["errors"] += 1
             return JSONResponse(result, status_code=422)
         return JSONResponse(result)
 
+    if resolver is not None:
+        add_resolution(
+            app, resolver, authorised=_authorised, slots=slots, config=config, counters=counters
+        )
     return app
 
 

@@ -97,8 +97,10 @@ export function c2paLayer(raw) {
       : "No C2PA manifest in this file.";
     return section("C2PA Content Credentials: none", el("p", {}, text), { className: "c2pa" });
   }
-  const state = c2pa.validation_state || "not validated";
   const recovered = c2pa.recovered === true;
+  // A recovered manifest is judged without its hash of the signed file, which a copy cannot
+  // match (signature_state); the mismatch is said in words below.
+  const state = (recovered ? c2pa.signature_state : c2pa.validation_state) || "not validated";
   const title = `C2PA Content Credentials: ${state}${recovered ? ", recovered from the registry" : ""}`;
   const failures = asArray(c2pa.validation_codes).map(asObject)
     .filter((s) => s.kind === "failure")
@@ -108,7 +110,11 @@ export function c2paLayer(raw) {
   const body = [
     recovered ? el("p", { class: "recovered" },
       "Recovered from the registry: this file carries no manifest of its own; the service " +
-      "found this one in its registry.") : null,
+      `found this one through the ${show(c2pa.recovered_via)}. ` +
+      (c2pa.hard_binding === "mismatch"
+        ? "Its hash of the signed file does not match this copy, as expected for a copy " +
+          "that was re-encoded or stripped of its metadata."
+        : "")) : null,
     el("p", {}, `${state}: ${STATES[state] || "see the codes below."}`),
     facts([
       ["Signer", c2pa.signer],
