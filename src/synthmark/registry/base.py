@@ -164,6 +164,31 @@ class Registry(abc.ABC):
     def _commit(self, serial: int, fields: CommitFields) -> GenerationRecord:
         """Store ``fields`` on a reserved serial, atomically."""
 
+    def put_content(self, serial: int, description: bytes, scheme: str = "synthmark") -> None:
+        """Store the content description of ``serial``'s marked picture (what its mark is
+        bound to: :func:`synthmark.watermark.attribution.describe_content`), once; the
+        serial may still be reserved.
+
+        Raises:
+            RegistryError: no such serial, or it already has a description.
+            UsageError: ``description`` is empty or not bytes.
+        """
+        if not isinstance(description, (bytes, bytearray)) or not description:
+            raise UsageError("a content description must be non-empty bytes")
+        if not self._put_content(serial, scheme, bytes(description), format_time(utc_now())):
+            if self.get(serial) is None:
+                raise RegistryError(f"no record with serial {serial}")
+            raise RegistryError(f"serial {serial} already has a content description")
+
+    @abc.abstractmethod
+    def _put_content(self, serial: int, scheme: str, description: bytes, now: str) -> bool:
+        """Insert one content description; False if none was written (no such serial, or
+        one is there already)."""
+
+    @abc.abstractmethod
+    def get_content(self, serial: int) -> bytes | None:
+        """The content description of ``serial``, or None."""
+
     @abc.abstractmethod
     def abandon(self, serial: int, reason: str | None = None) -> None:
         """Mark a reserved serial as abandoned (its generation failed). The serial is never

@@ -11,6 +11,12 @@ True
 
 ``SYNTHMARK_WATERMARK_KEY`` (a path to a key file) overrides the default location. The key
 is never printed or logged; only its fingerprint (:func:`key_id`) is.
+
+**Rotation: one key writes, several read.** :func:`rotate_key` moves the home folder's key
+to ``keys_dir/watermark-retired/<key id>.key`` and writes a new one; new marks use the new
+key, and readers (:func:`retired_keys`, ``read_all(..., retired=...)``) still try the
+retired ones, so older marks keep reading. Every key read is one more chance of a false
+positive: a read with ``K`` keys reports ``K`` times the single-key p-value.
 """
 
 from __future__ import annotations
@@ -29,17 +35,22 @@ __all__ = [
     "KEY_FILE",
     "NO_KEY_NOTE",
     "NO_KEY_WARNING",
+    "RETIRED_DIR",
     "create_key",
     "find_key",
     "key_id",
     "key_path",
     "load_key",
+    "retired_keys",
+    "rotate_key",
 ]
 
 #: Environment variable naming a key file to use instead of the default one.
 KEY_ENV = "SYNTHMARK_WATERMARK_KEY"
 #: File name of the key under :attr:`Settings.keys_dir`.
 KEY_FILE = "watermark.key"
+#: Folder under :attr:`Settings.keys_dir` of retired keys, which read but no longer write.
+RETIRED_DIR = "watermark-retired"
 #: Length of a new key.
 KEY_BYTES = 32
 _HEADER = "synthmark-watermark-key-v1"
@@ -88,6 +99,12 @@ def create_key(
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(KEY_BYTES)
+    _write_key(path, key)
+    return key
+
+
+def _write_key(path: Path, key: bytes) -> None:
+    """Write ``key`` to ``path`` atomically, mode 0600."""
     text = f"{_HEADER}\n{key.hex()}\n".encode("ascii")
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -101,7 +118,44 @@ def create_key(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return key
+
+
+def rotate_key(settings: Settings) -> bytes:
+    """Retire the home folder's key (it keeps reading, see :func:`retired_keys`) and
+    write a new one, which marks from now on. Returns the new key.
+
+    Raises:
+        KeyMissing: there is no key to rotate (create one with ``keygen``).
+        UsageError: ``$SYNTHMARK_WATERMARK_KEY`` names another key file: rotation works on
+            the home folder's key only.
+    """
+    if os.environ.get(KEY_ENV):
+        raise UsageError(
+            f"{KEY_ENV} names a key file; rotation works on the home folder's key only "
+            f"(unset {KEY_ENV} to rotate {settings.keys_dir / KEY_FILE})"
+        )
+    old = load_key(settings)
+    retired = settings.ensure_private_dir(settings.keys_dir / RETIRED_DIR)
+    target = retired / f"{key_id(old)}.key"
+    if not target.exists():
+        _write_key(target, old)
+    return create_key(settings, force=True)
+
+
+def retired_keys(settings: Settings) -> list[bytes]:
+    """The home folder's retired keys, newest first (an unreadable file is skipped: it is
+    not a key this folder wrote)."""
+    folder = settings.keys_dir / RETIRED_DIR
+    if not folder.is_dir():
+        return []
+    files = sorted(folder.glob("*.key"), key=lambda p: p.stat().st_mtime, reverse=True)
+    out = []
+    for path in files:
+        try:
+            out.append(load_key(settings, path))
+        except KeyMissing:
+            continue
+    return out
 
 
 def load_key(settings: Settings, path: str | os.PathLike[str] | None = None) -> bytes:
