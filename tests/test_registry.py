@@ -31,7 +31,7 @@ from synthmark.settings import Settings
 from tests import hostile
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty registry of each backend: a SQLite file, a fresh PostgreSQL database."""
     if request.param == "sqlite":
