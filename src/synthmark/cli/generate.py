@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import os
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from synthmark.choices import Device, DType, OutputFormat
 from synthmark.cli._common import emit_json, plain, progress_bar, quiet_libraries, state
-
-
-class Fmt(str, Enum):
-    png = "png"
-    jpeg = "jpeg"
-    webp = "webp"
-
-
-class DeviceChoice(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
-
-
-class DTypeChoice(str, Enum):
-    auto = "auto"
-    float32 = "float32"
-    float16 = "float16"
-    bfloat16 = "bfloat16"
 
 
 def generate(
@@ -70,7 +50,9 @@ def generate(
             "per-row seed and negative_prompt).",
         ),
     ] = None,
-    fmt: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.png,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutputFormat.png,
     scheduler: Annotated[
         str | None,
         typer.Option(
@@ -78,10 +60,10 @@ def generate(
             "heun, unipc (default: the model's own)."
         ),
     ] = None,
-    device: Annotated[DeviceChoice, typer.Option(help="Where to run.")] = DeviceChoice.auto,
+    device: Annotated[Device, typer.Option(help="Where to run.")] = Device.auto,
     dtype: Annotated[
-        DTypeChoice, typer.Option(help="Precision (auto: fp16 on CUDA).")
-    ] = DTypeChoice.auto,
+        DType, typer.Option(help="Precision (auto: fp16 on CUDA).")
+    ] = DType.auto,
     model_config: Annotated[
         Path | None,
         typer.Option(
@@ -139,7 +121,7 @@ def generate(
     st = state(ctx)
     if (prompt is None) == (prompts is None):
         raise UsageError("give either a PROMPT or --prompts FILE (exactly one)")
-    if public_mark and fmt is not Fmt.png:
+    if public_mark and fmt is not OutputFormat.png:
         raise UsageError(
             "--public-mark needs --format png: Stable Diffusion's dwtDct mark does not "
             f"survive {fmt.value.upper()} encoding, so it would be claimed but not carried"
@@ -174,7 +156,7 @@ def generate(
             device=device.value,
             dtype=dtype.value,
             model_config=model_config,
-            output_format=OutputFormat(fmt.value),
+            output_format=fmt,
             scheduler=scheduler,
             public_mark=public_mark,
             include_prompt=include_prompt,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from synthmark.choices import OutputFormat
 from synthmark.cli._common import (
     PathsArgument,
     ProviderOption,
@@ -23,12 +23,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from synthmark.labelling import LabelResult
-
-
-class LabelFormat(str, Enum):
-    png = "png"
-    jpeg = "jpeg"
-    webp = "webp"
 
 
 def _plan(paths: list[str], out: Path) -> list[tuple[Path, Path, str | None]]:
@@ -78,7 +72,7 @@ ModelOption = Annotated[
     ),
 ]
 FormatOption = Annotated[
-    LabelFormat | None,
+    OutputFormat | None,
     typer.Option(
         "--format",
         "-f",

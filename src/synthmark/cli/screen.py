@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Callable
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from synthmark.choices import FailOn, VerdictLabel
+from synthmark.choices import ScreenBackend as Backend
 from synthmark.cli._common import (
     PathsArgument,
     RegistryOption,
@@ -28,17 +29,6 @@ EXIT_FLAGGED = 3
 EXIT_INTERRUPTED = 130
 
 
-class FailOn(str, Enum):
-    synthetic = "synthetic"
-    likely_synthetic = "likely_synthetic"
-
-
-class Backend(str, Enum):
-    local = "local"
-    ray = "ray"
-
-
-_RANK = {"no_evidence": 0, "likely_synthetic": 1, "synthetic": 2}
 _STYLE = {"synthetic": "bold red", "likely_synthetic": "yellow", "no_evidence": "green"}
 
 
@@ -239,6 +229,6 @@ def _interrupted_hint(done: int, total: int, output: Path | None) -> str:
 def _exit(verdicts: dict[str, int], fail_on: FailOn | None) -> None:
     if fail_on is None:
         return
-    bar = _RANK[fail_on.value]
-    if any(_RANK.get(v, -1) >= bar and n for v, n in verdicts.items()):
+    known = {label.value: label.rank for label in VerdictLabel}
+    if any(n and known.get(v, -1) >= fail_on.verdict.rank for v, n in verdicts.items()):
         raise typer.Exit(EXIT_FLAGGED)

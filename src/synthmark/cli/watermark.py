@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from synthmark.choices import ReadScheme
+from synthmark.choices import WatermarkSchemeName as Scheme
 from synthmark.cli._common import (
     ATTACK_NAMES,
     PathsArgument,
@@ -28,31 +29,6 @@ app = typer.Typer(
 )
 
 KEY_ENV = "SYNTHMARK_WATERMARK_KEY"  # mirrors synthmark.watermark.keys.KEY_ENV
-
-
-class Scheme(str, enum.Enum):
-    """Registered schemes (kept equal to ``synthmark.watermark.list_schemes()`` by a test)."""
-
-    synthmark = "synthmark"
-    dwtDct = "dwtDct"
-    dwtDctSvd = "dwtDctSvd"
-    rivaGan = "rivaGan"
-    sd1 = "sd1"
-    sd2 = "sd2"
-    sdxl = "sdxl"
-
-
-class ReadScheme(str, enum.Enum):
-    """A scheme to read, or ``auto``: synthmark's (if a key exists) and the SD public marks."""
-
-    auto = "auto"
-    synthmark = "synthmark"
-    dwtDct = "dwtDct"
-    dwtDctSvd = "dwtDctSvd"
-    rivaGan = "rivaGan"
-    sd1 = "sd1"
-    sd2 = "sd2"
-    sdxl = "sdxl"
 
 
 _KEY_OPTION = typer.Option(

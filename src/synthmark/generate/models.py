@@ -21,11 +21,11 @@ import os
 import re
 import socket
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from synthmark.choices import Device, DType
 from synthmark.errors import ModelNotFound, UsageError
 from synthmark.generate.tiny import TINY_MODEL_ID, TINY_MODEL_VERSION, build_tiny_pipeline
 
@@ -35,24 +35,6 @@ _ALTERNATIVES = (
     "pass --model tiny (built in), a local diffusers folder, a .safetensors/.ckpt "
     "checkpoint, or a hub id that is in the local Hugging Face cache"
 )
-
-
-class Device(str, Enum):
-    """Where the pipeline runs."""
-
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
-
-
-class DType(str, Enum):
-    """Floating-point precision of the pipeline."""
-
-    auto = "auto"
-    float32 = "float32"
-    float16 = "float16"
-    bfloat16 = "bfloat16"
 
 
 @dataclass

@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 
+from synthmark.choices import VerdictLabel
+
 
 class Strength(str, Enum):
     """How much one piece of evidence says about generation."""
@@ -30,18 +32,6 @@ class Strength(str, Enum):
     indicative = "indicative"
     against = "against"  # evidence against AI generation (a declared capture, say), not proof
     neutral = "neutral"  # reported, says nothing either way
-
-
-class VerdictLabel(str, Enum):
-    """The three verdicts."""
-
-    synthetic = "synthetic"
-    likely_synthetic = "likely_synthetic"
-    no_evidence = "no_evidence"
-
-    @property
-    def rank(self) -> int:
-        return {"no_evidence": 0, "likely_synthetic": 1, "synthetic": 2}[self.value]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,47 @@
+"""The shared choices (``synthmark.choices``): in step with the library, and light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from synthmark.choices import (
+    FailOn,
+    OutputFormat,
+    ReadScheme,
+    RecordStatus,
+    StatusFilter,
+    VerdictLabel,
+    WatermarkSchemeName,
+)
+from synthmark.watermark import list_schemes
+
+
+def test_scheme_choices_are_the_registered_schemes() -> None:
+    assert [s.value for s in WatermarkSchemeName] == list_schemes()
+    assert [s.value for s in ReadScheme] == ["auto", *list_schemes()]
+
+
+def test_status_filter_is_every_record_status_and_all() -> None:
+    assert {s.value for s in StatusFilter} == {"all"} | {s.value for s in RecordStatus}
+
+
+def test_fail_on_names_verdicts_above_no_evidence() -> None:
+    assert [f.verdict for f in FailOn] == [VerdictLabel.synthetic, VerdictLabel.likely_synthetic]
+    ranks = sorted(VerdictLabel, key=lambda v: v.rank)
+    assert ranks == [VerdictLabel.no_evidence, VerdictLabel.likely_synthetic, VerdictLabel.synthetic]
+
+
+def test_output_formats_name_their_pil_format_and_suffix() -> None:
+    assert [(f.pil_name, f.suffix) for f in OutputFormat] == [
+        ("PNG", ".png"), ("JPEG", ".jpg"), ("WEBP", ".webp")
+    ]
+
+
+def test_importing_the_choices_loads_only_the_standard_library() -> None:
+    code = (
+        "import sys, synthmark.choices;"
+        "print(','.join(m for m in ('PIL', 'numpy', 'torch', 'typer') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
