@@ -28,8 +28,8 @@ def test_status_filter_is_every_record_status_and_all() -> None:
 
 def test_fail_on_names_verdicts_above_no_evidence() -> None:
     assert [f.verdict for f in FailOn] == [VerdictLabel.synthetic, VerdictLabel.likely_synthetic]
-    ranks = sorted(VerdictLabel, key=lambda v: v.rank)
-    assert ranks == [VerdictLabel.no_evidence, VerdictLabel.likely_synthetic, VerdictLabel.synthetic]
+    ranks = [v.value for v in sorted(VerdictLabel, key=lambda v: v.rank)]
+    assert ranks == ["no_evidence", "likely_synthetic", "synthetic"]
 
 
 def test_output_formats_name_their_pil_format_and_suffix() -> None:

@@ -27,7 +27,12 @@ from urllib.parse import urlparse
 
 from synthmark.choices import Device, DType
 from synthmark.errors import ModelNotFound, UsageError
-from synthmark.generate.tiny import TINY_MODEL_ID, TINY_MODEL_VERSION, build_tiny_pipeline
+from synthmark.generate.tiny import (
+    TINY_MODEL,
+    TINY_MODEL_ID,
+    TINY_MODEL_VERSION,
+    build_tiny_pipeline,
+)
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
@@ -270,7 +275,7 @@ def load_model(
     if not spec or not spec.strip():
         raise UsageError(f"--model is empty; {_ALTERNATIVES}")
     spec = spec.strip()
-    if spec == "tiny":
+    if spec == TINY_MODEL:
         dev = resolve_device(device)
         tiny_dtype = DType.float32 if DType(dtype) == DType.auto else dtype
         pipeline = _finish(build_tiny_pipeline(), dev, resolve_dtype(tiny_dtype, dev))
