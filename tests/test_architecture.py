@@ -54,7 +54,6 @@ KNOWN_LONG: set[str] = {
     "synthmark/cli/watermark.py:bench",
     # this branch's (arch)
     "synthmark/cli/eval.py:detector",
-    "synthmark/cli/screen.py:screen",
     "synthmark/cli/serve.py:serve",
     "synthmark/imaging.py:load_image",
     "synthmark/serve/app.py:create_app",

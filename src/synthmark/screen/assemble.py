@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from synthmark.imaging import ImageLimits
@@ -47,6 +48,16 @@ class ScreenerSpec:
 
     def __call__(self) -> Screener:
         return build_screener(self)
+
+    def preload(self, *, reuse: bool) -> Callable[[], Screener]:
+        """A factory of screeners, with the detector loaded now, once, so that a missing or
+        broken model fails here and not once per file. With ``reuse`` (one process), the
+        factory hands out the screener built here; otherwise each worker builds its own."""
+        if not self.use_detector:
+            return self
+        screener = self()
+        _ = screener.detector
+        return (lambda: screener) if reuse else self
 
 
 def build_screener(spec: ScreenerSpec) -> Screener:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from synthmark.choices import VerdictLabel
 from synthmark.errors import UsageError
 from synthmark.imaging import InputItem
 from synthmark.jsonutil import dumps
@@ -62,6 +63,20 @@ class BatchSummary:
             merged[verdict] = merged.get(verdict, 0) + n
         return merged
 
+    def reached(self, bar: VerdictLabel) -> bool:
+        """Whether any input, screened now or already recorded, got ``bar`` or a stronger
+        verdict (``--fail-on``); a recorded verdict this version does not know never does."""
+        ranks = {label.value: label.rank for label in VerdictLabel}
+        return any(n and ranks.get(v, -1) >= bar.rank for v, n in self.all_verdicts().items())
+
+    def describe(self) -> str:
+        """One line for people: ``3 screened (1 synthetic, 2 no_evidence), 0 unreadable, ...``."""
+        counts = ", ".join(f"{n} {v}" for v, n in sorted(self.verdicts.items()))
+        return (
+            f"{self.screened} screened ({counts or 'none'}), {self.errors} unreadable, "
+            f"{self.skipped} skipped"
+        )
+
 
 def plan(
     items: Iterable[InputItem], done: Mapping[str, str | None], summary: BatchSummary
@@ -90,6 +105,17 @@ def plan(
         else:
             pending.append(key)
     return pending, early
+
+
+def check_inputs(items: list[InputItem], paths: list[str]) -> None:
+    """A named file that does not exist, a pattern that matches nothing, or no image at all
+    is a usage error, before anything is screened: a CI gate must not pass on a typo."""
+    missing = [f"{item.path}: {item.error}" for item in items if item.error is not None]
+    if missing:
+        more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+        raise UsageError("; ".join(missing[:3]) + more)
+    if not items:
+        raise UsageError(f"no image files in {', '.join(paths) or 'the input'}")
 
 
 def check_output(jsonl: Path) -> None:
@@ -232,6 +258,17 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         process.join(timeout=2)
 
 
+def interrupted_hint(done: int, total: int, output: Path | None) -> str:
+    """What to say after Ctrl-C: how far a batch got, and how to go on from there."""
+    where = (
+        f"their records are in {output}; rerun the same command with --resume to screen "
+        "only the rest"
+        if output is not None
+        else "give -o FILE to keep the records, and --resume to go on from where a run stopped"
+    )
+    return f"Interrupted after {done} of {total} file(s): {where}."
+
+
 def run_batch(
     items: Iterable[InputItem],
     factory: ScreenerFactory,
@@ -280,7 +317,9 @@ __all__ = [
     "PathScreener",
     "ScreenerFactory",
     "available_cores",
+    "check_inputs",
     "check_output",
+    "interrupted_hint",
     "plan",
     "recorded_paths",
     "resolve_workers",
