@@ -54,9 +54,7 @@ KNOWN_LONG: set[str] = {
     "synthmark/cli/watermark.py:bench",
     # this branch's (arch)
     "synthmark/cli/eval.py:detector",
-    "synthmark/cli/serve.py:serve",
     "synthmark/imaging.py:load_image",
-    "synthmark/serve/app.py:create_app",
 }
 KNOWN_CYCLES: set[frozenset[str]] = {
     frozenset({"synthmark.detect.detector", "synthmark.detect.storage"}),  # branch det

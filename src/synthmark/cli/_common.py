@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -44,6 +45,17 @@ RegistryOption = Annotated[
     ),
 ]
 
+
+#: ``--model``: the detector to screen with, for every command that screens.
+DetectorModelOption = Annotated[
+    Path | None,
+    typer.Option("--model", exists=True, help="Detector model folder (default: built in)."),
+]
+
+#: ``--detector/--no-detector``, for every command that screens.
+DetectorOption = Annotated[
+    bool, typer.Option("--detector/--no-detector", help="Run the learned detector.")
+]
 
 #: ``--provider`` (or ``SYNTHMARK_PROVIDER``), for every command that signs labels.
 ProviderOption = Annotated[

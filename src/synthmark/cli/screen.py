@@ -13,6 +13,8 @@ import typer
 from synthmark.choices import FailOn
 from synthmark.choices import ScreenBackend as Backend
 from synthmark.cli._common import (
+    DetectorModelOption,
+    DetectorOption,
     PathsArgument,
     RegistryOption,
     data_console,
@@ -61,13 +63,6 @@ FailOnOption = Annotated[
     FailOn | None,
     typer.Option(help=f"Exit {EXIT_FLAGGED} if any image is at or above this verdict."),
 ]
-ModelOption = Annotated[
-    Path | None,
-    typer.Option("--model", exists=True, help="Detector model folder (default: built in)."),
-]
-DetectorOption = Annotated[
-    bool, typer.Option("--detector/--no-detector", help="Run the learned detector.")
-]
 BackendOption = Annotated[
     Backend, typer.Option(help="local (process pool) or ray (the 'ray' extra).")
 ]
@@ -82,7 +77,7 @@ def screen(
     resume: ResumeOption = False,
     workers: WorkersOption = "auto",
     fail_on: FailOnOption = None,
-    model: ModelOption = None,
+    model: DetectorModelOption = None,
     detector: DetectorOption = True,
     registry: RegistryOption = None,
     backend: BackendOption = Backend.local,

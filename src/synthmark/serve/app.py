@@ -128,6 +128,112 @@ def _multipart_file(body: bytes, content_type: str) -> tuple[bytes, str]:
     raise HTTPException(400, "multipart body has no file part (send the image as 'file')")
 
 
+def bearer_guard(token: str | None) -> Callable[[Request], bool]:
+    """Whether a request may use the ``/v1/`` routes: always without a token, else only with
+    ``Authorization: Bearer <token>`` (compared in constant time)."""
+
+    def authorised(request: Request) -> bool:
+        if not token:
+            return True
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            value.strip().encode(), token.encode()
+        )
+
+    return authorised
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Every error answer has the same shape as a screening error: ``{"error": ...}``."""
+    return JSONResponse(
+        {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+def _too_large(max_bytes: int) -> JSONResponse:
+    return JSONResponse({"error": f"upload is over the limit of {max_bytes:,} bytes"}, 413)
+
+
+class _Screening:
+    """``POST /v1/screen`` and ``GET /healthz``, over one screening function and the
+    service's shared slots and counters."""
+
+    def __init__(self, config: ServeConfig, screen: ScreenFn, slots: Slots) -> None:
+        self.config = config
+        self.screen = screen
+        self.slots = slots
+        self.authorised = bearer_guard(config.token)
+        self.limits = ImageLimits(max_bytes=config.max_bytes, max_pixels=config.max_pixels)
+        self.started = time.time()
+        self.counters = {"requests": 0, "errors": 0, "busy": 0}
+
+    async def healthz(self) -> dict[str, Any]:
+        """Liveness: the service answers, with counters."""
+        return {
+            "status": "ok",
+            "version": __version__,
+            "uptime_s": round(time.time() - self.started, 1),
+            **self.counters,
+        }
+
+    async def _upload(self, request: Request) -> tuple[bytes, str] | JSONResponse:
+        """The uploaded file and its name, or the answer that refuses it."""
+        config = self.config
+        try:
+            body = await _read_body(request, config.max_bytes + 64 * 1024)
+        except _TooLarge:
+            return _too_large(config.max_bytes)
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            data, name = _multipart_file(body, content_type)
+        else:
+            data = body
+            name = request.query_params.get("filename") or "upload"
+        if len(data) > config.max_bytes:
+            return _too_large(config.max_bytes)
+        if not data:
+            return JSONResponse({"path": name, "error": "empty upload (0 bytes)"}, status_code=400)
+        if config.keep_uploads is not None:
+            digest = hashlib.sha256(data).hexdigest()
+            config.keep_uploads.mkdir(parents=True, exist_ok=True)
+            (config.keep_uploads / digest).write_bytes(data)
+        return data, name
+
+    async def screen_upload(self, request: Request) -> JSONResponse:
+        self.counters["requests"] += 1
+        if not self.authorised(request):
+            return JSONResponse(
+                {"error": "missing or invalid bearer token"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        upload = await self._upload(request)
+        if isinstance(upload, JSONResponse):
+            return upload
+        data, name = upload
+        try:
+            result = await self.slots.run(self.screen, data, name, self.limits)
+        except Busy:
+            self.counters["busy"] += 1
+            return JSONResponse(
+                {"error": "service busy, retry later"},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+        except TimedOut:
+            self.counters["errors"] += 1
+            return JSONResponse(
+                {"path": name, "error": f"screening took longer than {self.config.timeout_s:g} s"},
+                status_code=504,
+            )
+        note_verdict(request, "error" if result.get("error") else result.get("verdict"))
+        if result.get("error"):
+            self.counters["errors"] += 1
+            return JSONResponse(result, status_code=422)
+        return JSONResponse(result)
+
+
 def create_app(
     config: ServeConfig, screen: ScreenFn, resolver: ManifestResolver | None = None
 ) -> FastAPI:
@@ -144,49 +250,20 @@ def create_app(
         redoc_url=None,
     )
     app.add_middleware(AccessLog)  # one line per request; no image data, no token
-
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        """Every error answer has the same shape as a screening error: ``{"error": ...}``."""
-        return JSONResponse(
-            {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
-        )
-
-    slots = Slots(config.concurrency, config.timeout_s)
-    limits = ImageLimits(max_bytes=config.max_bytes, max_pixels=config.max_pixels)
-    started = time.time()
-    counters = {"requests": 0, "errors": 0, "busy": 0}
-
-    def _authorised(request: Request) -> bool:
-        if not config.token:
-            return True
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            value.strip().encode(), config.token.encode()
-        )
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        """Liveness: the service answers, with counters."""
-        return {
-            "status": "ok",
-            "version": __version__,
-            "uptime_s": round(time.time() - started, 1),
-            **counters,
-        }
-
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    service = _Screening(config, screen, Slots(config.concurrency, config.timeout_s))
+    app.add_api_route("/healthz", service.healthz, methods=["GET"])
     add_console(
         app,
-        authorised=_authorised,
+        authorised=service.authorised,
         max_bytes=config.max_bytes,
         concurrency=config.concurrency,
         token_required=bool(config.token),
     )
-
-    @app.post(
+    app.add_api_route(
         "/v1/screen",
+        service.screen_upload,
+        methods=["POST"],
         summary="Screen one uploaded image",
         description="Send the image as multipart/form-data (field 'file') or as the raw "
         "request body. Returns the same JSON object as `synthmark screen --json`.",
@@ -197,64 +274,16 @@ def create_app(
             504: {"description": "time limit hit"},
         },
     )
-    async def screen_upload(request: Request) -> JSONResponse:
-        counters["requests"] += 1
-        if not _authorised(request):
-            return JSONResponse(
-                {"error": "missing or invalid bearer token"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        try:
-            body = await _read_body(request, config.max_bytes + 64 * 1024)
-        except _TooLarge:
-            return JSONResponse(
-                {"error": f"upload is over the limit of {config.max_bytes:,} bytes"},
-                status_code=413,
-            )
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith("multipart/form-data"):
-            data, name = _multipart_file(body, content_type)
-        else:
-            data = body
-            name = request.query_params.get("filename") or "upload"
-        if len(data) > config.max_bytes:
-            return JSONResponse(
-                {"error": f"upload is over the limit of {config.max_bytes:,} bytes"},
-                status_code=413,
-            )
-        if not data:
-            return JSONResponse({"path": name, "error": "empty upload (0 bytes)"}, status_code=400)
-        if config.keep_uploads is not None:
-            digest = hashlib.sha256(data).hexdigest()
-            config.keep_uploads.mkdir(parents=True, exist_ok=True)
-            (config.keep_uploads / digest).write_bytes(data)
-        try:
-            result = await slots.run(screen, data, name, limits)
-        except Busy:
-            counters["busy"] += 1
-            return JSONResponse(
-                {"error": "service busy, retry later"},
-                status_code=503,
-                headers={"Retry-After": "1"},
-            )
-        except TimedOut:
-            counters["errors"] += 1
-            return JSONResponse(
-                {"path": name, "error": f"screening took longer than {config.timeout_s:g} s"},
-                status_code=504,
-            )
-        note_verdict(request, "error" if result.get("error") else result.get("verdict"))
-        if result.get("error"):
-            counters["errors"] += 1
-            return JSONResponse(result, status_code=422)
-        return JSONResponse(result)
-
     if resolver is not None:
         add_resolution(
-            app, resolver, authorised=_authorised, slots=slots, config=config, counters=counters
+            app,
+            resolver,
+            authorised=service.authorised,
+            slots=service.slots,
+            config=config,
+            counters=service.counters,
         )
     return app
 
 
-__all__ = ["TOKEN_ENV", "ScreenFn", "ServeConfig", "create_app"]
+__all__ = ["TOKEN_ENV", "ScreenFn", "ServeConfig", "bearer_guard", "create_app"]
