@@ -53,7 +53,6 @@ KNOWN_LONG: set[str] = {
     "synthmark/cli/watermark.py:read",
     "synthmark/cli/watermark.py:bench",
     # this branch's (arch)
-    "synthmark/cli/eval.py:detector",
     "synthmark/imaging.py:load_image",
 }
 KNOWN_CYCLES: set[frozenset[str]] = {
