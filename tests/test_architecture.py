@@ -52,8 +52,6 @@ KNOWN_LONG: set[str] = {
     "synthmark/watermark/tiled.py:extract",
     "synthmark/cli/watermark.py:read",
     "synthmark/cli/watermark.py:bench",
-    # this branch's (arch)
-    "synthmark/imaging.py:load_image",
 }
 KNOWN_CYCLES: set[frozenset[str]] = {
     frozenset({"synthmark.detect.detector", "synthmark.detect.storage"}),  # branch det
