@@ -27,6 +27,7 @@ calls it; the faces (CLI, integrations) call it too.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,6 +94,7 @@ def label(
     labelling: Labelling | None = None,
     settings: Settings | None = None,
     created: datetime | None = None,
+    texts: Sequence[tuple[str, str]] = (),
 ) -> LabelResult:
     """Watermark, label, sign, register and write one generated image.
 
@@ -110,6 +112,8 @@ def label(
             and ``include_prompt`` apply (with them, the parts' own do).
         settings: the home folder (default: ``$SYNTHMARK_HOME``).
         created: the creation time written in the labels (default: now, UTC).
+        texts: more PNG text chunks ``(key, value)`` to write before signing (ComfyUI's
+            ``prompt`` and ``workflow`` JSON, say); PNG only.
 
     Returns:
         :class:`LabelResult`: path, serial, manifest id, sha256, soft binding, notes.
@@ -129,9 +133,9 @@ def label(
     """
     target = os.fspath(output)
     if labelling is not None:
-        return labelling.label(image, info, target, format=format, created=created)
+        return labelling.label(image, info, target, format=format, created=created, texts=texts)
     with open_labelling(settings, provider=provider, include_prompt=include_prompt) as parts:
-        return parts.label(image, info, target, format=format, created=created)
+        return parts.label(image, info, target, format=format, created=created, texts=texts)
 
 
 def label_file(

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +35,7 @@ from synthmark.errors import ImageTooSmall, LabelError, UsageError, WatermarkErr
 from synthmark.imaging import atomic_writer
 from synthmark.labelling.info import GenerationInfo, LabelResult
 from synthmark.labels.a1111 import rewrite_parameters
+from synthmark.labels.keep import KeptMetadata
 from synthmark.labels.labeller import label_format
 from synthmark.labels.request import LabelRequest
 from synthmark.labels.soft_binding import SOFT_BINDING_ALG, binding_value
@@ -47,6 +50,8 @@ if TYPE_CHECKING:  # the parts' types; fakes in tests need only the same methods
 SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
 #: Suffixes a file of each format may keep.
 SUFFIX_ALIASES = {"PNG": {".png"}, "JPEG": {".jpg", ".jpeg", ".jpe"}, "WEBP": {".webp"}}
+#: PNG text keys the labeller writes itself; extra texts may not use them.
+OWN_TEXT_KEYS = frozenset({"parameters", "Software", "XML:com.adobe.xmp"})
 
 
 def serial_payload(serial: int, bits: int = 64) -> bytes:
@@ -208,6 +213,7 @@ class Labelling:
         format: str | None = None,
         source: SourceFile | None = None,
         created: datetime | None = None,
+        texts: Sequence[tuple[str, str]] = (),
     ) -> LabelResult:
         """Mark, label, sign, register and write one image (see the module docstring).
 
@@ -215,7 +221,9 @@ class Labelling:
         after the serial). ``format`` is ``png``, ``jpeg`` or ``webp``; None takes the
         output's suffix, else PNG. ``source`` is the file the image came from
         (:func:`~synthmark.labelling.source.read_source`): its manifest and metadata are
-        kept, and it is never written over.
+        kept, and it is never written over. ``texts`` are more PNG text chunks (key,
+        value), written before the manifest is signed, such as ComfyUI's ``prompt`` and
+        ``workflow`` JSON; only a PNG can carry them.
         """
         out = Path(output)
         if str(output).endswith(("/", os.sep)) and not out.is_dir():
@@ -236,6 +244,7 @@ class Labelling:
             fmt = label_format(out.suffix if out.suffix and not out.is_dir() else "png")
         self.check_size(image)
         self._check_output(out, source)
+        keep = _with_texts(source.kept if source is not None else None, texts, fmt)
         created = created or _now()
         include_prompt = source.include_prompt if source is not None else self.include_prompt
         stages: dict[str, float] = {}
@@ -253,7 +262,7 @@ class Labelling:
         )
         try:
             return self._produce(
-                image, info, out, fmt, serial, created, include_prompt, source, stages
+                image, info, out, fmt, serial, created, include_prompt, source, keep, stages
             )
         except BaseException as exc:
             self.registry.abandon(serial, reason=f"{type(exc).__name__}: {exc}")
@@ -269,6 +278,7 @@ class Labelling:
         created: datetime,
         include_prompt: bool,
         source: SourceFile | None,
+        keep: KeptMetadata | None,
         stages: dict[str, float],
     ) -> LabelResult:
         from synthmark.registry import phash_image
@@ -284,7 +294,7 @@ class Labelling:
             request,
             quality=self.quality,
             parent=source.parent if source is not None else None,
-            keep=source.kept if source is not None else None,
+            keep=keep,
         )
         stages["encode"] = labelled.timings.get("encode", 0.0)
         stages["labels"] = time.perf_counter() - t1 - stages["encode"]
@@ -331,6 +341,7 @@ class Labelling:
             parent_manifest_id=source.parent.manifest_id if source and source.parent else None,
             notes=[*(source.notes if source is not None else []), *labelled.notes],
             stages=stages,
+            image=marked,
         )
 
     def close(self) -> None:
@@ -343,6 +354,25 @@ class Labelling:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _with_texts(
+    keep: KeptMetadata | None, texts: Sequence[tuple[str, str]], fmt: str
+) -> KeptMetadata | None:
+    """``keep`` with ``texts`` added; a clear error for texts a ``fmt`` file cannot carry."""
+    if not texts:
+        return keep
+    keys = [key for key, _ in texts]
+    if fmt != "PNG":
+        raise UsageError(
+            f"text chunks ({', '.join(keys)}) can only be written into a PNG, not a {fmt}; "
+            "choose png"
+        )
+    clash = sorted(OWN_TEXT_KEYS.intersection(keys))
+    if clash:
+        raise UsageError(f"text chunk {clash[0]!r} is written by the labeller itself")
+    base = keep if keep is not None else KeptMetadata()
+    return replace(base, texts=[*base.texts, *texts], kept=[*base.kept, *keys])
 
 
 __all__ = ["SUFFIXES", "SUFFIX_ALIASES", "Labelling", "serial_payload"]

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from synthmark.errors import UsageError
 from synthmark.labels.a1111 import rewrite_parameters
 from synthmark.labels.generators import GeneratorMetadata
@@ -159,7 +161,8 @@ class LabelResult:
     Soft Binding Resolution API resolves; ``parent_manifest_id`` the manifest the file came
     with, kept as ingredient; ``notes`` what of the source could not be kept, and why.
     ``stages`` are seconds per step (``mark_check`` for a file, ``watermark``, ``encode``,
-    ``labels``, ``registry_and_write``).
+    ``labels``, ``registry_and_write``). ``image`` is the marked picture as it was encoded
+    (what an integration hands back to its caller; not in ``repr`` or JSON).
     """
 
     path: Path
@@ -177,6 +180,7 @@ class LabelResult:
     parent_manifest_id: str | None = None
     notes: list[str] = field(default_factory=list)
     stages: dict[str, float] = field(default_factory=dict)
+    image: Image.Image | None = field(default=None, repr=False, compare=False)
 
 
 __all__ = ["GenerationInfo", "LabelResult"]

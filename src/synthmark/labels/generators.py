@@ -83,8 +83,9 @@ def read_a1111(src: MetadataSources) -> list[GeneratorMetadata]:
     return found
 
 
-def _comfy_summary(graph: dict[str, Any]) -> dict[str, Any]:
-    """Facts from a ComfyUI API-format prompt graph (node id -> {class_type, inputs})."""
+def comfyui_summary(graph: dict[str, Any]) -> dict[str, Any]:
+    """Facts from a ComfyUI API-format prompt graph (node id -> {class_type, inputs}): node
+    types, models, seeds, prompts, sampler settings and latent sizes."""
     classes: list[str] = []
     checkpoints: list[str] = []
     seeds: list[Any] = []
@@ -161,7 +162,7 @@ def read_comfyui(src: MetadataSources) -> list[GeneratorMetadata]:
     fields: dict[str, Any] = {"has_prompt_graph": prompt is not None}
     fields["has_workflow"] = workflow is not None
     if prompt is not None:
-        fields.update(_comfy_summary(prompt))
+        fields.update(comfyui_summary(prompt))
     elif workflow is not None and isinstance(workflow.get("nodes"), list):
         fields["nodes"] = len(workflow["nodes"])
     note = (
@@ -424,6 +425,7 @@ __all__ = [
     "GeneratorMetadata",
     "GeneratorReader",
     "MetadataSources",
+    "comfyui_summary",
     "get_generator_reader",
     "read_generator_metadata",
 ]
