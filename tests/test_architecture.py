@@ -207,3 +207,56 @@ def test_files_and_functions_stay_short() -> None:
         f"over {MAX_FILE_LINES} lines a file or {MAX_FUNCTION_LINES} a function"
     )
     assert long >= KNOWN_LONG, f"now short, remove from KNOWN_LONG: {KNOWN_LONG - long}"
+
+
+#: Modules that still read a ``SYNTHMARK_*`` variable themselves, pending other work: each
+#: must still do so, so that the list only shrinks.
+KNOWN_ENV_READERS = {
+    "synthmark/watermark/keys.py",  # branch wm edits it
+    "synthmark/integrations/common.py",  # SYNTHMARK_ON_FAILURE, SYNTHMARK_PROVIDER
+}
+
+
+def _reads_synthmark_environment(tree: ast.AST, names: dict[str, str]) -> bool:
+    """Whether the module reads ``os.environ`` / ``os.getenv`` with a ``SYNTHMARK_*`` name
+    (a literal, or a module constant holding one)."""
+    for node in ast.walk(tree):
+        key: ast.expr | None = None
+        if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
+            key = node.slice
+        elif isinstance(node, ast.Call) and ast.unparse(node.func) in (
+            "os.environ.get", "os.getenv", "os.environ.setdefault"
+        ):
+            key = node.args[0] if node.args else None
+        if isinstance(key, ast.Constant) and str(key.value).startswith("SYNTHMARK_"):
+            return True
+        if isinstance(key, ast.Name) and names.get(key.id, "").startswith("SYNTHMARK_"):
+            return True
+    return False
+
+
+def test_the_environment_check_sees_literal_and_named_variables() -> None:
+    def reads(code: str) -> bool:
+        tree = ast.parse(code)
+        return _reads_synthmark_environment(tree, {"TOKEN_ENV": "SYNTHMARK_API_TOKEN"})
+
+    assert reads("import os\nx = os.environ.get('SYNTHMARK_HOME')")
+    assert reads("import os\nx = os.environ[TOKEN_ENV]")
+    assert not reads("import os\nx = os.environ.get('COLUMNS')")
+
+
+def test_only_settings_reads_synthmark_environment_variables() -> None:
+    readers = set()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {
+            target.id: str(node.value.value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        if _reads_synthmark_environment(tree, names):
+            readers.add(path.relative_to(SRC).as_posix())
+    assert readers - KNOWN_ENV_READERS - {"synthmark/settings.py"} == set()
+    assert readers >= KNOWN_ENV_READERS, f"gone, remove: {KNOWN_ENV_READERS - readers}"

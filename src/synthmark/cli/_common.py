@@ -22,7 +22,7 @@ from rich.console import Console
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-from synthmark.settings import Settings
+from synthmark.settings import PROVIDER_ENV, REGISTRY_ENV, Settings
 
 #: The image inputs of every command that reads many: files, folders, globs or ``-``.
 PathsArgument = Annotated[
@@ -39,7 +39,7 @@ RegistryOption = Annotated[
     str | None,
     typer.Option(
         "--registry",
-        envvar="SYNTHMARK_REGISTRY",
+        envvar=REGISTRY_ENV,
         show_envvar=True,
         help="Registry URL (default: the home folder's SQLite registry).",
     ),
@@ -61,7 +61,7 @@ DetectorOption = Annotated[
 ProviderOption = Annotated[
     str | None,
     typer.Option(
-        envvar="SYNTHMARK_PROVIDER",
+        envvar=PROVIDER_ENV,
         show_envvar=True,
         help="Your organisation, named in the labels (SB 942's provider).",
     ),

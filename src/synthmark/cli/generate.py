@@ -10,6 +10,7 @@ import typer
 
 from synthmark.choices import Device, DType, OutputFormat
 from synthmark.cli._common import emit_json, plain, progress_bar, quiet_libraries, state
+from synthmark.settings import MODEL_ENV, PROVIDER_ENV
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -22,7 +23,7 @@ ModelOption = Annotated[
     typer.Option(
         "--model",
         "-m",
-        envvar="SYNTHMARK_MODEL",
+        envvar=MODEL_ENV,
         show_envvar=True,
         help="'tiny' (built in, noise-like pictures for tests and demos), a local diffusers "
         "folder, a .safetensors/.ckpt checkpoint, or a hub id in the local cache.",
@@ -86,7 +87,7 @@ IncludePromptOption = Annotated[
 ProviderOption = Annotated[
     str | None,
     typer.Option(
-        envvar="SYNTHMARK_PROVIDER",
+        envvar=PROVIDER_ENV,
         show_envvar=True,
         help="Your organisation, for the SB 942 latent disclosure.",
     ),

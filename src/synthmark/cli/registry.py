@@ -17,13 +17,14 @@ from synthmark.cli._common import (
     plain,
     state,
 )
+from synthmark.settings import REGISTRY_ENV
 
 if TYPE_CHECKING:
     from synthmark.registry import Registry
 
 app = typer.Typer(help="List, show, look up and export generation records.", no_args_is_help=True)
 
-ENV_REGISTRY = "SYNTHMARK_REGISTRY"
+ENV_REGISTRY = REGISTRY_ENV
 _URL_KEY = "synthmark.registry_url"
 
 

@@ -60,7 +60,8 @@ def serve(
     if keep_uploads is not None:
         service.check_writable(keep_uploads)
     sock = service.listen(host, port)
-    config = ServeConfig.from_env(
+    config = ServeConfig.from_settings(
+        st.settings,
         max_bytes=max_bytes,
         max_pixels=max_pixels,
         timeout_s=timeout,

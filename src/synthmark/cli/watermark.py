@@ -19,6 +19,7 @@ from synthmark.cli._common import (
     plain,
     state,
 )
+from synthmark.settings import WATERMARK_KEY_ENV
 
 if TYPE_CHECKING:
     from synthmark.watermark import Readout
@@ -28,7 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-KEY_ENV = "SYNTHMARK_WATERMARK_KEY"  # mirrors synthmark.watermark.keys.KEY_ENV
+KEY_ENV = WATERMARK_KEY_ENV
 
 
 _KEY_OPTION = typer.Option(

@@ -103,7 +103,7 @@ def build_generator(
         output_format=output_format,
         scheduler=scheduler,
         include_prompt=include_prompt,
-        provider=provider or os.environ.get("SYNTHMARK_PROVIDER") or None,
+        provider=provider or settings.provider,
     )
 
 

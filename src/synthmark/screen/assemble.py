@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from synthmark.imaging import ImageLimits
 from synthmark.screen.screener import Screener, ScreenOptions
 from synthmark.settings import Settings
-from synthmark.watermark.keys import KEY_ENV, NO_KEY_WARNING, find_key
+from synthmark.watermark.keys import NO_KEY_WARNING, find_key
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class ScreenerSpec:
         any work: a key named by ``$SYNTHMARK_WATERMARK_KEY`` that is missing or invalid
         raises :class:`~synthmark.errors.KeyMissing`; no key at all logs one warning (every
         record then notes that synthmark's mark was not checked)."""
-        kwargs.setdefault("watermark_key_file", os.environ.get(KEY_ENV) or None)
+        kwargs.setdefault("watermark_key_file", settings.watermark_key_file)
         spec = cls(home=os.fspath(settings.home), **kwargs)  # type: ignore[arg-type]
         if find_key(settings, spec.watermark_key_file) is None:
             logger.warning(NO_KEY_WARNING)

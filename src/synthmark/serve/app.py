@@ -36,8 +36,9 @@ from synthmark.serve.body import read_body as _read_body
 from synthmark.serve.console import add_console
 from synthmark.serve.resolution import ManifestResolver, add_resolution
 from synthmark.serve.slots import Busy, Slots, TimedOut
+from synthmark.settings import API_TOKEN_ENV, Settings
 
-TOKEN_ENV = "SYNTHMARK_API_TOKEN"  # noqa: S105 - the variable name, not a secret
+TOKEN_ENV = API_TOKEN_ENV
 
 #: screen(data, name, limits) -> JSON-ready dict with path, verdict, score, reasons or error.
 ScreenFn = Callable[[bytes, str, ImageLimits], dict[str, Any]]
@@ -63,10 +64,15 @@ class ServeConfig:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> ServeConfig:
-        """Config with the token taken from ``$SYNTHMARK_API_TOKEN`` unless given."""
-        overrides.setdefault("token", os.environ.get(TOKEN_ENV) or None)
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ServeConfig:
+        """Config with the token of ``settings`` (``$SYNTHMARK_API_TOKEN``) unless given."""
+        overrides.setdefault("token", settings.api_token)
         return cls(**overrides)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> ServeConfig:
+        """:meth:`from_settings` with the settings of the environment."""
+        return cls.from_settings(Settings.from_env(), **overrides)
 
 
 def _multipart_file(body: bytes, content_type: str) -> tuple[bytes, str]:
