@@ -347,3 +347,20 @@ def test_registry_cli(tmp_path: Path, shared_data: Path) -> None:
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["serial"] for line in lines] == [serial]
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_a_commit_record_and_its_keywords_are_the_same_commit(reg: Registry) -> None:
+    from synthmark.registry import Commit
+
+    facts = Commit(sha256="ab" * 32, phash=7, model_id="m", parameters={"steps": 3})
+    first = reg.commit(reg.reserve(model_id="m"), facts)
+    second = reg.commit(reg.reserve(model_id="m"), **{
+        "sha256": "ab" * 32, "phash": 7, "model_id": "m", "parameters": {"steps": 3}
+    })
+    assert (first.sha256, first.phash, first.parameters) == (
+        second.sha256, second.phash, second.parameters
+    )
+    with pytest.raises(TypeError, match="not both"):
+        reg.commit(reg.reserve(), facts, sha256="cd" * 32)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        reg.commit(reg.reserve(), sha_256="cd" * 32)

@@ -281,7 +281,7 @@ class Labelling:
         keep: KeptMetadata | None,
         stages: dict[str, float],
     ) -> LabelResult:
-        from synthmark.registry import phash_image
+        from synthmark.registry import Commit, phash_image
 
         t0 = time.perf_counter()
         marked = self._embed(image, serial)
@@ -307,8 +307,7 @@ class Labelling:
             self.registry.store_manifest(serial, labelled.manifest_id, labelled.manifest_store)
             # Seam: when the registry gains its content description ("attribution bound to
             # content", the watermark work), compute it from `marked` here and commit it.
-            self.registry.commit(
-                serial,
+            facts = Commit(
                 sha256=labelled.sha256,
                 phash=phash_image(marked),
                 manifest_id=labelled.manifest_id,
@@ -323,6 +322,7 @@ class Labelling:
                 height=marked.height,
                 created_at=created,
             )
+            self.registry.commit(serial, facts)
         stages["registry_and_write"] = time.perf_counter() - t2
         payload = request.soft_binding_payload or b""
         return LabelResult(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from synthmark.errors import UsageError
 from synthmark.names import NameRegistry
-from synthmark.registry.base import Registry, record_to_dict
+from synthmark.registry.base import Commit, Registry, record_to_dict
 from synthmark.registry.phash import DEFAULT_RADIUS, MAX_RADIUS, phash_hex, phash_image
 from synthmark.registry.record import (
     GenerationRecord,
@@ -103,6 +103,7 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_RADIUS",
     "MAX_RADIUS",
+    "Commit",
     "GenerationRecord",
     "PhashMatch",
     "RecordStatus",
