@@ -64,6 +64,12 @@ def _json_object(text: str | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _parameters(tool: str, where: str, fields: dict[str, Any]) -> GeneratorMetadata:
+    """A tool's generation parameters found ``where``, without the fields it left empty."""
+    kept = {k: v for k, v in fields.items() if v is not None}
+    return GeneratorMetadata(tool=tool, kind="parameters", where=where, fields=kept)
+
+
 def _where(blocks: MetadataBlocks, key: str) -> str:
     for entry in blocks.texts:
         if entry.key == key:
@@ -212,14 +218,7 @@ def read_invokeai(src: MetadataSources) -> list[GeneratorMetadata]:
             "model": model.get("name") if isinstance(model, dict) else model,
             "generation_mode": meta.get("generation_mode"),
         }
-        return [
-            GeneratorMetadata(
-                tool="InvokeAI",
-                kind="parameters",
-                where=_where(src.blocks, "invokeai_metadata"),
-                fields={k: v for k, v in fields.items() if v is not None},
-            )
-        ]
+        return [_parameters("InvokeAI", _where(src.blocks, "invokeai_metadata"), fields)]
     legacy = _json_object(src.blocks.text("sd-metadata"))
     if legacy is not None:
         raw_image = legacy.get("image")
@@ -236,14 +235,7 @@ def read_invokeai(src: MetadataSources) -> list[GeneratorMetadata]:
             "model": legacy.get("model_weights"),
             "app_version": legacy.get("app_version"),
         }
-        return [
-            GeneratorMetadata(
-                tool="InvokeAI",
-                kind="parameters",
-                where=_where(src.blocks, "sd-metadata"),
-                fields={k: v for k, v in fields.items() if v is not None},
-            )
-        ]
+        return [_parameters("InvokeAI", _where(src.blocks, "sd-metadata"), fields)]
     for key in ("invokeai_graph", "invokeai_workflow", "Dream"):
         text = src.blocks.text(key)
         if text:
@@ -281,11 +273,10 @@ def read_novelai(src: MetadataSources) -> list[GeneratorMetadata]:
         "model": src.blocks.text("Source"),
     }
     return [
-        GeneratorMetadata(
-            tool="NovelAI",
-            kind="parameters",
-            where=_where(src.blocks, "Comment") if comment else _where(src.blocks, "Software"),
-            fields={k: v for k, v in fields.items() if v is not None},
+        _parameters(
+            "NovelAI",
+            _where(src.blocks, "Comment") if comment else _where(src.blocks, "Software"),
+            fields,
         )
     ]
 
@@ -339,14 +330,7 @@ def read_swarmui(src: MetadataSources) -> list[GeneratorMetadata]:
                 "height": params.get("height"),
                 "version": params.get("swarm_version"),
             }
-            return [
-                GeneratorMetadata(
-                    tool="SwarmUI",
-                    kind="parameters",
-                    where=where,
-                    fields={k: v for k, v in fields.items() if v is not None},
-                )
-            ]
+            return [_parameters("SwarmUI", where, fields)]
     return []
 
 
@@ -377,14 +361,7 @@ def read_fooocus(src: MetadataSources) -> list[GeneratorMetadata]:
             "resolution": data.get("resolution"),
             "version": version or None,
         }
-        return [
-            GeneratorMetadata(
-                tool="Fooocus",
-                kind="parameters",
-                where=where,
-                fields={k: v for k, v in fields.items() if v is not None},
-            )
-        ]
+        return [_parameters("Fooocus", where, fields)]
     return []
 
 
