@@ -287,6 +287,10 @@ def load_image(
 ) -> LoadedImage:
     """Decode an image from a path or bytes, safely, into 8-bit RGB.
 
+    >>> loaded = load_image("upload.heic", ImageLimits(max_pixels=20_000_000))  # doctest: +SKIP
+    >>> loaded.format, loaded.image.mode, loaded.notes                         # doctest: +SKIP
+    ('HEIF', 'RGB', ['EXIF orientation 6 applied'])
+
     Raises:
         UnsupportedImage: empty input, unknown format or unreadable file.
         ImageTooLarge: over ``limits.max_bytes`` or ``limits.max_pixels``.

@@ -67,7 +67,11 @@ def default_home(environ: Mapping[str, str] | None = None) -> Path:
 @dataclass(frozen=True)
 class Settings:
     """Paths of synthmark's runtime state, all under one home folder, and the configuration
-    the environment gives (each field names its variable)."""
+    the environment gives (each field names its variable).
+
+    >>> Settings(home=Path("/srv/synthmark")).keys_dir.as_posix()
+    '/srv/synthmark/keys'
+    """
 
     home: Path = field(default_factory=default_home)
     #: A registry URL (``postgresql://...``) used instead of :attr:`registry_path`

@@ -168,6 +168,11 @@ def generation_info(
 class Generator:
     """Render, mark, label, register and write images; one call per batch of requests.
 
+    >>> generator = Generator(load_model("tiny"), marker, labeller, registry)  # doctest: +SKIP
+    >>> result = next(generator.generate([GenerationRequest("a fox")], "out/"))  # doctest: +SKIP
+    >>> result.serial, result.path                                            # doctest: +SKIP
+    (1, PosixPath('out/synthmark-00000001.png'))
+
     Args:
         model: the loaded pipeline (:func:`synthmark.generate.models.load_model`).
         marker: the watermark scheme that carries the serial.

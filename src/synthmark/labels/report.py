@@ -118,6 +118,10 @@ def read_labels(
 ) -> LabelReport:
     """Read the labels of one image file's bytes.
 
+    >>> report = read_labels(Path("photo.jpg").read_bytes(), "photo.jpg")   # doctest: +SKIP
+    >>> report.c2pa.validation_state, report.declared_ai                   # doctest: +SKIP
+    ('Trusted', ['C2PA (Trusted): trainedAlgorithmicMedia'])
+
     Args:
         data: the file's bytes, any format.
         path: where it came from, for the report only.

@@ -81,6 +81,10 @@ def open_registry(target: Settings | str | os.PathLike[str] | None = None) -> Re
     ``registry_path``), a URL such as ``sqlite:////abs/path.sqlite3`` or
     ``postgresql://user@host/db``, or a plain file path (SQLite). None means
     ``Settings.from_env()`` (which reads ``$SYNTHMARK_REGISTRY``).
+
+    >>> with open_registry("sqlite:////tmp/registry.sqlite3") as reg:   # doctest: +SKIP
+    ...     reg.lookup_image(image)[0].record.serial
+    1234
     """
     if target is None:
         target = Settings.from_env()

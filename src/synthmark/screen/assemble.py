@@ -92,4 +92,16 @@ def build_screener(spec: ScreenerSpec) -> Screener:
     )
 
 
-__all__ = ["ScreenerSpec", "build_screener"]
+def open_screener(settings: Settings | None = None, **options: object) -> Screener:
+    """A screener with the home folder's key, trust anchor and registry (``settings``:
+    default :meth:`Settings.from_env`); ``options`` are :class:`ScreenerSpec`'s fields.
+
+    >>> screener = open_screener(use_detector=False)               # doctest: +SKIP
+    >>> record = screener.screen_path("upload.jpg")                # doctest: +SKIP
+    >>> record["verdict"], record["reasons"][0]                    # doctest: +SKIP
+    ('synthetic', 'synthmark watermark found: serial 1234, ...')
+    """
+    return build_screener(ScreenerSpec.from_settings(settings or Settings.from_env(), **options))
+
+
+__all__ = ["ScreenerSpec", "build_screener", "open_screener"]
