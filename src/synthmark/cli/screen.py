@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from synthmark.screen.batch import BatchSummary
+    from synthmark.screen.record import RecordLike
 
 #: Exit status when --fail-on is triggered.
 EXIT_FLAGGED = 3
@@ -161,7 +162,7 @@ def _run_local(
     with progress_bar(console, "screening") as bar:
         task = bar.add_task("screen", total=len(items))
 
-        def on_record(record: dict[str, Any]) -> None:
+        def on_record(record: RecordLike) -> None:
             bar.advance(task)
             printer(record)
 
@@ -194,9 +195,11 @@ class _Printer:
         if self.writer is not None:
             self.writer.writerow(CSV_HEADER)
 
-    def __call__(self, record: dict[str, Any]) -> None:
+    def __call__(self, given: RecordLike) -> None:
         from synthmark.screen.export import csv_row, utf8
+        from synthmark.screen.record import record_json
 
+        record = record_json(given)
         path = plain(utf8(record["path"]))
         if self.kind == "json":
             emit_json(record)

@@ -19,18 +19,20 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Protocol
 
 from synthmark.choices import VerdictLabel
 from synthmark.errors import UsageError
 from synthmark.imaging import InputItem
-from synthmark.jsonutil import dumps
+from synthmark.screen.export import jsonl_line
+from synthmark.screen.record import RecordLike, ScreenRecord, record_json
 
 
 class PathScreener(Protocol):
-    """Anything that screens one file into a JSON-ready record."""
+    """Anything that screens one file into a record (a :class:`ScreenRecord`, or a record's
+    JSON object)."""
 
-    def screen_path(self, path: str | os.PathLike[str]) -> dict[str, Any]: ...
+    def screen_path(self, path: str | os.PathLike[str]) -> RecordLike: ...
 
 
 ScreenerFactory = Callable[[], PathScreener]
@@ -47,8 +49,9 @@ class BatchSummary:
     #: Verdicts of the skipped inputs, from the records already in the output (``resume``).
     recorded_verdicts: dict[str, int] = field(default_factory=dict)
 
-    def count(self, record: dict[str, Any]) -> None:
+    def count(self, record: RecordLike) -> None:
         """Add one record to the counts."""
+        record = record_json(record)
         if record.get("error"):
             self.errors += 1
         else:
@@ -80,13 +83,13 @@ class BatchSummary:
 
 def plan(
     items: Iterable[InputItem], done: Mapping[str, str | None], summary: BatchSummary
-) -> tuple[list[str], list[dict[str, Any]]]:
+) -> tuple[list[str], list[ScreenRecord]]:
     """Split inputs into paths to screen and error records for inputs that cannot be read,
     skipping duplicates and paths in ``done`` (as returned by :func:`recorded_paths`: keyed
     by absolute path); those are counted in ``summary.skipped`` and their recorded verdicts in
     ``summary.recorded_verdicts``."""
     pending: list[str] = []
-    early: list[dict[str, Any]] = []
+    early: list[ScreenRecord] = []
     seen = set(done)
     for item in items:
         key = str(item.path)
@@ -101,7 +104,7 @@ def plan(
             continue
         seen.add(absolute)
         if item.error is not None:
-            early.append({"path": key, "error": item.error})
+            early.append(ScreenRecord.failed(key, item.error))
         else:
             pending.append(key)
     return pending, early
@@ -216,7 +219,7 @@ def _init_worker(factory: ScreenerFactory) -> None:
     _WORKER = factory()
 
 
-def _screen_in_worker(path: str) -> dict[str, Any]:
+def _screen_in_worker(path: str) -> RecordLike:
     if _WORKER is None:  # pragma: no cover - the initializer always runs first
         raise RuntimeError("worker not initialised")
     return _WORKER.screen_path(path)
@@ -224,7 +227,7 @@ def _screen_in_worker(path: str) -> dict[str, Any]:
 
 def _records(
     paths: list[str], factory: ScreenerFactory, workers: int
-) -> Generator[dict[str, Any], None, None]:
+) -> Generator[RecordLike, None, None]:
     if workers <= 1 or len(paths) <= 1:
         screener = factory()
         for path in paths:
@@ -276,7 +279,7 @@ def run_batch(
     workers: int = 1,
     output: Path | None = None,
     resume: bool = False,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_record: Callable[[RecordLike], None] | None = None,
 ) -> BatchSummary:
     """Screen every item, in input order, appending records to ``output`` as they complete.
 
@@ -300,7 +303,7 @@ def run_batch(
         for record in itertools.chain(early, screened):
             summary.count(record)
             if sink is not None:
-                sink.write(dumps(record) + "\n")
+                sink.write(jsonl_line(record))
                 sink.flush()
             if on_record is not None:
                 on_record(record)

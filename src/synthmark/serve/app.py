@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synthmark import __version__
 from synthmark.imaging import ImageLimits
+from synthmark.screen.record import RecordLike, ScreenRecord, record_json
 from synthmark.serve.access import AccessLog, note_verdict
 from synthmark.serve.body import TooLarge as _TooLarge
 from synthmark.serve.body import read_body as _read_body
@@ -40,8 +41,9 @@ from synthmark.settings import API_TOKEN_ENV, Settings
 
 TOKEN_ENV = API_TOKEN_ENV
 
-#: screen(data, name, limits) -> JSON-ready dict with path, verdict, score, reasons or error.
-ScreenFn = Callable[[bytes, str, ImageLimits], dict[str, Any]]
+#: screen(data, name, limits) -> the record (:class:`~synthmark.screen.record.ScreenRecord`,
+#: or its JSON object): path, verdict, score, reasons, ... or path and error.
+ScreenFn = Callable[[bytes, str, ImageLimits], RecordLike]
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,8 @@ class _Screening:
         if len(data) > config.max_bytes:
             return _too_large(config.max_bytes)
         if not data:
-            return JSONResponse({"path": name, "error": "empty upload (0 bytes)"}, status_code=400)
+            empty = ScreenRecord.failed(name, "empty upload (0 bytes)")
+            return JSONResponse(record_json(empty), status_code=400)
         if config.keep_uploads is not None:
             digest = hashlib.sha256(data).hexdigest()
             config.keep_uploads.mkdir(parents=True, exist_ok=True)
@@ -219,7 +222,7 @@ class _Screening:
             return upload
         data, name = upload
         try:
-            result = await self.slots.run(self.screen, data, name, self.limits)
+            result = record_json(await self.slots.run(self.screen, data, name, self.limits))
         except Busy:
             self.counters["busy"] += 1
             return JSONResponse(
@@ -229,10 +232,8 @@ class _Screening:
             )
         except TimedOut:
             self.counters["errors"] += 1
-            return JSONResponse(
-                {"path": name, "error": f"screening took longer than {self.config.timeout_s:g} s"},
-                status_code=504,
-            )
+            late = f"screening took longer than {self.config.timeout_s:g} s"
+            return JSONResponse(record_json(ScreenRecord.failed(name, late)), status_code=504)
         note_verdict(request, "error" if result.get("error") else result.get("verdict"))
         if result.get("error"):
             self.counters["errors"] += 1
