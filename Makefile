@@ -7,9 +7,13 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 # `make run` needs only the package itself (the demo imports no extra); `make test` and
 # `make lint` install every extra.
 RUN_EXTRAS ?=
-EXTRAS ?= dev,serve,rivagan,postgres,ray
+EXTRAS ?= dev,serve,rivagan,onnx,postgres,ray
 PYTEST_ARGS ?=
 export HF_HUB_OFFLINE ?= 1
+# Pretrained weight files (the detector's MobileNetV2), read offline from the shared folder.
+ifneq ($(wildcard ../shared/models),)
+export SYNTHMARK_MODELS ?= $(abspath ../shared/models)
+endif
 
 .PHONY: run test test-all lint venv system-deps bench clean
 

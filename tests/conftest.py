@@ -13,6 +13,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Pretrained weights (the detector's MobileNetV2), as the Makefile exports them; tests that
+# need them fail when the folder is missing.
+os.environ.setdefault("SYNTHMARK_MODELS", str(SHARED_DATA.parent / "models"))
 
 # pg_server / pg_url: a throwaway PostgreSQL server for the registry tests.
 pytest_plugins = ("tests.pg_server",)

@@ -43,6 +43,17 @@ def tiny_set(n_per_class: int, offset: int = 0) -> tuple[list[Image.Image], list
     return images, labels
 
 
+def tiny_folders(root: Path, n: int) -> tuple[Path, Path]:
+    """``root/real`` and ``root/fake`` with ``n`` tiny images each."""
+    real, fake = root / "real", root / "fake"
+    real.mkdir()
+    fake.mkdir()
+    for i in range(n):
+        tiny_image(0, seed=2 * i).save(real / f"photo_{i:03d}.png")
+        tiny_image(1, seed=2 * i + 1).save(fake / f"gen_{i:03d}.png")
+    return real, fake
+
+
 def tiny_detector(**params: object) -> Detector:
     defaults: dict[str, object] = {"tile": 64, "max_tiles": 1, "cv": 3, "target_fpr": 0.1}
     defaults.update(params)
@@ -297,3 +308,120 @@ def test_default_model_ships_loads_and_scores() -> None:
     assert card.validation["auc"] > 0.5
     p = det.predict_proba([hostile.photo_like((320, 256))])
     assert p.shape == (1, 2)
+
+
+def test_groups_for_flattened_repository_paths_and_suffixed_series(tmp_path: Path) -> None:
+    polyu, sdcpp = tmp_path / "real_polyu", tmp_path / "gen_sdcpp"
+    names = {
+        polyu: ["Cam_chair_11_real", "Cam_chair_14_real", "Cam_desk_2_real", "Cam_desk_5_real"],
+        sdcpp: ["assets__flux__dev-q8_0", "assets__flux__schnell", "assets__lens__example"],
+    }
+    items = [(folder / f"{n}.png", folder) for folder, stems in names.items() for n in stems]
+    groups = assign_groups(items)
+    assert groups[0] == groups[1] != groups[2] == groups[3]  # one PolyU scene, several crops
+    assert groups[4] == groups[5] == "gen_sdcpp/assets__flux"  # one prompt, two models
+    assert groups[6] == "gen_sdcpp/assets__lens__example"  # alone in its folder
+    drawbench = tmp_path / "db" / "sd14"
+    numbered = [(drawbench / f"Gary_Marcus_et_al__{i}.jpg", tmp_path / "db") for i in (95, 96)]
+    numbered += [(drawbench / f"Text_{i}.jpg", tmp_path / "db") for i in (1, 2)]
+    g = assign_groups(numbered)
+    assert g[0] == g[1] != g[2] == g[3]  # a prompt number, not a repository path
+
+
+def test_source_folds_hold_whole_sources_out_and_keep_groups_together() -> None:
+    from synthmark.detect.validation import source_units, validation_folds
+
+    sources = ["a"] * 4 + ["b"] * 4 + ["c"] * 4 + ["d"] * 4 + ["e"] * 4
+    groups = [f"{s}{i}" for i, s in enumerate(sources)]
+    groups[4] = groups[8] = "twin"  # b and c share a near-duplicate: one unit
+    y = np.array([0] * 8 + [1] * 12)
+    units = source_units(groups, sources)
+    assert units[4] == units[8] and units[0] != units[4]
+    for train, val in validation_folds(y, groups, sources, 3, "source", 0):
+        held = {sources[i] for i in val}
+        assert not held & {sources[i] for i in train}
+        assert ("b" in held) == ("c" in held)
+    with pytest.raises(UsageError, match="at least 2 sources of each class"):
+        validation_folds(y, groups, ["r"] * 8 + ["f"] * 12, 3, "source", 0)
+
+
+def test_fit_features_with_source_folds_matches_fit(tmp_path: Path) -> None:
+    from synthmark.detect import ImageFeatures
+
+    images, labels = tiny_set(12)
+    sources = [f"{lab}-{i % 3}" for i, lab in enumerate(labels)]
+    det = tiny_detector(cv_by="source").fit(images, labels, sources=sources)
+    feats = det.features(images)
+    again = tiny_detector(cv_by="source").fit_features(feats, labels, sources=sources)
+    assert again.threshold_ == det.threshold_
+    assert "holding whole sources out" in det.validation_["method"]
+    assert set(det.validation_["by_source"]) == set(sources)
+    assert isinstance(feats[0], ImageFeatures)
+    state, arrays = det._to_state()
+    clone = Detector._from_state(state, arrays)
+    assert np.array_equal(clone.predict_proba(images[:3]), det.predict_proba(images[:3]))
+
+
+def test_training_plan_fills_the_card_and_counts_copies(tmp_path: Path) -> None:
+    from synthmark.detect.training import TrainingPlan, parse_licences, train
+
+    real, fake = tiny_folders(tmp_path, 6)
+    plan = TrainingPlan(
+        real=[real],
+        fake=[fake],
+        detector=tiny_detector(),
+        copies=2,
+        licences=parse_licences(["real=CC0"]),
+        name="tiny",
+        command="synthmark detect train ...",
+    )
+    det = train(plan)
+    assert det.training_summary_["n_images"] == 24  # two augmented copies of 12
+    card = det.card
+    assert card.name == "tiny" and "2 augmented copies" in card.augmentation
+    assert {(d.name, d.n_images, d.licence) for d in card.training_data} == {
+        ("real", 6, "CC0"),
+        ("fake", 6, None),
+    }
+    with pytest.raises(UsageError, match="SOURCE=TEXT"):
+        parse_licences(["no-equals-sign"])
+
+
+def test_the_weight_free_v1_detector_stays_available_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SYNTHMARK_MODELS", "/nonexistent")  # it needs no backbone weights
+    det = load_detector("grid-v1")
+    assert isinstance(det, Detector) and det.extractor == "grid+cooccurrence"
+    p = det.predict_proba([hostile.photo_like((320, 256))])
+    assert p.shape == (1, 2)
+    with pytest.raises(ModelNotFound):
+        load_detector("grid-v2")  # a name that is neither packaged nor a path
+
+
+def test_predict_paths_holds_torch_to_one_thread_per_worker_and_restores_it(
+    fitted: Detector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    seen: list[int] = []
+    real_proba = fitted.predict_proba
+
+    def spy(images: object) -> object:
+        seen.append(torch.get_num_threads())
+        return real_proba(images)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fitted, "predict_proba", spy)
+    files = [
+        hostile.write(tmp_path / f"{i}.png", hostile.png_bytes(tiny_image(1, seed=i)))
+        for i in range(3)
+    ]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    fitted.n_jobs = 2
+    try:
+        assert all(r.error is None for r in predict_paths(fitted, files))
+        assert seen == [1, 1, 1] and torch.get_num_threads() == 2
+    finally:
+        fitted.n_jobs = 1
+        torch.set_num_threads(before)

@@ -11,21 +11,14 @@ from typer.testing import CliRunner
 
 from synthmark.cli.main import app
 from tests import hostile
-from tests.test_detect import tiny_image
+from tests.test_detect import tiny_folders
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("data")
-    real, fake = root / "real", root / "fake"
-    real.mkdir()
-    fake.mkdir()
-    for i in range(10):
-        tiny_image(0, seed=2 * i).save(real / f"photo_{i:03d}.png")
-        tiny_image(1, seed=2 * i + 1).save(fake / f"gen_{i:03d}.png")
-    return real, fake
+    return tiny_folders(tmp_path_factory.mktemp("data"), 10)
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +36,16 @@ def model(folders: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) 
             str(fake),
             "-o",
             str(out),
+            "--extractor",
+            "grid",
             "--tile",
             "64",
+            "--tile-multiple",
+            "8",
             "--cv",
             "3",
+            "--cv-by",
+            "group",
             "--no-augment",
             "--licence",
             "real=CC0",

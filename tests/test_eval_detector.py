@@ -127,10 +127,127 @@ def test_cli_writes_report_metrics_and_plots(fixture_set: Path, tmp_path: Path) 
         assert (out / plot).stat().st_size > 1000
 
 
+def test_leave_one_family_out_never_scores_a_family_it_trained_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synthmark.detect import Augment, Detector
+    from synthmark.eval.detector_crossval import (
+        CrossvalSample,
+        compute_features,
+        leave_one_family_out,
+    )
+    from tests.test_detect import tiny_image
+
+    samples = []
+    for i in range(24):
+        label = i % 2
+        family = (
+            ["cam-a", "cam-b", "cam-c"][i // 2 % 3]
+            if label == 0
+            else ["gen-x", "gen-y", "gen-z"][i // 2 % 3]
+        )
+        path = tmp_path / f"{family}_{i}.png"
+        tiny_image(label, seed=i).save(path)
+        samples.append(CrossvalSample(path, label, f"src-{family}", family, f"g{i}"))
+    recipe = Detector(tile=64, max_tiles=1, cv=2, cv_by="source", target_fpr=0.2)
+    views = ("aligned", "aligned+jpeg:75")
+    cache = tmp_path / "cache"
+    from synthmark.eval.detector_eval import Alignment
+
+    align = Alignment(True, 96, 90)
+    feats = compute_features(recipe, samples, views, Augment(), align, cache)
+    assert {k: len(v) for k, v in feats.items()} == {
+        "train": 24,
+        "aligned": 24,
+        "aligned+jpeg:75": 24,
+    }
+    again = compute_features(recipe, samples, views, Augment(), align, cache)
+    pairs = zip(feats["aligned"], again["aligned"], strict=True)
+    assert all(np.array_equal(a.tiles, b.tiles) for a, b in pairs)
+
+    trained_on: list[set[str]] = []
+    real_fit = Detector.fit_features
+
+    def spy(
+        self: Detector,
+        feats: object,
+        labels: object,
+        groups: object = None,
+        sources: object = None,
+        *args: object,
+        **kwargs: object,
+    ) -> Detector:
+        trained_on.append(set(sources))  # type: ignore[arg-type]
+        return real_fit(self, feats, labels, groups, sources, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Detector, "fit_features", spy)
+    result = leave_one_family_out(recipe, samples, feats, views)
+    families = sorted({s.family for s in samples})
+    assert sorted(result.thresholds) == families and len(trained_on) == len(families)
+    for family, seen in zip(families, trained_on, strict=True):
+        assert f"src-{family}" not in seen
+    for v in views:
+        assert np.all(np.isfinite(result.proba[v]))
+        summary = result.summary(v)
+        assert summary["n_real"] == 12 and 0.0 <= summary["auc"] <= 1.0
+    rows = result.by_source("aligned")
+    assert rows["src-gen-x"]["label"] == "generated" and "auc" in rows["src-gen-x"]
+    assert rows["src-cam-a"]["label"] == "real" and "auc" not in rows["src-cam-a"]
+
+
+def test_crossval_benchmark_families_keep_near_duplicates_together(shared_data: Path) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "detector_crossval.py"
+    spec = importlib.util.spec_from_file_location("detector_crossval", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    samples = bench.shared_samples(shared_data)
+    families = {s.family for s in samples}
+    assert families == {
+        "sd1",
+        "sd2",
+        "sdxl+sd3",
+        "flux",
+        "other",
+        "unsplash",
+        "corel-scans",
+        "sun-hays",
+        "dreambooth+exif",
+        "polyu",
+    }
+    family_of_group: dict[str, set[str]] = {}
+    for s in samples:
+        family_of_group.setdefault(s.group, set()).add(s.family)
+    straddling = {g: f for g, f in family_of_group.items() if len(f) > 1}
+    # Only groups that are not near twins may straddle a fold: a DrawBench prompt drawn by
+    # SD 2.1 and by SD 1.4/1.5 (other weights; the 1.4/1.5 twins stay together), and the
+    # mflux test folder, whose files are different models' outputs.
+    for group, fams in straddling.items():
+        assert (group.startswith("sd14_sd15_sd21_drawbench/") and fams == {"sd1", "sd2"}) or (
+            group.startswith("gen_mflux/")
+        ), (group, fams)
+    twins = [s for s in samples if s.source == "sd14_sd15_sd21_drawbench"]
+    by_stem: dict[str, set[str]] = {}
+    for s in twins:
+        if s.path.parent.name in ("sd14", "sd15"):
+            by_stem.setdefault(s.path.stem, set()).add(s.family)
+    assert all(f == {"sd1"} for f in by_stem.values())
+    tiles = [s for s in samples if s.box is not None]
+    assert len(tiles) == 400 and all(s.family == "sd1" for s in tiles)
+    assert {s.label for s in samples if s.family == "polyu"} == {0}
+    small = bench.shared_samples(shared_data, per_source=3)
+    assert max(sum(s.source == x.source for s in small) for x in small) == 3
+
+
 @pytest.mark.parametrize(
     "grid",
-    [["none"], ["none", "jpeg:75", "resize:0.5"], ["none", "jpeg:95", "jpeg:75", "resize:0.5",
-                                                    "resize:0.25", "blur:1", "blur:2", "social"]],
+    [
+        ["none"],
+        ["none", "jpeg:75", "resize:0.5"],
+        ["none", "jpeg:95", "jpeg:75", "resize:0.5", "resize:0.25", "blur:1", "blur:2", "social"],
+    ],
 )
 def test_perturbation_plot_fits_its_title_with_any_grid(grid: list[str], tmp_path: Path) -> None:
     from types import SimpleNamespace

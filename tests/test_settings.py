@@ -19,6 +19,8 @@ def test_every_variable_lands_in_its_field() -> None:
         "SYNTHMARK_C2PA_TSA_URL": "http://tsa.example/",
         "SYNTHMARK_PROVIDER": "Acme Studio",
         "SYNTHMARK_API_TOKEN": "s3cret",
+        "SYNTHMARK_MODELS": "~/weights",
+        "HF_HUB_OFFLINE": "1",
     }
     assert set(env) == set(ENVIRONMENT)
     settings = Settings.from_env(environ=env)
@@ -30,6 +32,7 @@ def test_every_variable_lands_in_its_field() -> None:
         "/keys/chain.pem", "/keys/signer.key", "http://tsa.example/"
     )
     assert (settings.provider, settings.api_token) == ("Acme Studio", "s3cret")
+    assert settings.pretrained_dir == Path("~/weights").expanduser() and settings.offline
     assert "pw" not in repr(settings) and "s3cret" not in repr(settings)
 
 

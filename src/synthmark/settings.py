@@ -2,9 +2,11 @@
 
 Every ``SYNTHMARK_*`` environment variable is read here, once, by :meth:`Settings.from_env`;
 the rest of the package reads the :class:`Settings` it is handed. ``SYNTHMARK_HOME``
-overrides the platform's application folder. Nothing here is global: callers build a
-:class:`Settings` (usually with :meth:`Settings.from_env`) and hand it on, and tests build
-one directly.
+overrides the platform's application folder; ``SYNTHMARK_MODELS`` names a folder of
+pretrained weight files laid out like the project's ``shared/models`` (tests, CI and offline
+users point it there); ``HF_HUB_OFFLINE=1`` forbids downloads. Nothing here is global:
+callers build a :class:`Settings` (usually with :meth:`Settings.from_env`) and hand it on,
+and tests build one directly.
 
 >>> settings = Settings.from_env(environ={"SYNTHMARK_HOME": "/srv/synthmark"})
 >>> settings.registry_path.as_posix()
@@ -38,6 +40,9 @@ PROVIDER_ENV = "SYNTHMARK_PROVIDER"
 API_TOKEN_ENV = "SYNTHMARK_API_TOKEN"  # noqa: S105 - the variable's name, not a secret
 #: The diffusion model ``synthmark generate`` loads (an option's default only).
 MODEL_ENV = "SYNTHMARK_MODEL"
+#: A folder of pretrained weight files (the detector's backbone), and no downloads.
+PRETRAINED_ENV = "SYNTHMARK_MODELS"
+OFFLINE_ENV = "HF_HUB_OFFLINE"
 
 #: Every variable :meth:`Settings.from_env` reads, for documentation and tests.
 ENVIRONMENT = (
@@ -49,6 +54,8 @@ ENVIRONMENT = (
     C2PA_TSA_ENV,
     PROVIDER_ENV,
     API_TOKEN_ENV,
+    PRETRAINED_ENV,
+    OFFLINE_ENV,
 )
 
 
@@ -89,6 +96,11 @@ class Settings:
     provider: str | None = None
     #: The service's bearer token (``$SYNTHMARK_API_TOKEN``). Not in ``repr``.
     api_token: str | None = field(default=None, repr=False)
+    #: A folder of pretrained weight files (``$SYNTHMARK_MODELS``), laid out like
+    #: ``shared/models`` (``imagenet_mobilenet/...``); searched after the home cache.
+    pretrained_dir: Path | None = None
+    #: No downloads (``$HF_HUB_OFFLINE`` set to 1/true/yes/on).
+    offline: bool = False
     #: ``entropy(n)`` gives ``n`` secret random bytes, for new keys.
     entropy: Callable[[int], bytes] = field(
         default=secrets.token_bytes, repr=False, compare=False
@@ -109,6 +121,7 @@ class Settings:
             return env.get(name) or None
 
         chosen = home or get(HOME_ENV)
+        pretrained = get(PRETRAINED_ENV)
         return cls(
             home=Path(chosen).expanduser() if chosen else default_home(env),
             registry_url=get(REGISTRY_ENV),
@@ -118,6 +131,8 @@ class Settings:
             tsa_url=get(C2PA_TSA_ENV),
             provider=get(PROVIDER_ENV),
             api_token=get(API_TOKEN_ENV),
+            pretrained_dir=Path(pretrained).expanduser() if pretrained else None,
+            offline=(get(OFFLINE_ENV) or "").strip().lower() in ("1", "true", "yes", "on"),
         )
 
     @property
@@ -129,6 +144,11 @@ class Settings:
     def models_dir(self) -> Path:
         """Detector models trained or installed by the user."""
         return self.home / "models"
+
+    @property
+    def weights_cache(self) -> Path:
+        """Pretrained weight files downloaded (and checked) by synthmark."""
+        return self.home / "cache" / "weights"
 
     @property
     def registry_path(self) -> Path:
@@ -150,6 +170,8 @@ __all__ = [
     "ENVIRONMENT",
     "HOME_ENV",
     "MODEL_ENV",
+    "OFFLINE_ENV",
+    "PRETRAINED_ENV",
     "PROVIDER_ENV",
     "REGISTRY_ENV",
     "WATERMARK_KEY_ENV",

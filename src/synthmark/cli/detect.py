@@ -27,71 +27,104 @@ class Head(str, enum.Enum):
     logistic = "logistic"
 
 
-def _parse_licences(items: list[str]) -> dict[str, str]:
-    from synthmark.errors import UsageError
+class CvBy(str, enum.Enum):
+    """How validation folds are cut."""
 
-    out = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        if not sep or not name.strip() or not text.strip():
-            raise UsageError(f"--licence takes SOURCE=TEXT, got {item!r}")
-        out[name.strip()] = text.strip()
-    return out
+    source = "source"
+    group = "group"
+
+
+class ExportFormat(str, enum.Enum):
+    """Formats ``detect export`` writes."""
+
+    onnx = "onnx"
+
+
+#: The shipped default model's training settings (the defaults of ``detect train``).
+DEFAULT_EXTRACTOR = "mobilenetv2"
+DEFAULT_TILE = 320
+DEFAULT_MAX_TILES = 4
+DEFAULT_TILE_MULTIPLE = 32
+
+
+_Real = Annotated[
+    list[Path], typer.Option("--real", help="Folder (or file, glob) of real photos; repeatable.")
+]
+_Fake = Annotated[
+    list[Path], typer.Option("--fake", help="Folder of generated images; repeatable.")
+]
+_Extractor = Annotated[
+    str, typer.Option(help="Feature extractor(s), e.g. mobilenetv2 or grid+cooccurrence.")
+]
+_TargetFpr = Annotated[
+    float,
+    typer.Option(help="False-positive rate on real validation images the threshold is set for."),
+]
+_MaxTiles = Annotated[int, typer.Option(min=1, help="Tiles per image at most.")]
+_TileMultiple = Annotated[
+    int, typer.Option(help="A smaller tile's side is a multiple of this (8 or 32).")
+]
+_Augment = Annotated[
+    bool, typer.Option(help="Random re-encode/resize/blur, alike for both classes.")
+]
+_HalfResize = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="With --augment: probability of halving an image exactly (both classes alike).",
+    ),
+]
+_CvBy = Annotated[
+    CvBy, typer.Option(help="Folds hold whole sources out, or split by near-duplicate group.")
+]
+_Jobs = Annotated[
+    int, typer.Option("--jobs", "-j", min=0, help="Threads for feature extraction (0: all cores).")
+]
+_Licence = Annotated[
+    list[str] | None,
+    typer.Option(help="SOURCE=TEXT licence line for the model card; repeatable."),
+]
+
+
+def _existing_model(value: Path | None) -> Path | None:
+    """A model option must name an existing path or a packaged model (usage error, exit 2)."""
+    from synthmark.detect.loading import PACKAGED
+
+    if value is not None and not value.exists() and str(value) not in PACKAGED:
+        raise typer.BadParameter(f"Path '{value}' does not exist.")
+    return value
 
 
 @app.command()
 def train(
     ctx: typer.Context,
-    real: Annotated[
-        list[Path],
-        typer.Option("--real", help="Folder (or file, glob) of real photos; repeatable."),
-    ],
-    fake: Annotated[
-        list[Path], typer.Option("--fake", help="Folder of generated images; repeatable.")
-    ],
+    real: _Real,
+    fake: _Fake,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the model into.")],
-    extractor: Annotated[
-        str, typer.Option(help="Feature extractor(s), e.g. grid or grid+spectrum.")
-    ] = "grid",
+    extractor: _Extractor = DEFAULT_EXTRACTOR,
     head: Annotated[Head, typer.Option(help="Classifier head.")] = Head.logistic,
-    target_fpr: Annotated[
-        float,
-        typer.Option(
-            help="False-positive rate on real validation images the threshold is set for."
-        ),
-    ] = 0.05,
-    tile: Annotated[int, typer.Option(help="Tile side in pixels (multiple of 8).")] = 256,
-    augment: Annotated[
-        bool, typer.Option(help="Random re-encode/resize/blur, alike for both classes.")
-    ] = True,
-    half_resize: Annotated[
-        float,
-        typer.Option(
-            min=0.0,
-            max=1.0,
-            help="With --augment: probability of halving an image exactly (both classes "
-            "alike), so the features also learn the 4 px pattern a 0.5 resize leaves; "
-            "0.2 helps after resizing but flags more heavily compressed real photos.",
-        ),
-    ] = 0.0,
-    cv: Annotated[int, typer.Option(help="Validation folds (split by near-duplicate group).")] = 5,
-    jobs: Annotated[
-        int,
-        typer.Option(
-            "--jobs", "-j", min=0, help="Threads for feature extraction (0: all cores)."
-        ),
-    ] = 1,
+    target_fpr: _TargetFpr = 0.05,
+    tile: Annotated[int, typer.Option(help="Tile side in pixels (multiple of 8).")] = DEFAULT_TILE,
+    max_tiles: _MaxTiles = DEFAULT_MAX_TILES,
+    tile_multiple: _TileMultiple = DEFAULT_TILE_MULTIPLE,
+    augment: _Augment = True,
+    half_resize: _HalfResize = 0.0,
+    copies: Annotated[int, typer.Option(min=1, help="Augmented copies of each image.")] = 1,
+    cv: Annotated[int, typer.Option(help="Validation folds.")] = 5,
+    cv_by: _CvBy = CvBy.source,
+    jobs: _Jobs = 1,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    licence: Annotated[
-        list[str] | None,
-        typer.Option(help="SOURCE=TEXT licence line for the model card; repeatable."),
-    ] = None,
+    licence: _Licence = None,
     name: Annotated[str, typer.Option(help="Model name for the card.")] = "synthmark detector",
 ) -> None:
     """Train a detector on folders of real and generated images and save it.
 
-    Every image is cropped (never resized) and re-encoded alike; validation folds never split
-    a near-duplicate group; the threshold is fixed for --target-fpr on real validation images.
+    Every image is cropped (never resized) and re-encoded alike; validation folds hold whole
+    sources out (--cv-by source) and never split a near-duplicate group; the threshold is
+    fixed for --target-fpr on real validation images. Each folder is one source. The
+    mobilenetv2 extractor's pinned weights come from the home cache, from $SYNTHMARK_MODELS
+    (a folder laid out like shared/models), or are downloaded once and checked by sha256.
 
     Example:
 
@@ -99,40 +132,37 @@ def train(
     """
     import shlex
     import sys
-    import time
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from synthmark.detect import Augment, DataSource, Detector, TrainingImages, collect
+    from synthmark.cli._common import progress_bar
+    from synthmark.detect import Augment, Detector
+    from synthmark.detect.training import TrainingPlan, parse_licences, train
 
     st = state(ctx)
-    console = st.console
-    licences = _parse_licences(licence or [])
-    samples = collect(real, fake)
-    augmenter = Augment(p_half=half_resize) if augment else None
-    images = TrainingImages(samples, augmenter, seed=seed)
+    args = sys.argv[sys.argv.index("train") + 1 :] if "train" in sys.argv else []
     det = Detector(
         extractor=extractor,
         head=head.value,
         target_fpr=target_fpr,
         tile=tile,
+        max_tiles=max_tiles,
+        tile_multiple=tile_multiple,
         cv=cv,
+        cv_by=cv_by.value,
         n_jobs=jobs,
         random_state=seed,
     )
-    console.print(
-        f"Training on {int((images.labels == 0).sum())} real and {int((images.labels == 1).sum())} "
-        f"generated images from {len({s.source for s in samples})} sources"
+    plan = TrainingPlan(
+        real=real,
+        fake=fake,
+        detector=det,
+        augment=Augment(p_half=half_resize) if augment else None,
+        copies=copies,
+        seed=seed,
+        licences=parse_licences(licence or []),
+        name=name,
+        command="synthmark detect train " + " ".join(shlex.quote(a) for a in args),
     )
-    started = time.perf_counter()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=st.quiet,
-    ) as bar:
+    with progress_bar(st.console, transient=False) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(what: str, done: int, total: int) -> None:
@@ -140,36 +170,23 @@ def train(
                 tasks[what] = bar.add_task(what, total=total)
             bar.update(tasks[what], completed=done)
 
-        det.fit(
-            images,
-            images.labels,
-            groups=[s.group for s in samples],
-            sources=[s.source for s in samples],
-            progress=progress,
-        )
-    card = det.card
-    card.name = name
-    card.training_seconds = time.perf_counter() - started
-    card.augmentation = augmenter.describe() if augmenter else "none"
-    args = sys.argv[sys.argv.index("train") + 1 :] if "train" in sys.argv else []
-    card.training_command = "synthmark detect train " + " ".join(shlex.quote(a) for a in args)
-    per_source: dict[str, tuple[str, int, str]] = {}
-    for s in samples:
-        label = "generated" if s.label else "real"
-        _, n, path = per_source.get(s.source, (label, 0, ""))
-        root = next((str(p) for p in (*real, *fake) if (Path(p).name or str(p)) == s.source), "")
-        per_source[s.source] = (label, n + 1, root or path)
-    card.training_data = [
-        DataSource(name=k, label=v[0], n_images=v[1], path=v[2], licence=licences.get(k))
-        for k, v in per_source.items()
-    ]
-    det.save(output, card)
-    v = det.validation_
+        train(plan, progress)
+    det.save(output, det.card)
+    _report_training(st.console, det, output)
+
+
+def _report_training(console: Any, det: Any, output: Path) -> None:
+    v, card = det.validation_, det.card
+    summary = det.training_summary_
+    console.print(
+        f"Trained on {summary['n_real']} real and {summary['n_generated']} generated images "
+        f"from {len(summary['sources'])} sources"
+    )
     console.print(f"Saved to {plain(str(output))} in {card.training_seconds / 60:.1f} min")
     console.print(
         f"Validation ({plain(v['method'])}): AUC {v['auc']:.3f}, balanced accuracy "
         f"{v['balanced_accuracy']:.3f} at threshold {det.threshold_:.4f} "
-        f"(TPR {v['tpr']:.3f}, FPR {v['fpr']:.3f}; target FPR {target_fpr:.3f})"
+        f"(TPR {v['tpr']:.3f}, FPR {v['fpr']:.3f}; target FPR {det.target_fpr:.3f})"
     )
     for src, info in v.get("by_source", {}).items():
         console.print(f"  {plain(src)}: {info['n']} {info['label']}, flagged {info['flagged']:.1%}")
@@ -184,8 +201,9 @@ def predict(
         typer.Option(
             "--model",
             "-m",
-            exists=True,
-            help="Saved detector folder (default: the packaged model).",
+            callback=_existing_model,
+            help="Saved detector folder, an exported .onnx file run through onnxruntime, or "
+            "grid-v1 (the packaged weight-free detector v1); default: the packaged model.",
         ),
     ] = None,
     json_out: Annotated[
@@ -204,6 +222,8 @@ def predict(
     Example:
 
         synthmark detect predict photos/ --json
+
+        synthmark detect predict photos/ --model detector.onnx
     """
     import itertools
 
@@ -243,15 +263,56 @@ def predict(
 def card(
     model: Annotated[
         Path | None,
-        typer.Argument(exists=True, help="Saved detector folder (default: the packaged model)."),
+        typer.Argument(
+            callback=_existing_model,
+            help="Saved detector folder or grid-v1 (default: the packaged model).",
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="The card as JSON.")] = False,
 ) -> None:
     """Print a detector's model card: data, licences, metrics, threshold, limits."""
-    from synthmark.detect import load_detector
+    from synthmark.detect import Detector
+    from synthmark.detect.loading import model_path
 
-    det = load_detector(model)
+    det = Detector.load(model_path(model))
     if json_out:
         emit_json(det.card.to_dict())
     else:
         typer.echo(det.card.to_markdown())
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", "-f", help="Export format.")
+    ] = ExportFormat.onnx,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model", "-m", help="Saved detector folder or grid-v1 (default: the packaged model)."
+        ),
+    ] = None,
+) -> None:
+    """Write the detector (backbone and head) as one ONNX file, for phones and other runtimes.
+
+    The graph takes the canonical tiles of one image (float32 RGB 0-255, N x 3 x H x W) and
+    gives P(generated); the preprocessing that makes the tiles and the threshold are in the
+    file's metadata (key "synthmark"). Run it with `synthmark detect predict --model FILE`.
+
+    Example:
+
+        synthmark detect export --format onnx -o detector.onnx
+    """
+    from synthmark.detect import Detector, export_onnx
+    from synthmark.detect.loading import model_path
+
+    st = state(ctx)
+    det = Detector.load(model_path(model))
+    path = export_onnx(det, output)
+    size = path.stat().st_size / 1e6
+    st.console.print(
+        f"Wrote {plain(str(path))} ({size:.1f} MB, {fmt.value}); preprocessing and threshold "
+        "are in its metadata"
+    )

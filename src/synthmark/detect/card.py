@@ -12,30 +12,26 @@ from typing import Any
 
 INTENDED_USE = (
     "A second opinion on whether an image without provenance labels or watermark was made by "
-    "a latent-diffusion model of the Stable Diffusion family. Use it to rank or triage "
-    "images for a person to review, together with C2PA manifests, watermarks and registry "
-    "matches, which outweigh it."
+    "a generative model. Use it to rank or triage images for a person to review, together "
+    "with C2PA manifests, watermarks and registry matches, which outweigh it."
 )
 
 LIMITATIONS = (
     "A score is evidence, not proof: a real photo can be flagged and a generated image "
     "missed, and absence of a flag never proves a photo real.",
-    "Trained on a few hundred images of Stable Diffusion 1.x/2.x; other generators "
-    "(SDXL, Midjourney, DALL-E, GANs, non-latent models) were never seen.",
-    "It learns the grid pattern of the decoders it was trained with; a generator with another "
-    "decoder (an AUTOMATIC1111 set-up with a swapped VAE, say) leaves another pattern, and on "
-    "such images the model is near chance (see the evaluation).",
-    "The features read the 8x8 grid of the latent decoder: resizing, rotation, strong blur, "
-    "or a crop by an offset that is not a multiple of 8 weaken or erase it (see the "
-    "robustness table).",
+    "It was trained on a few thousand images from the sources in the table above; on a "
+    "generator or camera it never saw it is much weaker than on those it knows (see the "
+    "cross-source validation, where every source family was held out in turn).",
+    "Content is confounded with the label in the training data (portraits of men among the "
+    "real photos, generated faces, landscapes and art among the generated images); the "
+    "model partly reads the subject, which is why real portraits are its most common false "
+    "positives.",
     "Blank images, gradients, flat graphics and screenshots carry none of the texture it "
-    "reads, and the 8x8 blocking of its own JPEG re-encoding would look like a decoder's "
-    "grid; screening and `detect predict` therefore refuse to score images that are mostly "
+    "reads; screening and `detect predict` therefore refuse to score images that are mostly "
     "flat (synthmark.detect.preprocess.check_texture).",
-    "The threshold was fixed on validation data at a stated false-positive rate; the rate on "
-    "your photos differs with camera, processing and subject.",
-    "Heavy re-compression (JPEG q50) or a blur of a real photo can raise its false-positive "
-    "rate far above the stated one (see the robustness table).",
+    "The threshold was fixed on validation data at a stated false-positive rate, with whole "
+    "sources held out; the rate on your photos differs with camera, processing and subject.",
+    "Heavy re-compression, resizing or blur of a photo change its score (see the robustness rows).",
     "Not for decisions about people (moderation strikes, legal or journalistic claims) "
     "without human review.",
 )
@@ -75,6 +71,28 @@ class ModelCard:
     evaluation: dict[str, Any] = field(default_factory=dict)
     intended_use: str = INTENDED_USE
     limitations: list[str] = field(default_factory=lambda: list(LIMITATIONS))
+
+    @classmethod
+    def from_fit(
+        cls,
+        *,
+        summary: dict[str, Any],
+        **fields: Any,
+    ) -> ModelCard:
+        """A card for a detector just fitted: ``fields`` plus the training ``summary``
+        (sources and their sizes, seconds), this synthmark's and its libraries' versions."""
+        from synthmark import __version__
+
+        return cls(
+            synthmark_version=__version__,
+            versions=library_versions(),
+            training_data=[
+                DataSource(name=k, label="?", n_images=v)
+                for k, v in summary.get("sources", {}).items()
+            ],
+            training_seconds=summary.get("seconds"),
+            **fields,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
@@ -124,7 +142,10 @@ class ModelCard:
             lines += ["", f"Training took {self.training_seconds / 60:.1f} min."]
         if self.validation:
             lines += ["", "## Validation (out-of-fold, training sources)", ""]
+            if self.validation.get("method"):
+                lines += [f"Method: {self.validation['method']}.", ""]
             lines += _metrics_table({"validation": self.validation})
+            lines += _by_source_table(self.validation.get("by_source") or {}, self.threshold)
         if self.evaluation:
             lines += ["", "## Evaluation", ""]
             notes = self.evaluation.get("notes")
@@ -175,6 +196,24 @@ def _metrics_table(rows: dict[str, Any]) -> list[str]:
             iv = (m.get("intervals") or {}).get(c)
             cells.append(_fmt(iv) if iv else _fmt(m.get(c)))
         out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _by_source_table(by_source: dict[str, Any], threshold: float) -> list[str]:
+    if not by_source:
+        return []
+    out = [
+        "",
+        f"Share of each source flagged at the threshold {threshold:.4f} (generated: true "
+        "positives; real: false positives):",
+        "",
+        "| source | label | images | flagged |",
+        "|---|---|---:|---:|",
+    ]
+    for name, row in by_source.items():
+        out.append(
+            f"| `{name}` | {row.get('label')} | {row.get('n')} | {row.get('flagged', 0):.1%} |"
+        )
     return out
 
 

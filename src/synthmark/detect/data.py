@@ -20,13 +20,14 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from PIL import Image, ImageFilter
 
 from synthmark.errors import UsageError
@@ -35,7 +36,7 @@ from synthmark.imaging import ImageLimits, expand_inputs, load_image
 REAL, GENERATED = 0, 1
 CLASS_NAMES = ("real", "generated")
 
-_SERIES = re.compile(r"^(?P<prefix>.+?)[_-]\d+$")
+_SERIES = re.compile(r"^(?P<prefix>.+?)[_-]\d+(?:[_-][A-Za-z]+)?$")
 
 
 @dataclass(frozen=True)
@@ -89,26 +90,46 @@ def assign_groups(items: Sequence[tuple[Path, Path]]) -> list[str]:
     1. A file's key is its input root plus its stem, ignoring the sub-folders in between, so
        ``drawbench/sd14/Text_3.jpg`` and ``drawbench/sd15/Text_3.jpg`` share a group.
     2. In a folder whose stems form at least two numbered series with two or more files each
-       (``cat_00``, ``cat_01``, ``can_00``, ...), the series prefix is the group: shots of one
-       subject stay together. A folder that is one long series (``man_unsplash_00001`` ...)
-       keeps one group per file.
+       (``cat_00``, ``cat_01``, ``can_00``, ...; a constant word may follow the number, as in
+       ``chair_11_real``), the series prefix is the group: shots of one subject stay
+       together. A folder that is one long series (``man_unsplash_00001`` ...) keeps one
+       group per file.
+    3. A stem that is a flattened repository path (``assets__flux__flux1-dev-q8_0``) belongs
+       to its repository folder (``assets__flux``) when that folder gave two files or more
+       and they form no series (rule 2 then applies within it): files of one folder of a
+       repository are often one prompt at several settings.
     """
-    by_folder: dict[Path, list[str]] = defaultdict(list)
+    units: dict[tuple[Path, str], list[str]] = defaultdict(list)
     for path, _ in items:
-        by_folder[path.parent].append(path.stem)
-    series_folders: set[Path] = set()
-    for folder, stems in by_folder.items():
+        head, last = _split_flat(path.stem)
+        units[(path.parent, head)].append(last)
+    series: set[tuple[Path, str]] = set()
+    for unit, stems in units.items():
         prefixes = Counter(m.group("prefix") for s in stems if (m := _SERIES.match(s)))
         multi = [p for p, n in prefixes.items() if n >= 2]
         if len(multi) >= 2 and len(prefixes) < len(stems):
-            series_folders.add(folder)
+            series.add(unit)
     out = []
     for path, root in items:
-        stem = path.stem
-        if path.parent in series_folders and (m := _SERIES.match(stem)):
-            stem = m.group("prefix")
-        out.append(f"{root.name or root}/{stem}")
+        head, last = _split_flat(path.stem)
+        unit = (path.parent, head)
+        if unit in series and (m := _SERIES.match(last)):
+            key = f"{head}__{m.group('prefix')}" if head else m.group("prefix")
+        elif head and len(units[unit]) >= 2:
+            key = head
+        else:
+            key = path.stem
+        out.append(f"{root.name or root}/{key}")
     return out
+
+
+def _split_flat(stem: str) -> tuple[str, str]:
+    """(repository folder, file name) of a flattened path ``a__b__name``; ("", stem) if none
+    (``Gary_Marcus_et_al__100`` is a DrawBench prompt and its number, not a path)."""
+    head, sep, last = stem.rpartition("__")
+    if sep and head and any(c.isalpha() for c in last):
+        return head, last
+    return "", stem
 
 
 def balanced_weights(
@@ -259,14 +280,91 @@ class TrainingImages(Sequence[Image.Image]):
         return np.asarray([s.label for s in self.samples], dtype=np.int_)
 
 
+def encode_labels(labels: ArrayLike) -> NDArray[np.int_]:
+    """0/1 labels (1 = generated) from ``"real"``/``"generated"`` strings or 0/1."""
+    raw = np.asarray(labels)
+    if raw.ndim != 1:
+        raise UsageError(f"labels must be 1-D, got shape {raw.shape}")
+    if raw.dtype.kind in "USO":
+        lookup = {"real": 0, "generated": 1, "fake": 1}
+        bad = sorted({str(v) for v in raw.tolist() if str(v).lower() not in lookup})
+        if bad:
+            raise UsageError(f"unknown labels {bad[:5]}; use 'real'/'generated' or 0/1")
+        return np.asarray([lookup[str(v).lower()] for v in raw.tolist()], dtype=np.int_)
+    values = set(np.unique(raw).tolist())
+    if not values <= {0, 1}:
+        raise UsageError(f"labels must be 0 (real) / 1 (generated), got {sorted(values)[:5]}")
+    return raw.astype(np.int_)
+
+
+
+T = TypeVar("T")
+
+
+def map_images(
+    fn: Callable[[Image.Image], T],
+    images: Sequence[Image.Image],
+    jobs: int,
+    progress: Callable[[str, int, int], None] | None = None,
+    what: str = "features",
+) -> list[T]:
+    """``fn`` of each image, in order, on ``jobs`` threads, reporting ``progress``."""
+    n = len(images)
+    out: list[T] = []
+    if jobs == 1 or n < 2:
+        for i in range(n):
+            out.append(fn(images[i]))
+            if progress:
+                progress(what, i + 1, n)
+        return out
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for i, res in enumerate(pool.map(lambda k: fn(images[k]), range(n))):
+            out.append(res)
+            if progress:
+                progress(what, i + 1, n)
+    return out
+
+
+class Lazy(Sequence[Image.Image]):
+    """``fn`` applied to each image when it is read (a preprocessing step, say)."""
+
+    def __init__(
+        self, images: Sequence[Image.Image], fn: Callable[[Image.Image], Image.Image]
+    ) -> None:
+        self.images, self.fn = images, fn
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.fn(self.images[i])
+
+
+class Subset(Sequence[Image.Image]):
+    """The images of ``base`` at positions ``idx``."""
+
+    def __init__(self, base: Sequence[Image.Image], idx: NDArray[np.int_]) -> None:
+        self.base, self.idx = base, [int(i) for i in idx]
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.base[self.idx[i]]
+
+
 __all__ = [
     "CLASS_NAMES",
     "GENERATED",
     "REAL",
     "Augment",
+    "Lazy",
     "Sample",
+    "Subset",
     "TrainingImages",
     "assign_groups",
     "balanced_weights",
     "collect",
+    "encode_labels",
+    "map_images",
 ]

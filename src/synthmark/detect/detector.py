@@ -18,8 +18,14 @@ How ``fit`` works:
 3. the head is fitted on tiles, each image weighing the same whatever its tile count, each
    class half and each source an equal share of its class (:func:`balanced_weights`);
 4. out-of-fold image scores (mean tile decision), from ``cv`` folds that never split a
-   near-duplicate group, fit a sigmoid calibration and fix ``threshold_``;
-5. the head is refitted on all images (weight-free extractors), so nothing is wasted.
+   near-duplicate group (``cv_by="source"``: folds that hold whole sources out, see
+   :mod:`synthmark.detect.validation`), fit a sigmoid calibration and fix ``threshold_``;
+5. the head is refitted on all images (weight-free and frozen extractors), so nothing is
+   wasted.
+
+:meth:`Detector.fit_features` runs steps 3-5 on features computed beforehand (a cache).
+A fitted detector is its parameters plus a state (:meth:`Detector._to_state`: JSON and named
+arrays); :mod:`synthmark.detect.storage` writes and reads the files, nothing more.
 """
 
 from __future__ import annotations
@@ -27,7 +33,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,12 +40,31 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from PIL import Image
+from sklearn.base import BaseEstimator
 
-from synthmark.detect.card import DataSource, ModelCard, library_versions
-from synthmark.detect.data import CLASS_NAMES, balanced_weights
+from synthmark.detect.card import ModelCard
+from synthmark.detect.data import (
+    CLASS_NAMES,
+    Lazy,
+    Subset,
+    balanced_weights,
+    encode_labels,
+    map_images,
+)
 from synthmark.detect.extractors import FeatureExtractor, create_extractor, extractor_spec
-from synthmark.detect.heads import create_head
-from synthmark.detect.preprocess import GRID, Preprocess, check_texture
+from synthmark.detect.heads import head_from_arrays
+from synthmark.detect.preprocess import GRID, Preprocess, check_texture, grid_tiles
+from synthmark.detect.validation import (
+    CV_MODES,
+    calibration,
+    fit_head,
+    flagged_by_source,
+    image_decision,
+    out_of_fold,
+    sigmoid,
+    training_inputs,
+    validation_folds,
+)
 from synthmark.errors import UsageError
 
 Progress = Callable[[str, int, int], None]
@@ -53,28 +77,7 @@ class ImageFeatures:
     tiles: NDArray[np.float32]
 
 
-def _encode_labels(labels: ArrayLike) -> NDArray[np.int_]:
-    raw = np.asarray(labels)
-    if raw.ndim != 1:
-        raise UsageError(f"labels must be 1-D, got shape {raw.shape}")
-    if raw.dtype.kind in "USO":
-        lookup = {"real": 0, "generated": 1, "fake": 1}
-        bad = sorted({str(v) for v in raw.tolist() if str(v).lower() not in lookup})
-        if bad:
-            raise UsageError(f"unknown labels {bad[:5]}; use 'real'/'generated' or 0/1")
-        return np.asarray([lookup[str(v).lower()] for v in raw.tolist()], dtype=np.int_)
-    values = set(np.unique(raw).tolist())
-    if not values <= {0, 1}:
-        raise UsageError(f"labels must be 0 (real) / 1 (generated), got {sorted(values)[:5]}")
-    return raw.astype(np.int_)
-
-
-def _sigmoid(z: NDArray[np.float64]) -> NDArray[np.float64]:
-    out: NDArray[np.float64] = 0.5 * (1.0 + np.tanh(0.5 * z))
-    return out
-
-
-class Detector:
+class Detector(BaseEstimator):
     """Learns real vs generated from images; see the module docstring for the procedure.
 
     Args:
@@ -86,8 +89,12 @@ class Detector:
         max_side: larger images are centre-cropped (grid-aligned) to this many pixels.
         tile: side of the square tiles features are computed on (multiple of 8).
         max_tiles: at most this many tiles per image, evenly spread.
+        tile_multiple: a tile smaller than ``tile`` has a side that is a multiple of this
+            (8; 32 for a network with five stride-2 layers, so that its export is exact).
         target_fpr: false-positive rate on real validation images the threshold is set for.
         cv: validation folds (grouped) for calibration and threshold.
+        cv_by: ``group`` (folds split by near-duplicate group) or ``source`` (each fold
+            holds whole sources out); see :mod:`synthmark.detect.validation`.
         validation_fraction: share of groups held out when the extractor is trainable.
         n_jobs: threads used to compute features (1: no threads).
         random_state: seed of everything random.
@@ -103,8 +110,10 @@ class Detector:
         max_side: int = 1024,
         tile: int = 256,
         max_tiles: int = 16,
+        tile_multiple: int = GRID,
         target_fpr: float = 0.05,
         cv: int = 5,
+        cv_by: str = "group",
         validation_fraction: float = 0.25,
         n_jobs: int = 1,
         random_state: int = 0,
@@ -117,39 +126,23 @@ class Detector:
         self.max_side = max_side
         self.tile = tile
         self.max_tiles = max_tiles
+        self.tile_multiple = tile_multiple
         self.target_fpr = target_fpr
         self.cv = cv
+        self.cv_by = cv_by
         self.validation_fraction = validation_fraction
         self.n_jobs = n_jobs
         self.random_state = random_state
 
     # -- parameters ---------------------------------------------------------------------
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters (scikit-learn style)."""
-        return {
-            "extractor": self.extractor,
-            "extractor_params": self.extractor_params,
-            "head": self.head,
-            "head_params": self.head_params,
-            "canonical_quality": self.canonical_quality,
-            "max_side": self.max_side,
-            "tile": self.tile,
-            "max_tiles": self.max_tiles,
-            "target_fpr": self.target_fpr,
-            "cv": self.cv,
-            "validation_fraction": self.validation_fraction,
-            "n_jobs": self.n_jobs,
-            "random_state": self.random_state,
-        }
-
     def set_params(self, **params: Any) -> Detector:
-        """Set constructor parameters (scikit-learn style)."""
+        """Set constructor parameters (scikit-learn style); an unknown name is a UsageError."""
         valid = self.get_params()
-        for key, value in params.items():
+        for key in params:
             if key not in valid:
                 raise UsageError(f"unknown parameter {key!r}; known: {', '.join(sorted(valid))}")
-            setattr(self, key, value)
+        super().set_params(**params)
         return self
 
     def _check_params(self) -> None:
@@ -157,12 +150,19 @@ class Detector:
             raise UsageError(
                 f"tile must be a multiple of {GRID} and >= {2 * GRID}, got {self.tile}"
             )
+        if self.tile_multiple % GRID or self.tile % self.tile_multiple:
+            raise UsageError(
+                f"tile_multiple must be a multiple of {GRID} dividing tile, got "
+                f"{self.tile_multiple} for tile {self.tile}"
+            )
         if self.max_tiles < 1:
             raise UsageError(f"max_tiles must be >= 1, got {self.max_tiles}")
         if not 0.0 <= self.target_fpr < 1.0:
             raise UsageError(f"target_fpr must lie in [0, 1), got {self.target_fpr}")
         if self.cv < 2:
             raise UsageError(f"cv must be >= 2, got {self.cv}")
+        if self.cv_by not in CV_MODES:
+            raise UsageError(f"cv_by must be one of {', '.join(CV_MODES)}, got {self.cv_by!r}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise UsageError(
                 f"validation_fraction must lie in (0, 1), got {self.validation_fraction}"
@@ -180,19 +180,7 @@ class Detector:
 
         An image smaller than ``tile`` gives one square tile of its largest grid-aligned side.
         """
-        canon = self.preprocess(image)
-        w, h = canon.size
-        side = min(self.tile, (min(w, h) // GRID) * GRID)
-        xs = list(range(0, w - side + 1, side))
-        ys = list(range(0, h - side + 1, side))
-        # Centre the tile grid on the image, keeping offsets on the 8-pixel grid.
-        dx = ((w - (xs[-1] + side)) // 2) // GRID * GRID
-        dy = ((h - (ys[-1] + side)) // 2) // GRID * GRID
-        boxes = [(x + dx, y + dy, x + dx + side, y + dy + side) for y in ys for x in xs]
-        if len(boxes) > self.max_tiles:
-            keep = np.linspace(0, len(boxes) - 1, self.max_tiles).round().astype(int)
-            boxes = [boxes[i] for i in keep]
-        return [canon.crop(b) for b in boxes]
+        return grid_tiles(self.preprocess(image), self.tile, self.max_tiles, self.tile_multiple)
 
     def check_applicable(self, image: Image.Image) -> None:
         """Raise :class:`~synthmark.errors.OutsideDomain` for an image without the texture
@@ -211,21 +199,8 @@ class Detector:
         progress: Progress | None,
         what: str,
     ) -> list[ImageFeatures]:
-        n = len(images)
-        out: list[ImageFeatures] = []
         jobs = self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1)
-        if jobs == 1 or n < 2:
-            for i in range(n):
-                out.append(fn(images[i]))
-                if progress:
-                    progress(what, i + 1, n)
-            return out
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for i, res in enumerate(pool.map(lambda k: fn(images[k]), range(n))):
-                out.append(res)
-                if progress:
-                    progress(what, i + 1, n)
-        return out
+        return map_images(fn, images, jobs, progress, what or "features")
 
     def features(
         self, images: Sequence[Image.Image], progress: Progress | None = None
@@ -234,7 +209,21 @@ class Detector:
         ext = self._fitted("extractor_")
         return self._map(lambda im: self._features_one(ext, im), images, progress, "features")
 
+    def new_extractor(self) -> FeatureExtractor:
+        """A fresh (unfitted) extractor built from the parameters."""
+        return create_extractor(self.extractor, self.extractor_params)
+
     # -- fitting --------------------------------------------------------------------------
+
+    def _prepare(
+        self,
+        n_images: int,
+        labels: ArrayLike,
+        groups: Sequence[str] | None,
+        sources: Sequence[str] | None,
+    ) -> tuple[NDArray[np.int_], NDArray[Any], NDArray[Any]]:
+        self._check_params()
+        return training_inputs(n_images, encode_labels(labels), groups, sources, self.cv)
 
     def fit(
         self,
@@ -247,132 +236,132 @@ class Detector:
         """Fit on images and labels (``"real"``/``"generated"`` or 0/1).
 
         ``groups`` (near-duplicate groups) keep twins on one side of every validation split;
-        ``sources`` (data-set names) balance the weights inside each class. Both default to
-        one per image / one overall.
+        ``sources`` (data-set names) balance the weights inside each class and, with
+        ``cv_by="source"``, make the folds. Both default to one per image / one overall.
         """
-        from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
-
-        self._check_params()
         started = time.perf_counter()
-        y = _encode_labels(labels)
-        n = len(y)
-        if len(images) != n:
-            raise UsageError(f"{len(images)} images but {n} labels")
-        counts = np.bincount(y, minlength=2)
-        if counts.min() < self.cv:
-            raise UsageError(
-                f"need at least cv={self.cv} images of each class, got {counts[0]} real and "
-                f"{counts[1]} generated"
-            )
-        grp = np.asarray(groups if groups is not None else [str(i) for i in range(n)])
-        src = np.asarray(sources if sources is not None else ["all"] * n)
-        if len(grp) != n or len(src) != n:
-            raise UsageError(f"groups/sources must have one entry per image ({n})")
-        weights = balanced_weights(y, src.tolist())
-        extractor = create_extractor(self.extractor, self.extractor_params)
-
+        y, grp, src = self._prepare(len(images), labels, groups, sources)
+        extractor = self.new_extractor()
         if extractor.trainable:
-            split = GroupShuffleSplit(
-                1, test_size=self.validation_fraction, random_state=self.random_state
-            )
-            train_idx, val_idx = next(split.split(np.zeros(n), y, grp))
-            if len(np.unique(y[val_idx])) < 2 or len(np.unique(y[train_idx])) < 2:
-                raise UsageError("the validation split lacks a class; give more images or groups")
-            canon = _Canonical(images, self.preprocess)
-            extractor.fit(_Subset(canon, train_idx), y[train_idx])
-            feats = self._map(
-                lambda im: self._features_one(extractor, im), images, progress, "features"
-            )
-            head = self._fit_head(feats, y, weights, train_idx)
-            val_scores = np.array([self._image_decision(head, feats[i]) for i in val_idx])
-            oof_idx, oof = val_idx, val_scores
-            validation_note = f"group hold-out: {len(val_idx)} of {n} images never seen in training"
-        else:
-            feats = self._map(
-                lambda im: self._features_one(extractor, im), images, progress, "features"
-            )
-            folds = StratifiedGroupKFold(
-                n_splits=self.cv, shuffle=True, random_state=self.random_state
-            )
-            oof = np.zeros(n)
-            for k, (tr, va) in enumerate(folds.split(np.zeros(n), y, grp)):
-                h = self._fit_head(feats, y, weights, tr)
-                oof[va] = [self._image_decision(h, feats[i]) for i in va]
-                if progress:
-                    progress("validation folds", k + 1, self.cv)
-            oof_idx = np.arange(n)
-            head = self._fit_head(feats, y, weights, oof_idx)
-            validation_note = (
-                f"{self.cv}-fold out-of-fold scores, folds split by near-duplicate group"
-            )
+            return self._fit_trainable(images, y, grp, src, extractor, progress, started)
+        feats = self._map(lambda im: self._features_one(extractor, im), images, progress, "")
+        return self.fit_features(feats, y, grp.tolist(), src.tolist(), progress, extractor, started)
 
+    def _fit_trainable(
+        self,
+        images: Sequence[Image.Image],
+        y: NDArray[np.int_],
+        grp: NDArray[Any],
+        src: NDArray[Any],
+        extractor: FeatureExtractor,
+        progress: Progress | None,
+        started: float,
+    ) -> Detector:
+        """A learned extractor: trained on a group split, validated on the rest."""
+        from sklearn.model_selection import GroupShuffleSplit
+
+        n = len(y)
+        split = GroupShuffleSplit(
+            1, test_size=self.validation_fraction, random_state=self.random_state
+        )
+        train_idx, val_idx = next(split.split(np.zeros(n), y, grp))
+        if len(np.unique(y[val_idx])) < 2 or len(np.unique(y[train_idx])) < 2:
+            raise UsageError("the validation split lacks a class; give more images or groups")
+        extractor.fit(Subset(Lazy(images, self.preprocess), train_idx), y[train_idx])
+        feats = self._map(lambda im: self._features_one(extractor, im), images, progress, "")
+        tiles = [f.tiles for f in feats]
+        weights = balanced_weights(y, src.tolist())
+        head = fit_head(self.head, self.head_params, tiles, y, weights, train_idx)
+        oof = np.full(n, np.nan)
+        oof[val_idx] = [image_decision(head, tiles[i]) for i in val_idx]
+        note = f"group hold-out: {len(val_idx)} of {n} images never seen in training"
+        self._finish(extractor, head, tiles, y, src, grp, oof, note, started)
+        return self
+
+    def fit_features(
+        self,
+        feats: Sequence[ImageFeatures],
+        labels: ArrayLike,
+        groups: Sequence[str] | None = None,
+        sources: Sequence[str] | None = None,
+        progress: Progress | None = None,
+        extractor: FeatureExtractor | None = None,
+        started: float | None = None,
+    ) -> Detector:
+        """Fit the head, calibration and threshold on features computed beforehand by
+        :meth:`features` of a detector with the same feature parameters (weight-free or
+        frozen extractors only)."""
+        started = time.perf_counter() if started is None else started
+        y, grp, src = self._prepare(len(feats), labels, groups, sources)
+        extractor = extractor if extractor is not None else self.new_extractor()
+        if extractor.trainable:
+            raise UsageError("fit_features needs a weight-free or frozen extractor; use fit()")
+        tiles = [np.asarray(f.tiles, dtype=np.float32) for f in feats]
+        weights = balanced_weights(y, src.tolist())
+        folds = validation_folds(
+            y, grp.tolist(), src.tolist(), self.cv, self.cv_by, self.random_state
+        )
+
+        def fit(idx: NDArray[np.int_]) -> Any:
+            return fit_head(self.head, self.head_params, tiles, y, weights, idx)
+
+        oof = out_of_fold(fit, tiles, folds, progress)
+        head = fit(np.arange(len(y)))
+        if self.cv_by == "source":
+            note = f"{len(folds)}-fold out-of-fold scores, each fold holding whole sources out"
+        else:
+            note = f"{len(folds)}-fold out-of-fold scores, folds split by near-duplicate group"
+        self._finish(extractor, head, tiles, y, src, grp, oof, note, started)
+        return self
+
+    def _finish(
+        self,
+        extractor: FeatureExtractor,
+        head: Any,
+        tiles: list[NDArray[np.float32]],
+        y: NDArray[np.int_],
+        src: NDArray[Any],
+        grp: NDArray[Any],
+        oof: NDArray[np.float64],
+        note: str,
+        started: float,
+    ) -> None:
+        from synthmark.jsonutil import to_jsonable
+        from synthmark.metrics import detector_metrics, threshold_at_fpr
+
+        seen = np.flatnonzero(np.isfinite(oof))
+        weights = balanced_weights(y, src.tolist())
         self.card_: ModelCard | None = None
         self.extractor_ = extractor
         self.head_ = head
         self.classes_ = np.asarray(CLASS_NAMES)
-        self.n_features_in_ = int(feats[0].tiles.shape[1])
-        self._calibrate(oof, y[oof_idx], weights[oof_idx])
-        from synthmark.metrics import detector_metrics, threshold_at_fpr
-
-        p_val = self._calibrated(oof)
+        self.n_features_in_ = int(tiles[0].shape[1])
+        self.calibration_ = calibration(oof[seen], y[seen], weights[seen])
+        p_val = self._calibrated(oof[seen])
         #: Out-of-fold P(generated) of the training images (NaN where not validated); kept in
         #: memory for analyses such as the content-matched check, never saved.
-        self.oof_proba_ = np.full(n, np.nan)
-        self.oof_proba_[oof_idx] = p_val
-        self.threshold_ = float(threshold_at_fpr(p_val[y[oof_idx] == 0], self.target_fpr))
+        self.oof_proba_ = np.full(len(y), np.nan)
+        self.oof_proba_[seen] = p_val
+        self.threshold_ = float(threshold_at_fpr(p_val[y[seen] == 0], self.target_fpr))
         val = detector_metrics(
-            y[oof_idx], p_val, self.threshold_, n_boot=200, random_state=self.random_state
+            y[seen], p_val, self.threshold_, n_boot=200, random_state=self.random_state
         )
-        self.validation_ = {"method": validation_note, **_metrics_dict(val)}
-        by_source = {}
-        for s in np.unique(src[oof_idx]):
-            m = src[oof_idx] == s
-            label = int(y[oof_idx][m][0])
-            rate = float((p_val[m] >= self.threshold_).mean())
-            by_source[str(s)] = {"label": CLASS_NAMES[label], "n": int(m.sum()), "flagged": rate}
+        self.validation_ = {"method": note, **to_jsonable(val)}
+        by_source = flagged_by_source(src[seen], y[seen], p_val, self.threshold_)
         self.validation_["by_source"] = by_source
+        counts = np.bincount(y, minlength=2)
         self.training_summary_ = {
-            "n_images": n,
+            "n_images": len(y),
             "n_real": int(counts[0]),
             "n_generated": int(counts[1]),
             "sources": {str(s): int((src == s).sum()) for s in np.unique(src)},
             "n_groups": len(np.unique(grp)),
             "seconds": time.perf_counter() - started,
         }
-        return self
-
-    def _fit_head(
-        self,
-        feats: list[ImageFeatures],
-        y: NDArray[np.int_],
-        weights: NDArray[np.float64],
-        idx: NDArray[np.int_],
-    ) -> Any:
-        X = np.concatenate([feats[i].tiles for i in idx]).astype(np.float64)
-        yt = np.concatenate([np.full(len(feats[i].tiles), y[i]) for i in idx])
-        wt = np.concatenate(
-            [np.full(len(feats[i].tiles), weights[i] / len(feats[i].tiles)) for i in idx]
-        )
-        head = create_head(self.head, self.head_params)
-        head.fit(X, yt, sample_weight=wt * (len(wt) / wt.sum()))
-        return head
-
-    @staticmethod
-    def _image_decision(head: Any, feats: ImageFeatures) -> float:
-        return float(np.mean(head.decision_function(feats.tiles.astype(np.float64))))
-
-    def _calibrate(
-        self, scores: NDArray[np.float64], y: NDArray[np.int_], w: NDArray[np.float64]
-    ) -> None:
-        from sklearn.linear_model import LogisticRegression
-
-        lr = LogisticRegression(C=1e4, max_iter=1000)
-        lr.fit(scores[:, None], y, sample_weight=w * (len(w) / w.sum()))
-        self.calibration_ = np.array([float(lr.coef_.ravel()[0]), float(lr.intercept_[0])])
 
     def _calibrated(self, decision: NDArray[np.float64]) -> NDArray[np.float64]:
         a, b = self.calibration_
-        return _sigmoid(a * np.asarray(decision, dtype=np.float64) + b)
+        return sigmoid(a * np.asarray(decision, dtype=np.float64) + b)
 
     # -- prediction -----------------------------------------------------------------------
 
@@ -385,7 +374,7 @@ class Detector:
     def decision_from_features(self, feats: Sequence[ImageFeatures]) -> NDArray[np.float64]:
         """Uncalibrated image scores (mean tile decision of the head)."""
         head = self._fitted("head_")
-        return np.array([self._image_decision(head, f) for f in feats], dtype=np.float64)
+        return np.array([image_decision(head, f.tiles) for f in feats], dtype=np.float64)
 
     def proba_from_features(self, feats: Sequence[ImageFeatures]) -> NDArray[np.float64]:
         """``predict_proba`` from cached :meth:`features`."""
@@ -406,93 +395,104 @@ class Detector:
         classes: NDArray[np.str_] = self._fitted("classes_")
         return classes[(p >= self.threshold_).astype(np.int_)]
 
-    # -- persistence ----------------------------------------------------------------------
+    # -- state and persistence --------------------------------------------------------------
+
+    def _to_state(self) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+        """The fitted detector as JSON-ready parameters and named arrays (no card)."""
+        head = self._fitted("head_")
+        extractor = self._fitted("extractor_")
+        arrays: dict[str, NDArray[Any]] = {}
+        for k, v in head.to_arrays().items():
+            if k != "classes_":
+                arrays[f"head.{k}"] = np.ascontiguousarray(v)
+        for k, v in extractor.state_arrays().items():
+            arrays[f"extractor.{k}"] = np.ascontiguousarray(v)
+        config = {
+            "params": self.get_params(),
+            "extractor": {"spec": extractor_spec(extractor), "params": extractor.get_params()},
+            "head": {
+                "name": self.head,
+                "params": head.get_params(),
+                "classes": [int(c) for c in head.classes_],
+            },
+            "classes": [str(c) for c in self.classes_],
+            "threshold": float(self.threshold_),
+            "calibration": [float(x) for x in self.calibration_],
+            "n_features": int(self.n_features_in_),
+            "validation": getattr(self, "validation_", {}),
+            "training": getattr(self, "training_summary_", {}),
+        }
+        return config, arrays
+
+    @classmethod
+    def _from_state(cls, config: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> Detector:
+        """Inverse of :meth:`_to_state` (raises KeyError/TypeError/ValueError when incomplete)."""
+        det = cls(**config["params"])
+        head_arrays = {k[len("head.") :]: v for k, v in arrays.items() if k.startswith("head.")}
+        head_arrays["classes_"] = np.asarray(config["head"]["classes"])
+        det.head_ = head_from_arrays(config["head"]["name"], config["head"]["params"], head_arrays)
+        ext = create_extractor(config["extractor"]["spec"], config["extractor"]["params"])
+        ext.load_state_arrays(
+            {k[len("extractor.") :]: v for k, v in arrays.items() if k.startswith("extractor.")}
+        )
+        det.extractor_ = ext
+        det.classes_ = np.asarray(config["classes"])
+        det.threshold_ = float(config["threshold"])
+        det.calibration_ = np.asarray(config["calibration"], dtype=np.float64)
+        det.n_features_in_ = int(config["n_features"])
+        det.validation_ = config.get("validation", {})
+        det.training_summary_ = config.get("training", {})
+        if "card" in config:
+            det.card = ModelCard.from_dict(config["card"])
+        return det
 
     def save(self, path: str | os.PathLike[str], card: ModelCard | None = None) -> Path:
         """Write ``detector.json``, ``detector.safetensors`` and ``MODEL_CARD.md`` into ``path``."""
-        from synthmark.detect.storage import save_detector
+        from synthmark.detect.storage import write_model
 
-        return save_detector(self, Path(path), card or self.card)
+        card = card or self.card
+        config, arrays = self._to_state()
+        config["card"] = card.to_dict()
+        return write_model(Path(path), config, arrays, card.to_markdown())
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Detector:
-        """Load a detector saved with :meth:`save` (never unpickles; see :func:`load_detector`)."""
-        from synthmark.detect.storage import load_detector
+    def load(cls, path: str | os.PathLike[str] | None = None) -> Detector:
+        """Load a detector saved with :meth:`save` (never unpickles); ``None``: the default."""
+        from synthmark.detect.storage import read_model
 
-        return load_detector(path)
+        saved = read_model(path)
+        try:
+            return cls._from_state(saved.config, saved.arrays)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(
+                f"{saved.folder}: incomplete or inconsistent detector files ({exc!r})"
+            ) from None
 
     @property
     def card(self) -> ModelCard:
         """The model card: loaded with the model, or built from the fit."""
         stored = getattr(self, "card_", None)
-        if stored is not None:
-            return stored
-        from synthmark import __version__
-
-        self._fitted("head_")
-        summary = getattr(self, "training_summary_", {})
-        card = ModelCard(
-            synthmark_version=__version__,
-            versions=library_versions(),
-            extractor=extractor_spec(self.extractor_),
-            extractor_description=self.extractor_.describe(),
-            head=self.head,
-            preprocessing=(
-                f"centre crop to at most {self.max_side}px (offsets on the 8px grid, no resize), "
-                f"JPEG q{self.canonical_quality} re-encoding, tiles of {self.tile}px "
-                f"(at most {self.max_tiles}), image score = mean tile decision"
-            ),
-            training_data=[
-                DataSource(name=k, label="?", n_images=v)
-                for k, v in summary.get("sources", {}).items()
-            ],
-            training_seconds=summary.get("seconds"),
-            threshold=float(self.threshold_),
-            target_fpr=float(self.target_fpr),
-            validation=dict(getattr(self, "validation_", {})),
-        )
-        self.card_ = card
-        return card
+        if stored is None:
+            self._fitted("head_")
+            stored = self.card_ = ModelCard.from_fit(
+                extractor=extractor_spec(self.extractor_),
+                extractor_description=self.extractor_.describe(),
+                head=self.head,
+                preprocessing=(
+                    f"centre crop to at most {self.max_side}px (offsets on the 8px grid, no "
+                    f"resize), JPEG q{self.canonical_quality} re-encoding, tiles of {self.tile}px "
+                    f"(at most {self.max_tiles}), image score = mean tile decision"
+                ),
+                summary=getattr(self, "training_summary_", {}),
+                threshold=float(self.threshold_),
+                target_fpr=float(self.target_fpr),
+                validation=dict(getattr(self, "validation_", {})),
+            )
+        return stored
 
     @card.setter
     def card(self, value: ModelCard) -> None:
         self.card_ = value
-
-    def __repr__(self) -> str:
-        changed = {k: v for k, v in self.get_params().items() if v != Detector().get_params()[k]}
-        inner = ", ".join(f"{k}={v!r}" for k, v in changed.items())
-        return f"Detector({inner})"
-
-
-def _metrics_dict(m: Any) -> dict[str, Any]:
-    from synthmark.jsonutil import to_jsonable
-
-    out: dict[str, Any] = to_jsonable(m)
-    return out
-
-
-class _Canonical(Sequence[Image.Image]):
-    """Images passed through the preprocessing step, lazily."""
-
-    def __init__(self, images: Sequence[Image.Image], pre: Preprocess) -> None:
-        self.images, self.pre = images, pre
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: Any) -> Any:
-        return self.pre(self.images[i])
-
-
-class _Subset(Sequence[Image.Image]):
-    def __init__(self, base: Sequence[Image.Image], idx: NDArray[np.int_]) -> None:
-        self.base, self.idx = base, [int(i) for i in idx]
-
-    def __len__(self) -> int:
-        return len(self.idx)
-
-    def __getitem__(self, i: Any) -> Any:
-        return self.base[self.idx[i]]
 
 
 __all__ = ["Detector", "ImageFeatures"]

@@ -112,6 +112,30 @@ def grid_crop(image: Image.Image, max_side: int) -> Image.Image:
     return image.crop((left, top, left + cw, top + ch))
 
 
+def grid_tiles(
+    canonical: Image.Image, tile: int, max_tiles: int, multiple: int = GRID
+) -> list[Image.Image]:
+    """Square tiles of ``tile`` px on a grid centred on the image, offsets on the 8 px grid.
+
+    An image smaller than ``tile`` gives one tile of its largest side that is a multiple of
+    ``multiple``; with more than ``max_tiles`` tiles, ``max_tiles`` of them are kept, evenly
+    spread.
+    """
+    w, h = canonical.size
+    side = min(tile, (min(w, h) // multiple) * multiple)
+    if side < multiple:
+        raise ImageTooSmall(f"image is {w}x{h}; tiles need at least {multiple} px per side")
+    xs = list(range(0, w - side + 1, side))
+    ys = list(range(0, h - side + 1, side))
+    dx = ((w - (xs[-1] + side)) // 2) // GRID * GRID
+    dy = ((h - (ys[-1] + side)) // 2) // GRID * GRID
+    boxes = [(x + dx, y + dy, x + dx + side, y + dy + side) for y in ys for x in xs]
+    if len(boxes) > max_tiles:
+        keep = np.linspace(0, len(boxes) - 1, max_tiles).round().astype(int)
+        boxes = [boxes[i] for i in keep]
+    return [canonical.crop(b) for b in boxes]
+
+
 def jpeg_roundtrip(image: Image.Image, quality: int) -> Image.Image:
     """Encode as JPEG (Pillow defaults: 4:2:0, standard tables) and decode again."""
     buf = io.BytesIO()
@@ -122,4 +146,4 @@ def jpeg_roundtrip(image: Image.Image, quality: int) -> Image.Image:
     return out.convert("RGB")
 
 
-__all__ = ["GRID", "Preprocess", "grid_crop", "jpeg_roundtrip"]
+__all__ = ["GRID", "Preprocess", "grid_crop", "grid_tiles", "jpeg_roundtrip"]

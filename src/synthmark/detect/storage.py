@@ -1,4 +1,7 @@
-"""Saving and loading detectors: JSON parameters + safetensors arrays, never pickle.
+"""The files of a saved detector: JSON parameters + safetensors arrays, never pickle.
+
+This module handles files only; the detector turns itself into a state and back
+(:meth:`~synthmark.detect.detector.Detector._to_state`, ``_from_state``).
 
 A saved detector is a folder:
 
@@ -10,7 +13,7 @@ A saved detector is a folder:
 ``MODEL_CARD.md``
     the card, for people.
 
-:func:`load_detector` accepts the folder or either file in it. Anything that looks like a
+:func:`read_model` accepts the folder or either file in it. Anything that looks like a
 pickle (``.pkl``, ``.joblib``, ``.pt``, ``.pth``, ``.ckpt``, ``.bin``, or bytes starting with a
 pickle opcode or a zip header as written by ``torch.save``) is refused with
 :class:`~synthmark.errors.UnsafeFile` before a byte of it is interpreted.
@@ -20,18 +23,15 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from synthmark.detect.card import ModelCard
 from synthmark.errors import ModelNotFound, UnsafeFile, UsageError
 from synthmark.imaging import atomic_write
-
-if TYPE_CHECKING:
-    from synthmark.detect.detector import Detector
 
 FORMAT = "synthmark-detector"
 FORMAT_VERSION = 1
@@ -58,7 +58,7 @@ def default_model_path() -> Path:
     return Path(str(resources.files("synthmark.detect") / "default"))
 
 
-def _looks_pickled(path: Path) -> bool:
+def looks_pickled(path: Path) -> bool:
     if path.suffix.lower() in _PICKLE_SUFFIXES:
         return True
     try:
@@ -75,7 +75,7 @@ def _resolve(path: str | os.PathLike[str] | None) -> Path:
     if not folder.exists():
         raise ModelNotFound(f"{folder}: no detector there; train one with `synthmark detect train`")
     if folder.is_file():
-        if _looks_pickled(folder):
+        if looks_pickled(folder):
             raise UnsafeFile(
                 f"{folder}: looks like a pickle; synthmark never unpickles models (it can run "
                 "arbitrary code). Save detectors with Detector.save (JSON + safetensors)"
@@ -88,7 +88,7 @@ def _resolve(path: str | os.PathLike[str] | None) -> Path:
         folder = folder.parent
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (folder / name).is_file():
-            stray = [p.name for p in folder.iterdir() if p.is_file() and _looks_pickled(p)]
+            stray = [p.name for p in folder.iterdir() if p.is_file() and looks_pickled(p)]
             if stray:
                 raise UnsafeFile(
                     f"{folder}: holds {', '.join(sorted(stray))} but no {name}; synthmark never "
@@ -103,49 +103,35 @@ def _resolve(path: str | os.PathLike[str] | None) -> Path:
     return folder
 
 
-def save_detector(detector: Detector, folder: Path, card: ModelCard) -> Path:
-    """Write a fitted detector into ``folder`` (created if needed)."""
+def write_model(
+    folder: Path, config: dict[str, Any], arrays: dict[str, np.ndarray], card_markdown: str
+) -> Path:
+    """Write a detector's state into ``folder`` (created if needed): the config with the
+    format name and version added, the arrays, and the card for people."""
     from safetensors.numpy import save
 
-    from synthmark.detect.extractors import extractor_spec
     from synthmark.jsonutil import to_jsonable
 
-    head = detector._fitted("head_")
-    extractor = detector._fitted("extractor_")
     folder.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, np.ndarray] = {}
-    for k, v in head.to_arrays().items():
-        if k == "classes_":
-            continue
-        arrays[f"head.{k}"] = np.ascontiguousarray(v)
-    for k, v in extractor.state_arrays().items():
-        arrays[f"extractor.{k}"] = np.ascontiguousarray(v)
-    config = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "params": detector.get_params(),
-        "extractor": {"spec": extractor_spec(extractor), "params": extractor.get_params()},
-        "head": {
-            "name": detector.head,
-            "params": head.get_params(),
-            "classes": [int(c) for c in head.classes_],
-        },
-        "classes": [str(c) for c in detector.classes_],
-        "threshold": float(detector.threshold_),
-        "calibration": [float(x) for x in detector.calibration_],
-        "n_features": int(detector.n_features_in_),
-        "validation": getattr(detector, "validation_", {}),
-        "training": getattr(detector, "training_summary_", {}),
-        "card": card.to_dict(),
-    }
+    config = {"format": FORMAT, "format_version": FORMAT_VERSION, **config}
+    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     atomic_write(folder / WEIGHTS_NAME, save(arrays, metadata={"format": FORMAT}))
     atomic_write(folder / CONFIG_NAME, (json.dumps(to_jsonable(config), indent=2) + "\n").encode())
-    atomic_write(folder / CARD_NAME, card.to_markdown().encode())
+    atomic_write(folder / CARD_NAME, card_markdown.encode())
     return folder
 
 
-def load_detector(path: str | os.PathLike[str] | None = None) -> Detector:
-    """Load a saved detector; ``None`` loads the default model shipped in the package.
+@dataclass
+class SavedModel:
+    """What :func:`read_model` found: the folder, its config and its named arrays."""
+
+    folder: Path
+    config: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+
+def read_model(path: str | os.PathLike[str] | None = None) -> SavedModel:
+    """Read and check a saved detector's files; ``None`` reads the default model.
 
     Raises:
         ModelNotFound: nothing at ``path`` (or the packaged model is missing).
@@ -154,10 +140,6 @@ def load_detector(path: str | os.PathLike[str] | None = None) -> Detector:
     """
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
-
-    from synthmark.detect.detector import Detector
-    from synthmark.detect.extractors import create_extractor
-    from synthmark.detect.heads import head_from_arrays
 
     folder = _resolve(path)
     try:
@@ -181,26 +163,7 @@ def load_detector(path: str | os.PathLike[str] | None = None) -> Detector:
         raise UsageError(
             f"{folder / WEIGHTS_NAME}: not a readable safetensors file ({exc})"
         ) from None
-    try:
-        det = Detector(**config["params"])
-        head_arrays = {k[len("head.") :]: v for k, v in arrays.items() if k.startswith("head.")}
-        head_arrays["classes_"] = np.asarray(config["head"]["classes"])
-        det.head_ = head_from_arrays(config["head"]["name"], config["head"]["params"], head_arrays)
-        ext = create_extractor(config["extractor"]["spec"], config["extractor"]["params"])
-        ext.load_state_arrays(
-            {k[len("extractor.") :]: v for k, v in arrays.items() if k.startswith("extractor.")}
-        )
-        det.extractor_ = ext
-        det.classes_ = np.asarray(config["classes"])
-        det.threshold_ = float(config["threshold"])
-        det.calibration_ = np.asarray(config["calibration"], dtype=np.float64)
-        det.n_features_in_ = int(config["n_features"])
-        det.validation_ = config.get("validation", {})
-        det.training_summary_ = config.get("training", {})
-        det.card = ModelCard.from_dict(config.get("card", {}))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"{folder}: incomplete or inconsistent detector files ({exc!r})") from None
-    return det
+    return SavedModel(folder, config, arrays)
 
 
 __all__ = [
@@ -209,7 +172,8 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "WEIGHTS_NAME",
+    "SavedModel",
     "default_model_path",
-    "load_detector",
-    "save_detector",
+    "read_model",
+    "write_model",
 ]

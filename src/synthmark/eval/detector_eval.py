@@ -93,9 +93,9 @@ _DETECTOR: Any = None
 
 def _init(model: str | None) -> None:
     global _DETECTOR  # one detector per worker process, loaded once
-    from synthmark.detect import load_detector
+    from synthmark.detect import Detector
 
-    _DETECTOR = load_detector(model)
+    _DETECTOR = Detector.load(model)
 
 
 def _features(task: tuple[str, str, list[str], Alignment]) -> tuple[str, dict[str, Any]]:
@@ -157,7 +157,7 @@ def evaluate_detector(
     progress: Progress | None = None,
 ) -> EvalResult:
     """Score every sample under every perturbation and compute the metrics."""
-    from synthmark.detect import load_detector
+    from synthmark.detect import Detector
 
     start = time.perf_counter()
     alignment = alignment or Alignment()
@@ -165,7 +165,7 @@ def evaluate_detector(
     names = [a.name for a in attacks]
     if "none" not in names:
         names.insert(0, "none")
-    detector = load_detector(model)
+    detector = Detector.load(model)
     threshold = float(detector.threshold_)
     cache = FeatureCache(cache_dir, extractor_fingerprint(detector)) if cache_dir else None
 

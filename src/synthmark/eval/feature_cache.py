@@ -17,25 +17,31 @@ from numpy.typing import NDArray
 
 from synthmark.imaging import atomic_write
 
+#: The detector parameters its features depend on (the head's do not change them).
+FEATURE_PARAMS = (
+    "extractor",
+    "extractor_params",
+    "canonical_quality",
+    "max_side",
+    "tile",
+    "max_tiles",
+    "tile_multiple",
+)
+
+
+def feature_params(detector: Any) -> dict[str, Any]:
+    """The detector's :data:`FEATURE_PARAMS` and their values."""
+    params = detector.get_params()
+    return {k: params.get(k) for k in FEATURE_PARAMS}
+
 
 def extractor_fingerprint(detector: Any) -> str:
     """What the features depend on: the detector's feature parameters and its fitted state."""
-    params = detector.get_params()
-    feature_params = {
-        k: params.get(k)
-        for k in (
-            "extractor",
-            "extractor_params",
-            "canonical_quality",
-            "max_side",
-            "tile",
-            "max_tiles",
-        )
-    }
+    feature_params_ = feature_params(detector)
     card = getattr(detector, "card", None)
     trained = getattr(card, "trained_at", None) or getattr(card, "created", None)
     text = json.dumps(
-        {"params": feature_params, "trained": str(trained)}, sort_keys=True, default=str
+        {"params": feature_params_, "trained": str(trained)}, sort_keys=True, default=str
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -81,4 +87,10 @@ def default_cache_dir(home: str | os.PathLike[str]) -> Path:
     return Path(home) / "cache" / "eval-features"
 
 
-__all__ = ["FeatureCache", "default_cache_dir", "extractor_fingerprint"]
+__all__ = [
+    "FEATURE_PARAMS",
+    "FeatureCache",
+    "default_cache_dir",
+    "extractor_fingerprint",
+    "feature_params",
+]

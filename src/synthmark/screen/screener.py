@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synthmark.errors import ImageTooSmall, OutsideDomain, SynthmarkError
+from synthmark.errors import ImageTooSmall, ModelNotFound, OutsideDomain, SynthmarkError
 from synthmark.imaging import ImageLimits
 from synthmark.screen.details import add_details
 from synthmark.screen.evidence import DetectorScore, collect
@@ -107,7 +107,7 @@ class Screener:
             if check is not None:
                 check(signals.image)
             probability = float(detector.predict_proba([signals.image])[0, 1])
-        except (ImageTooSmall, OutsideDomain) as exc:  # the other layers still count
+        except (ImageTooSmall, OutsideDomain, ModelNotFound) as exc:  # the other layers count
             signals.errors.append(f"detector not run: {exc}")
             return None
         name = getattr(getattr(detector, "card", None), "name", None) or type(detector).__name__

@@ -9,6 +9,7 @@ name            what it computes
 ``periodic``    shift-invariant harmonics of the residual at periods 8, 6 and 4 (crop/resize)
 ``cnn``         a small CNN on residual patches, trained from scratch on CPU
 ``timm``        pooled embedding of a frozen, pretrained timm backbone
+``mobilenetv2`` mean and spread of several layers of an ImageNet MobileNetV2 (pinned weights)
 =============== ==========================================================================
 
 None of them reads the container: quantisation tables, file size and metadata never reach
@@ -19,6 +20,7 @@ a feature. ``a+b`` concatenates extractors.
 from synthmark.detect.extractors import (  # noqa: F401
     cooccurrence,
     grid,
+    mobilenet,
     periodic,
     small_cnn,
     spectrum,

@@ -4,9 +4,10 @@ An extractor turns a list of canonical RGB images (see :mod:`synthmark.detect.pr
 into a 2-D float array, one row per image. Weight-free extractors ignore ``fit``; learned
 ones (a CNN trained from scratch, a timm backbone) train or load weights there.
 
-Extractors persist as JSON parameters plus named arrays (stored in safetensors by the
-detector), never as pickles: :meth:`FeatureExtractor.get_params` must return JSON types and
-:meth:`FeatureExtractor.state_arrays` numpy arrays.
+Extractors are scikit-learn estimators: ``__init__`` stores parameters (of JSON types),
+which :meth:`~sklearn.base.BaseEstimator.get_params` reads back from its signature. They
+persist as those parameters plus named arrays (stored in safetensors by the detector),
+never as pickles: :meth:`FeatureExtractor.state_arrays` returns numpy arrays.
 """
 
 from __future__ import annotations
@@ -17,23 +18,20 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
+from sklearn.base import BaseEstimator
 
 from synthmark.errors import UsageError
 
 Features = NDArray[np.float32]
 
 
-class FeatureExtractor:
+class FeatureExtractor(BaseEstimator):
     """Base class: ``fit`` (optional), ``transform``, parameters and arrays for saving."""
 
     #: Registry name.
     name: ClassVar[str] = ""
     #: Whether ``fit`` learns something from labelled images.
     trainable: ClassVar[bool] = False
-
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters, as JSON types."""
-        raise NotImplementedError
 
     def fit(self, images: Sequence[Image.Image], labels: NDArray[np.int_]) -> FeatureExtractor:
         """Learn from images and 0/1 labels (1 = generated). Weight-free extractors do nothing."""
@@ -136,7 +134,9 @@ class ConcatExtractor(FeatureExtractor):
         """The registry spelling, e.g. ``grid+spectrum``."""
         return "+".join(p.name for p in self.parts)
 
-    def get_params(self) -> dict[str, Any]:
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The parameters of each part, by its registry name (what :func:`create_extractor`
+        takes for a combination)."""
         return {p.name: p.get_params() for p in self.parts}
 
     def fit(self, images: Sequence[Image.Image], labels: NDArray[np.int_]) -> ConcatExtractor:

@@ -13,8 +13,6 @@ experiments and for data sets where content is matched, not used by the default 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from PIL import Image
 
@@ -37,8 +35,6 @@ class ResidualCooccurrence(FeatureExtractor):
         self.truncation = truncation
         self.step = step
 
-    def get_params(self) -> dict[str, Any]:
-        return {"truncation": self.truncation, "step": self.step}
 
     def transform_one(self, image: Image.Image) -> Features:
         t, step = self.truncation, self.step

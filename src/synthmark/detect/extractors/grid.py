@@ -23,8 +23,6 @@ or any resize, moves or erases the pattern (see the model card's robustness tabl
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from PIL import Image
 
@@ -51,14 +49,6 @@ class GridPhaseFeatures(FeatureExtractor):
         self.signed = signed
         self.magnitude = magnitude
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "period": self.period,
-            "channels": self.channels,
-            "residuals": list(self.residuals),
-            "signed": self.signed,
-            "magnitude": self.magnitude,
-        }
 
     def _check(self) -> None:
         if self.period < 2:

@@ -30,8 +30,6 @@ first (see :mod:`synthmark.detect.preprocess`), so both classes carry them.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
@@ -73,14 +71,6 @@ class PeriodicResidualFeatures(FeatureExtractor):
         self.magnitude = magnitude
         self.cross = cross
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "periods": [int(p) for p in self.periods],
-            "channels": self.channels,
-            "residuals": list(self.residuals),
-            "magnitude": self.magnitude,
-            "cross": self.cross,
-        }
 
     def _check(self) -> None:
         if not self.periods or any(int(p) != p or p < 2 for p in self.periods):

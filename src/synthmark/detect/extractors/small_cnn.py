@@ -86,17 +86,6 @@ class SmallResidualCNN(FeatureExtractor):
         self.learning_rate = learning_rate
         self.random_state = random_state
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "width": self.width,
-            "patch": self.patch,
-            "patches_per_image": self.patches_per_image,
-            "max_patches": self.max_patches,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "learning_rate": self.learning_rate,
-            "random_state": self.random_state,
-        }
 
     def _positions(self, w: int, h: int) -> list[tuple[int, int]]:
         p = self.patch

@@ -13,8 +13,6 @@ single FFT). From it:
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from PIL import Image
 
@@ -43,8 +41,6 @@ class ResidualSpectrum(FeatureExtractor):
         self.tile = tile
         self.radial_bins = radial_bins
 
-    def get_params(self) -> dict[str, Any]:
-        return {"tile": self.tile, "radial_bins": self.radial_bins}
 
     def transform_one(self, image: Image.Image) -> Features:
         t = self.tile

@@ -65,14 +65,6 @@ class TimmBackbone(FeatureExtractor):
         self.batch_size = batch_size
         self.weights_sha256 = weights_sha256
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "pretrained_file": self.pretrained_file,
-            "input_size": self.input_size,
-            "batch_size": self.batch_size,
-            "weights_sha256": self.weights_sha256,
-        }
 
     def _network(self) -> Any:
         net = getattr(self, "network_", None)
