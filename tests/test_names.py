@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from synthmark.detect.extractors import EXTRACTORS, create_extractor, extractor_spec
+from synthmark.detect.heads import HEADS
 from synthmark.errors import UsageError
 from synthmark.labels.containers import extract_blocks
 from synthmark.labels.exif import read_exif
@@ -18,7 +20,9 @@ from synthmark.registry import BACKENDS
 from tests import hostile
 
 #: Every registry of the package that this module checks, by the kind its messages name.
-REGISTRIES: list[NameRegistry[Any]] = [LABEL_READERS, GENERATOR_READERS, BACKENDS]
+REGISTRIES: list[NameRegistry[Any]] = [
+    LABEL_READERS, GENERATOR_READERS, BACKENDS, EXTRACTORS, HEADS
+]
 
 
 def test_register_get_create_and_list_in_order() -> None:
@@ -61,3 +65,19 @@ def test_every_generator_reader_finds_nothing_in_a_plain_photo(name: str) -> Non
 def test_every_label_reader_runs_alone_on_a_plain_photo(name: str) -> None:
     report = read_labels(hostile.jpeg_bytes(hostile.photo_like()), "photo.jpg", readers=[name])
     assert report.errors == [] and report.declared_ai == []
+
+
+@pytest.mark.parametrize("name", EXTRACTORS.names())
+def test_every_extractor_builds_by_name_and_names_itself(name: str) -> None:
+    extractor = create_extractor(name)
+    assert extractor.name == name and extractor_spec(extractor) == name
+    assert extractor.describe()
+
+
+def test_sorted_registries_list_their_names_sorted() -> None:
+    assert EXTRACTORS.names() == sorted(EXTRACTORS.names())
+    letters: NameRegistry[int] = NameRegistry("letter", sort=True)
+    for name in "cab":
+        letters.register(name, ord(name))
+    assert letters.names() == list(letters) == ["a", "b", "c"]
+    assert letters.known() == "a, b, c" and letters.items()[0] == ("a", 97)

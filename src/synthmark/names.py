@@ -30,14 +30,17 @@ T = TypeVar("T")
 
 
 class NameRegistry(Generic[T]):
-    """Entries by name, in the order they were registered.
+    """Entries by name, in the order they were registered (or sorted by name).
 
     Args:
         kind: what an entry is, for messages (``"watermark scheme"``).
+        sort: list the names sorted, not in registration order (for registries filled by
+            imports, whose order is the imports').
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, sort: bool = False) -> None:
         self.kind = kind
+        self.sort = sort
         self._entries: dict[str, T] = {}
 
     @overload
@@ -63,12 +66,12 @@ class NameRegistry(Generic[T]):
         return add if entry is None else add(entry)
 
     def names(self) -> list[str]:
-        """The registered names, in registration order."""
-        return list(self._entries)
+        """The registered names, in registration order (sorted with ``sort``)."""
+        return sorted(self._entries) if self.sort else list(self._entries)
 
     def known(self) -> str:
         """The names as the messages list them: ``a, b, c``."""
-        return ", ".join(self._entries)
+        return ", ".join(self.names())
 
     def __getitem__(self, name: str) -> T:
         """The entry registered as ``name``.
@@ -97,7 +100,7 @@ class NameRegistry(Generic[T]):
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
+        return iter(self.names())
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -106,7 +109,7 @@ class NameRegistry(Generic[T]):
         return self.names()
 
     def items(self) -> list[tuple[str, T]]:
-        return list(self._entries.items())
+        return [(name, self._entries[name]) for name in self.names()]
 
     def __repr__(self) -> str:
         return f"NameRegistry({self.kind!r}: {self.known()})"
