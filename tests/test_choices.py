@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from synthmark.choices import (
+    DetectorHead,
     FailOn,
+    FoldSplit,
     OutputFormat,
     ReadScheme,
     RecordStatus,
@@ -11,6 +13,8 @@ from synthmark.choices import (
     VerdictLabel,
     WatermarkSchemeName,
 )
+from synthmark.detect.heads import HEADS
+from synthmark.detect.validation import CV_MODES
 from synthmark.watermark import list_schemes
 
 
@@ -34,3 +38,8 @@ def test_output_formats_name_their_pil_format_and_suffix() -> None:
         ("PNG", ".png"), ("JPEG", ".jpg"), ("WEBP", ".webp")
     ]
 
+
+
+def test_detector_choices_are_the_registered_heads_and_fold_splits() -> None:
+    assert {h.value for h in DetectorHead} == set(HEADS.names())
+    assert {f.value for f in FoldSplit} == set(CV_MODES)

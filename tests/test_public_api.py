@@ -42,7 +42,8 @@ def test_import_synthmark_and_its_light_modules_load_no_heavy_library() -> None:
 
 @pytest.mark.parametrize(
     "module", ["synthmark.names", "synthmark.choices", "synthmark.settings",
-               "synthmark.generate.plan", "synthmark.labelling.info", "synthmark.screen.record"]
+               "synthmark.generate.plan", "synthmark.labelling.info", "synthmark.screen.record",
+               "synthmark.detect.training"]
 )
 def test_the_runnable_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), extraglobs={"synthmark": synthmark})

@@ -101,6 +101,28 @@ class StatusFilter(str, Enum):
     abandoned = "abandoned"
 
 
+class DetectorHead(str, Enum):
+    """The detector's classifier heads (equal to ``synthmark.detect.heads.HEADS``; a test
+    keeps them in step)."""
+
+    novelty = "novelty"
+    logistic = "logistic"
+
+
+class FoldSplit(str, Enum):
+    """How a detector's validation folds are cut: whole sources held out, or by
+    near-duplicate group."""
+
+    source = "source"
+    group = "group"
+
+
+class DetectorExport(str, Enum):
+    """Formats a detector is exported to."""
+
+    onnx = "onnx"
+
+
 class WatermarkSchemeName(str, Enum):
     """The registered watermark schemes (equal to ``synthmark.watermark.list_schemes()``;
     a test keeps them in step)."""
@@ -130,8 +152,11 @@ class ReadScheme(str, Enum):
 
 __all__ = [
     "DType",
+    "DetectorExport",
+    "DetectorHead",
     "Device",
     "FailOn",
+    "FoldSplit",
     "OutputFormat",
     "ReadScheme",
     "RecordStatus",
