@@ -15,13 +15,10 @@ Authentication is optional: when a token is configured (``SYNTHMARK_API_TOKEN``)
 from __future__ import annotations
 
 import hashlib
-import hmac
 import io
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -35,46 +32,16 @@ from synthmark.serve.access import AccessLog, note_verdict
 from synthmark.serve.body import TooLarge as _TooLarge
 from synthmark.serve.body import read_body as _read_body
 from synthmark.serve.console import add_console
+from synthmark.serve.guard import Guard, ServeConfig, bearer_guard
 from synthmark.serve.resolution import ManifestResolver, add_resolution
-from synthmark.serve.slots import Busy, Slots, TimedOut
-from synthmark.settings import API_TOKEN_ENV, Settings
+from synthmark.serve.slots import Busy, TimedOut
+from synthmark.settings import API_TOKEN_ENV
 
 TOKEN_ENV = API_TOKEN_ENV
 
 #: screen(data, name, limits) -> the record (:class:`~synthmark.screen.record.ScreenRecord`,
 #: or its JSON object): path, verdict, score, reasons, ... or path and error.
 ScreenFn = Callable[[bytes, str, ImageLimits], RecordLike]
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    """Limits and options of the service."""
-
-    max_bytes: int = 25 * 1024 * 1024
-    max_pixels: int = 50_000_000
-    timeout_s: float = 30.0
-    concurrency: int = 4
-    token: str | None = None
-    keep_uploads: Path | None = None
-
-    def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_pixels <= 0:
-            raise ValueError("max_bytes and max_pixels must be positive")
-        if self.timeout_s <= 0:
-            raise ValueError(f"timeout_s must be positive, got {self.timeout_s}")
-        if self.concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> ServeConfig:
-        """Config with the token of ``settings`` (``$SYNTHMARK_API_TOKEN``) unless given."""
-        overrides.setdefault("token", settings.api_token)
-        return cls(**overrides)
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> ServeConfig:
-        """:meth:`from_settings` with the settings of the environment."""
-        return cls.from_settings(Settings.from_env(), **overrides)
 
 
 def _multipart_file(body: bytes, content_type: str) -> tuple[bytes, str]:
@@ -136,22 +103,6 @@ def _multipart_file(body: bytes, content_type: str) -> tuple[bytes, str]:
     raise HTTPException(400, "multipart body has no file part (send the image as 'file')")
 
 
-def bearer_guard(token: str | None) -> Callable[[Request], bool]:
-    """Whether a request may use the ``/v1/`` routes: always without a token, else only with
-    ``Authorization: Bearer <token>`` (compared in constant time)."""
-
-    def authorised(request: Request) -> bool:
-        if not token:
-            return True
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            value.strip().encode(), token.encode()
-        )
-
-    return authorised
-
-
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     """Every error answer has the same shape as a screening error: ``{"error": ...}``."""
     return JSONResponse(
@@ -165,16 +116,17 @@ def _too_large(max_bytes: int) -> JSONResponse:
 
 class _Screening:
     """``POST /v1/screen`` and ``GET /healthz``, over one screening function and the
-    service's shared slots and counters."""
+    service's shared guard (slots, counters, token)."""
 
-    def __init__(self, config: ServeConfig, screen: ScreenFn, slots: Slots) -> None:
-        self.config = config
+    def __init__(self, guard: Guard, screen: ScreenFn) -> None:
+        self.guard = guard
+        self.config = guard.config
+        self.counters = guard.counters
         self.screen = screen
-        self.slots = slots
-        self.authorised = bearer_guard(config.token)
-        self.limits = ImageLimits(max_bytes=config.max_bytes, max_pixels=config.max_pixels)
+        self.limits = ImageLimits(
+            max_bytes=self.config.max_bytes, max_pixels=self.config.max_pixels
+        )
         self.started = time.time()
-        self.counters = {"requests": 0, "errors": 0, "busy": 0}
 
     async def healthz(self) -> dict[str, Any]:
         """Liveness: the service answers, with counters."""
@@ -210,30 +162,21 @@ class _Screening:
         return data, name
 
     async def screen_upload(self, request: Request) -> JSONResponse:
-        self.counters["requests"] += 1
-        if not self.authorised(request):
-            return JSONResponse(
-                {"error": "missing or invalid bearer token"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+        denied = self.guard.denied(request)
+        if denied is not None:
+            return denied
         upload = await self._upload(request)
         if isinstance(upload, JSONResponse):
             return upload
         data, name = upload
         try:
-            result = record_json(await self.slots.run(self.screen, data, name, self.limits))
+            work = self.guard.slots.run(self.screen, data, name, self.limits)
+            result = record_json(await work)
         except Busy:
-            self.counters["busy"] += 1
-            return JSONResponse(
-                {"error": "service busy, retry later"},
-                status_code=503,
-                headers={"Retry-After": "1"},
-            )
+            return self.guard.busy()
         except TimedOut:
-            self.counters["errors"] += 1
             late = f"screening took longer than {self.config.timeout_s:g} s"
-            return JSONResponse(record_json(ScreenRecord.failed(name, late)), status_code=504)
+            return self.guard.timed_out(record_json(ScreenRecord.failed(name, late)))
         note_verdict(request, "error" if result.get("error") else result.get("verdict"))
         if result.get("error"):
             self.counters["errors"] += 1
@@ -258,11 +201,12 @@ def create_app(
     )
     app.add_middleware(AccessLog)  # one line per request; no image data, no token
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    service = _Screening(config, screen, Slots(config.concurrency, config.timeout_s))
+    guard = Guard(config)
+    service = _Screening(guard, screen)
     app.add_api_route("/healthz", service.healthz, methods=["GET"])
     add_console(
         app,
-        authorised=service.authorised,
+        authorised=guard.authorised,
         max_bytes=config.max_bytes,
         concurrency=config.concurrency,
         token_required=bool(config.token),
@@ -282,14 +226,7 @@ def create_app(
         },
     )
     if resolver is not None:
-        add_resolution(
-            app,
-            resolver,
-            authorised=service.authorised,
-            slots=service.slots,
-            config=config,
-            counters=service.counters,
-        )
+        add_resolution(app, resolver, guard)
     return app
 
 
