@@ -45,7 +45,7 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def _inputs(folder: Path, data: Path, size: int, n: int) -> list[Path]:
-    from synthmark.watermark.bench import bench_images
+    from synthmark.eval.watermark_data import bench_images
 
     paths = []
     for index, (_, image) in enumerate(bench_images(data, size, n, seed=3)):

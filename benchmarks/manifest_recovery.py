@@ -52,11 +52,11 @@ def _read(data: bytes, options: Any) -> Any:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from synthmark.attacks import WATERMARK_STRETCH_ATTACKS, WATERMARK_TARGET_ATTACKS, get_attack
+    from synthmark.eval.watermark_data import bench_images, unmarked_images
     from synthmark.labelling import GenerationInfo, label, open_labelling
     from synthmark.labels import init_local_ca, local_trust_anchor
     from synthmark.screen.gather import GatherOptions
     from synthmark.settings import Settings
-    from synthmark.watermark.bench import bench_images, unmarked_images
     from synthmark.watermark.keys import create_key, load_key
 
     say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731

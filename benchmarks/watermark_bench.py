@@ -1,16 +1,21 @@
-"""Watermark benchmark: synthmark, dwtDct, dwtDctSvd and rivaGan against every attack.
+"""Watermark benchmark: synthmark, dwtDct, dwtDctSvd and rivaGan against every attack, and
+synthmark against the security attacks (copy onto photos, averaging, regeneration).
 
 Run from the project root (about 40 minutes on one core with the defaults; rivaGan alone
-takes about 3 s per image and attack, so it gets fewer images):
+takes about 3 s per image and attack, so it gets fewer images; the regeneration attack
+about 7 s per 512 px image):
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/watermark_bench.py \\
         [--n 100] [--sizes 512,1024] [--rivagan-n 10] [--json-out reports/watermark.json] \\
-        [--attacks crop:0.5,crop_corner:0.5] [--seed 0]
+        [--attacks crop:0.5,crop_corner:0.5] [--seed 0] [--no-security] \\
+        [--copies copy:median:1] [--averages average:40] [--no-regen] \\
+        [--regen-weights ../shared/models/taef2]
 
-The same run is ``synthmark watermark bench`` (see :mod:`synthmark.watermark.bench` for
-what each column means). This script pins every numeric library to one thread first, so
-that the embed/read times are one-core times, prints the markdown tables, the SD
-public-mark calibration, and optionally writes the full result as JSON.
+The same run is ``synthmark watermark bench`` (see :mod:`synthmark.eval.watermark_bench`
+and :mod:`synthmark.eval.watermark_security` for what each column means). This script pins
+every numeric library to one thread first, so that the embed/read times are one-core
+times, prints the markdown tables, the SD public-mark calibration, and optionally writes
+the full result as JSON.
 """
 
 from __future__ import annotations
@@ -26,14 +31,24 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from synthmark.attacks import parse_attacks  # noqa: E402
-from synthmark.jsonutil import dumps  # noqa: E402
-from synthmark.watermark.bench import (  # noqa: E402
-    BenchConfig,
+from synthmark.eval.watermark_bench import BenchConfig, run_benchmark  # noqa: E402
+from synthmark.eval.watermark_calibration import (  # noqa: E402
     calibrate_public_marks,
     format_calibration,
-    format_markdown,
-    run_benchmark,
 )
+from synthmark.eval.watermark_security import (  # noqa: E402
+    DEFAULT_AVERAGES,
+    DEFAULT_COPIES,
+    SecurityConfig,
+)
+from synthmark.eval.watermark_tables import format_markdown  # noqa: E402
+from synthmark.jsonutil import dumps  # noqa: E402
+
+
+def _names(text: str | None, default: tuple[str, ...]) -> list[str]:
+    if text is None:
+        return list(default)
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def main() -> None:
@@ -44,15 +59,29 @@ def main() -> None:
     parser.add_argument("--schemes", default="synthmark,dwtDct,dwtDctSvd,rivaGan")
     parser.add_argument("--rivagan-n", type=int, default=10)
     parser.add_argument("--unmarked", type=int, default=0, help="0 = every image")
-    parser.add_argument("--attacks", help="comma-separated (default: the targets and stretch)")
+    parser.add_argument("--attacks", help="comma-separated (default: targets, stretch, geometry)")
     parser.add_argument("--seed", type=int, default=0, help="picks the images and payloads")
     parser.add_argument("--no-calibration", action="store_true")
+    parser.add_argument("--no-security", action="store_true", help="skip copy/average/regen")
+    parser.add_argument("--copies", help=f"copy attacks (default {','.join(DEFAULT_COPIES)})")
+    parser.add_argument("--averages", help=f"averaging (default {','.join(DEFAULT_AVERAGES)})")
+    parser.add_argument("--no-regen", action="store_true", help="skip the regeneration attack")
+    parser.add_argument("--regen-weights", default="../shared/models/taef2")
+    parser.add_argument("--timing", type=int, default=5, help="images for the timing (0: skip)")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
 
     def progress(line: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
+    security = None
+    if not args.no_security:
+        security = SecurityConfig(
+            copies=_names(args.copies, DEFAULT_COPIES),
+            averages=_names(args.averages, DEFAULT_AVERAGES),
+            regen=not args.no_regen,
+            regen_weights=args.regen_weights,
+        )
     config = BenchConfig(
         data_dir=args.data,
         schemes=args.schemes.split(","),
@@ -61,6 +90,8 @@ def main() -> None:
         scheme_images={"rivaGan": args.rivagan_n},
         unmarked_limit=args.unmarked or None,
         seed=args.seed,
+        timing_2048=args.timing,
+        security=security,
     )
     if args.attacks:
         config.attacks = [a.name for a in parse_attacks(args.attacks)]

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from skimage.color import deltaE_ciede2000, rgb2lab
 
-    from synthmark.watermark.bench import bench_images
+    from synthmark.eval.watermark_data import bench_images
     from synthmark.watermark.quality import psnr, ssim
     from synthmark.watermark.tiled import TileDesign, TiledScheme
 

@@ -39,16 +39,7 @@ MAX_FILE_LINES = 500
 MAX_FUNCTION_LINES = 80
 #: Known offenders, being split by other work (issue 21): each entry must still offend, so
 #: that the list only shrinks. Empty when the issue is done.
-KNOWN_LONG: set[str] = {
-    # the watermark's work (branch wm)
-    "synthmark/watermark/bench.py",
-    "synthmark/watermark/bench.py:run_benchmark",
-    "synthmark/watermark/tiled.py",
-    "synthmark/watermark/tiled.py:embed",
-    "synthmark/watermark/tiled.py:extract",
-    "synthmark/cli/watermark.py:read",
-    "synthmark/cli/watermark.py:bench",
-}
+KNOWN_LONG: set[str] = set()
 KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
@@ -205,10 +196,7 @@ def test_files_and_functions_stay_short() -> None:
 
 #: Modules that still read a ``SYNTHMARK_*`` variable themselves, pending other work: each
 #: must still do so, so that the list only shrinks.
-KNOWN_ENV_READERS = {
-    "synthmark/watermark/keys.py",  # branch wm edits it
-    "synthmark/integrations/common.py",  # SYNTHMARK_ON_FAILURE, SYNTHMARK_PROVIDER
-}
+KNOWN_ENV_READERS: set[str] = set()
 
 
 def _reads_synthmark_environment(tree: ast.AST, names: dict[str, str]) -> bool:

@@ -43,6 +43,14 @@ def test_report_on_a_few_images(tmp_path: Path) -> None:
     assert summary["synthmark"]["unmarked_reads"] > 0
     assert summary["synthmark"]["false_positives"] == 0
     assert (out / "exact_rate.png").stat().st_size > 1000
+    # synthmark's security attacks: each marked image's residual copied onto another image
+    # of the set; too few images for an averaging pool, and no regeneration weights here
+    assert "synthmark security" in report
+    copies = {r["attack"]: r for r in data["security"]}
+    assert {"copy:median:1", "copy:gauss:0.5"} <= set(copies)
+    assert all(0.0 <= r["copied"] <= r["present"] <= 1.0 for r in copies.values())
+    assert any("average:10 skipped" in note for note in data["notes"])
+    assert any("regen skipped" in note for note in data["notes"])
     bad = CliRunner().invoke(app, ["eval", "watermark", "--images", str(folder), "--schemes",
                                    "sd1", "-o", str(out)])
     assert bad.exit_code == 2 and "unknown scheme 'sd1'" in bad.output

@@ -21,6 +21,8 @@ def test_every_variable_lands_in_its_field() -> None:
         "SYNTHMARK_API_TOKEN": "s3cret",
         "SYNTHMARK_MODELS": "~/weights",
         "HF_HUB_OFFLINE": "1",
+        "SYNTHMARK_REGEN_WEIGHTS": "/weights/taef2",
+        "SYNTHMARK_ON_FAILURE": "save-unlabelled",
     }
     assert set(env) == set(ENVIRONMENT)
     settings = Settings.from_env(environ=env)
@@ -33,6 +35,9 @@ def test_every_variable_lands_in_its_field() -> None:
     )
     assert (settings.provider, settings.api_token) == ("Acme Studio", "s3cret")
     assert settings.pretrained_dir == Path("~/weights").expanduser() and settings.offline
+    assert (settings.regen_weights, settings.on_failure) == (
+        Path("/weights/taef2"), "save-unlabelled"
+    )
     assert "pw" not in repr(settings) and "s3cret" not in repr(settings)
 
 

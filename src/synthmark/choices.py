@@ -150,7 +150,22 @@ class ReadScheme(str, Enum):
     sdxl = "sdxl"
 
 
+class Attribution(str, Enum):
+    """Whether a present synthmark mark belongs to the picture it is on
+    (:mod:`synthmark.watermark.attribution`): the ``attribution`` of a readout, of
+    ``watermark read``'s records and of each screening record's watermark layer."""
+
+    BOUND = "bound"
+    COPIED = "copied"
+    UNREGISTERED = "unregistered"
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 __all__ = [
+    "Attribution",
     "DType",
     "DetectorExport",
     "DetectorHead",

@@ -43,6 +43,10 @@ MODEL_ENV = "SYNTHMARK_MODEL"
 #: A folder of pretrained weight files (the detector's backbone), and no downloads.
 PRETRAINED_ENV = "SYNTHMARK_MODELS"
 OFFLINE_ENV = "HF_HUB_OFFLINE"
+#: The folder of the regeneration attack's TAEF2 weights.
+REGEN_ENV = "SYNTHMARK_REGEN_WEIGHTS"
+#: What the generator integrations do with a picture they could not label.
+FAILURE_ENV = "SYNTHMARK_ON_FAILURE"
 
 #: Every variable :meth:`Settings.from_env` reads, for documentation and tests.
 ENVIRONMENT = (
@@ -56,6 +60,8 @@ ENVIRONMENT = (
     API_TOKEN_ENV,
     PRETRAINED_ENV,
     OFFLINE_ENV,
+    REGEN_ENV,
+    FAILURE_ENV,
 )
 
 
@@ -101,6 +107,10 @@ class Settings:
     pretrained_dir: Path | None = None
     #: No downloads (``$HF_HUB_OFFLINE`` set to 1/true/yes/on).
     offline: bool = False
+    #: The folder of the regeneration attack's TAEF2 weights (``$SYNTHMARK_REGEN_WEIGHTS``).
+    regen_weights: Path | None = None
+    #: The integrations' failure policy (``$SYNTHMARK_ON_FAILURE``), as written there.
+    on_failure: str | None = None
     #: ``entropy(n)`` gives ``n`` secret random bytes, for new keys.
     entropy: Callable[[int], bytes] = field(
         default=secrets.token_bytes, repr=False, compare=False
@@ -122,6 +132,7 @@ class Settings:
 
         chosen = home or get(HOME_ENV)
         pretrained = get(PRETRAINED_ENV)
+        regen = get(REGEN_ENV)
         return cls(
             home=Path(chosen).expanduser() if chosen else default_home(env),
             registry_url=get(REGISTRY_ENV),
@@ -133,6 +144,8 @@ class Settings:
             api_token=get(API_TOKEN_ENV),
             pretrained_dir=Path(pretrained).expanduser() if pretrained else None,
             offline=(get(OFFLINE_ENV) or "").strip().lower() in ("1", "true", "yes", "on"),
+            regen_weights=Path(regen).expanduser() if regen else None,
+            on_failure=get(FAILURE_ENV),
         )
 
     @property
@@ -168,11 +181,13 @@ __all__ = [
     "C2PA_KEY_ENV",
     "C2PA_TSA_ENV",
     "ENVIRONMENT",
+    "FAILURE_ENV",
     "HOME_ENV",
     "MODEL_ENV",
     "OFFLINE_ENV",
     "PRETRAINED_ENV",
     "PROVIDER_ENV",
+    "REGEN_ENV",
     "REGISTRY_ENV",
     "WATERMARK_KEY_ENV",
     "Settings",

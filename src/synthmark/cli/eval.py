@@ -156,6 +156,15 @@ def watermark(
     unmarked: Annotated[
         int | None, typer.Option(help="At most this many unmarked images for the FPR.")
     ] = None,
+    security: Annotated[
+        bool,
+        typer.Option(
+            "--security/--no-security",
+            help="Also run synthmark's security attacks: copy onto other images of the set, "
+            "averaging, and regeneration (TAEF2 weights from $SYNTHMARK_REGEN_WEIGHTS or "
+            "models/taef2 in the home folder; skipped with a note when absent).",
+        ),
+    ] = True,
 ) -> None:
     """Evaluate watermark schemes on your images: bit accuracy, exact-payload rate, TPR at
     each scheme's threshold with the FPR measured on the same images unmarked, PSNR, SSIM,
@@ -167,9 +176,10 @@ def watermark(
     Example: synthmark eval watermark --images photos/ --schemes synthmark,dwtDct -n 20
     """
     from synthmark.errors import UsageError
+    from synthmark.eval.watermark_bench import BenchConfig, parse_sizes, run_benchmark
     from synthmark.eval.watermark_report import EVAL_ATTACKS, write_report
+    from synthmark.eval.watermark_security import SecurityConfig
     from synthmark.watermark import list_schemes
-    from synthmark.watermark.bench import BenchConfig, parse_sizes, run_benchmark
 
     st = state(ctx)
     chosen = [s.strip() for s in schemes.split(",") if s.strip()]
@@ -192,6 +202,7 @@ def watermark(
         unmarked_limit=unmarked,
         scheme_unmarked={"rivaGan": min(unmarked or 30, 30)},
         timing_2048=0,
+        security=SecurityConfig(host_prefix="") if security and "synthmark" in chosen else None,
     )
     result = run_benchmark(config, progress=lambda line: st.console.print(plain(line)))
     report = write_report(result, images, output)

@@ -138,6 +138,7 @@ def inspect(
     )
     options = GatherOptions(
         watermark_key=screener.options.watermark_key,
+        retired_keys=screener.options.retired_keys,
         trust_anchors=screener.options.trust_anchors,
         registry=screener.options.registry,
         limits=screener.options.limits,

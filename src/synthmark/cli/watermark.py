@@ -70,19 +70,31 @@ def keygen(
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing key (old marks become unreadable).")
     ] = False,
+    rotate: Annotated[
+        bool,
+        typer.Option(
+            "--rotate",
+            help="Retire the home folder's key (it keeps reading older marks) and write a "
+            "new one, which marks from now on.",
+        ),
+    ] = False,
     key_file: Annotated[Path | None, _KEY_OPTION] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print {path, key_id} on stdout.")] = False,
 ) -> None:
     """Create the secret watermark key (32 random bytes, file mode 0600).
 
-    The key itself is never printed; its fingerprint (key_id) is.
+    The key itself is never printed; its fingerprint (key_id) is. With --rotate the old key
+    moves to keys/watermark-retired/ and still reads (screen, inspect, watermark read).
 
-    Example: synthmark watermark keygen
+    Example: synthmark watermark keygen --rotate
     """
-    from synthmark.watermark.keys import create_key, key_id, key_path
+    from synthmark.errors import UsageError
+    from synthmark.watermark.keys import create_key, key_id, key_path, rotate_key
 
     settings = state(ctx).settings
-    key = create_key(settings, force=force, path=key_file)
+    if rotate and (force or key_file is not None):
+        raise UsageError("--rotate works on the home folder's key; drop --force/--key-file")
+    key = rotate_key(settings) if rotate else create_key(settings, force=force, path=key_file)
     path = key_path(settings, key_file)
     if json_:
         emit_json({"path": str(path), "key_id": key_id(key)})
@@ -218,8 +230,19 @@ def _summary(path: str, readouts: list[Readout]) -> dict[str, Any]:
         "status": top.status.value,
         "payload": top.payload.hex() if top.payload is not None else None,
         "p_value": top.p_value,
+        "attribution": top.attribution,
         "readouts": [to_jsonable(r) for r in readouts],
     }
+
+
+def _registry_if_any(settings: Any) -> Any:
+    """The registry of ``settings`` when there is one (a URL, or the home folder's file);
+    None otherwise (a read never creates one)."""
+    if not (settings.registry_url or settings.registry_path.exists()):
+        return None
+    from synthmark.registry import open_registry
+
+    return open_registry(settings)
 
 
 @app.command("read")
@@ -250,14 +273,17 @@ def read(
     not be read (Error: ... on stderr names it) or the key given with --key-file /
     SYNTHMARK_WATERMARK_KEY is missing or invalid.
 
+    A present synthmark mark is checked against the registry (when there is one): its
+    attribution is bound (the registered picture), copied (another picture's mark),
+    unregistered (a serial the registry does not know) or unknown (no registry).
+
     Example: synthmark watermark read marked.png uploads/ --json
     """
     from rich.table import Column, Table
 
     from synthmark.errors import SynthmarkError
-    from synthmark.imaging import error_detail, expand_inputs, load_image
-    from synthmark.watermark import get_scheme, read_all
-    from synthmark.watermark.keys import NO_KEY_WARNING, find_key, load_key
+    from synthmark.imaging import error_detail, expand_inputs
+    from synthmark.watermark.keys import NO_KEY_WARNING, find_key, load_key, retired_keys
 
     settings = state(ctx).settings
     console = state(ctx).console
@@ -268,7 +294,13 @@ def read(
         key = find_key(settings, key_file)  # a key named but missing or invalid raises
         if key is None:
             console.print(f"[yellow]{plain(NO_KEY_WARNING)}.[/]")
-    reader = None if scheme is ReadScheme.auto else get_scheme(scheme.value, key=key)
+    named = key_file is not None  # typer fills it from SYNTHMARK_WATERMARK_KEY too
+    reader = _Reader(
+        scheme,
+        key,
+        retired_keys(settings) if key is not None and not named else [],
+        _registry_if_any(settings) if key is not None else None,
+    )
     table = Table("scheme", "status", "payload", "p-value", "note")
     table.columns.insert(0, Column("path", overflow="fold"))  # whole paths, even when narrow
     failed: list[tuple[str, str]] = []
@@ -279,39 +311,69 @@ def read(
         try:
             if item.error is not None:
                 raise SynthmarkError(item.error)
-            image = load_image(item.path).image
-            readouts = read_all(image, key) if reader is None else [reader.extract(image)]
-            record = _summary(str(item.path), readouts)
+            record = reader.read(item.path)
         except SynthmarkError as exc:
-            failed.append((str(item.path), error_detail(exc, item.path)))
-            record = {
-                "path": str(item.path),
-                "scheme": scheme.value,
-                "status": None,
-                "payload": None,
-                "p_value": None,
-                "error": error_detail(exc, item.path),
-            }
+            detail = error_detail(exc, item.path)
+            failed.append((str(item.path), detail))
+            record = {"path": str(item.path), "scheme": scheme.value, "status": None}
+            record |= {"payload": None, "p_value": None, "error": detail}
         if json_:
             emit_json(record)
-        elif "error" in record:
-            table.add_row(
-                plain(record["path"]), scheme.value, "[red]error", "", "", plain(record["error"])
-            )
         else:
-            p = record["p_value"]
-            note = next((n for r in record["readouts"] if (n := r["details"].get("note"))), "")
-            table.add_row(
-                plain(record["path"]),
-                record["scheme"],
-                record["status"],
-                record["payload"] or "",
-                "" if p is None else f"{p:.1e}",
-                plain(str(note)),
-            )
+            table.add_row(*_table_row(record, scheme.value))
     if not json_:
         data_console().print(table)  # stdout: the results are data, even under --quiet
     fail_unreadable(failed, total)
+
+
+class _Reader:
+    """Reads one file for ``watermark read``: the chosen scheme (or every mark), the
+    retired keys after the key, and the attribution of our mark against the registry."""
+
+    def __init__(
+        self, scheme: ReadScheme, key: bytes | None, retired: list[bytes], registry: Any
+    ) -> None:
+        from synthmark.watermark import get_scheme
+
+        self.scheme = scheme
+        self.key = key
+        self.retired = retired
+        self.registry = registry
+        self.reader = None if scheme is ReadScheme.auto else get_scheme(scheme.value, key=key)
+
+    def read(self, path: Path) -> dict[str, Any]:
+        from synthmark.imaging import load_image
+        from synthmark.screen.attribution import attribute_readouts
+        from synthmark.watermark import read_all, read_synthmark
+
+        image = load_image(path).image
+        if self.reader is None:
+            readouts = read_all(image, self.key, self.retired)
+        elif self.scheme is ReadScheme.synthmark and self.key is not None:
+            readouts = [read_synthmark(image, self.key, self.retired)]
+        else:
+            readouts = [self.reader.extract(image)]
+        attribute_readouts(image, readouts, self.registry)
+        return _summary(str(path), readouts)
+
+
+def _table_row(record: dict[str, Any], scheme: str) -> tuple[str, ...]:
+    """One row of ``watermark read``'s table."""
+    if "error" in record:
+        return (plain(record["path"]), scheme, "[red]error", "", "", plain(record["error"]))
+    p = record["p_value"]
+    note = next((n for r in record["readouts"] if (n := r["details"].get("note"))), "")
+    status = record["status"]
+    if record["attribution"]:
+        status = f"{status} ({record['attribution']})"
+    return (
+        plain(record["path"]),
+        record["scheme"],
+        status,
+        record["payload"] or "",
+        "" if p is None else f"{p:.1e}",
+        plain(str(note)),
+    )
 
 
 @app.command("bench")
@@ -367,13 +429,9 @@ def bench(
     Example: synthmark watermark bench --data photos/ --n 100 --sizes 512,1024
     """
     from synthmark.attacks import parse_attacks
-    from synthmark.watermark.bench import (
-        BenchConfig,
-        calibrate_public_marks,
-        format_markdown,
-        parse_sizes,
-        run_benchmark,
-    )
+    from synthmark.eval.watermark_bench import BenchConfig, parse_sizes, run_benchmark
+    from synthmark.eval.watermark_calibration import calibrate_public_marks, format_calibration
+    from synthmark.eval.watermark_tables import format_markdown
 
     console = state(ctx).console
     config = BenchConfig(
@@ -387,20 +445,15 @@ def bench(
     )
     if attacks:
         config.attacks = [a.name for a in parse_attacks(attacks)]
-    result = run_benchmark(config, progress=lambda line: console.print(plain(line)))
-    cal = (
-        calibrate_public_marks(
-            data, unmarked or None, progress=lambda line: console.print(plain(line))
-        )
-        if calibrate
-        else None
-    )
+    def say(line: str) -> None:
+        console.print(plain(line))
+
+    result = run_benchmark(config, progress=say)
+    cal = calibrate_public_marks(data, unmarked or None, progress=say) if calibrate else None
     if json_:
         emit_json({"benchmark": result, "public_marks": cal})
         return
     typer.echo(format_markdown(result))
     if cal is not None:
-        from synthmark.watermark.bench import format_calibration
-
         typer.echo("")
         typer.echo(format_calibration(cal))

@@ -1,11 +1,12 @@
 """``synthmark eval watermark``: the watermark benchmark on any images, as a report.
 
-The measuring is :mod:`synthmark.watermark.bench` (the same code as ``synthmark watermark
+The measuring is :mod:`synthmark.eval.watermark_bench` (the same code as ``synthmark watermark
 bench``); this module picks the attack set and writes ``report.md`` (one summary table
 first), ``results.json`` and plots.
 
-The attack set is the watermark issue's (:data:`synthmark.attacks.WATERMARK_TARGET_ATTACKS`
-and the stretch goals) plus the WAVES-style extras: WebP q75, a screenshot-like rescale with
+The attack set is the watermark issue's (:data:`synthmark.attacks.WATERMARK_TARGET_ATTACKS`,
+the stretch goals and the geometry of the security issue) plus the WAVES-style extras: WebP
+q75, a screenshot-like rescale with
 sharpening, and a crop-plus-pad.
 """
 
@@ -18,12 +19,21 @@ from typing import Any
 
 import numpy as np
 
-from synthmark.attacks import WATERMARK_STRETCH_ATTACKS, WATERMARK_TARGET_ATTACKS
+from synthmark.attacks import (
+    WATERMARK_GEOMETRY_ATTACKS,
+    WATERMARK_STRETCH_ATTACKS,
+    WATERMARK_TARGET_ATTACKS,
+)
 from synthmark.imaging import atomic_write
 from synthmark.jsonutil import to_jsonable
 
 EXTRA_ATTACKS: tuple[str, ...] = ("webp:75", "screenshot:0.8", "crop_pad:0.7")
-EVAL_ATTACKS: tuple[str, ...] = WATERMARK_TARGET_ATTACKS + WATERMARK_STRETCH_ATTACKS + EXTRA_ATTACKS
+EVAL_ATTACKS: tuple[str, ...] = (
+    WATERMARK_TARGET_ATTACKS
+    + WATERMARK_STRETCH_ATTACKS
+    + WATERMARK_GEOMETRY_ATTACKS
+    + EXTRA_ATTACKS
+)
 
 
 def _summary_rows(result: Any) -> list[dict[str, Any]]:
@@ -65,7 +75,7 @@ def _worst(row: dict[str, Any]) -> str:
 
 
 def render_markdown(result: Any, images: Sequence[Path]) -> str:
-    from synthmark.watermark.bench import format_markdown
+    from synthmark.eval.watermark_tables import format_markdown
 
     lines = [
         "# Watermark evaluation",
@@ -134,7 +144,8 @@ def write_report(result: Any, images: Sequence[Path], folder: Path, plots: bool 
     if plots:
         _plots(result, folder)
     payload = {"summary": _summary_rows(result), "rows": result.rows,
-               "summaries": result.summaries, "timing_2048": result.timing_2048,
+               "summaries": result.summaries, "security": result.security,
+               "notes": result.notes, "timing_2048": result.timing_2048,
                "config": result.config}
     atomic_write(folder / "results.json",
                  json.dumps(to_jsonable(payload), indent=2, allow_nan=False).encode())

@@ -4,7 +4,9 @@ For each image, always in this order:
 
 1. the size is checked (a mark that cannot be applied is an error, before any serial);
 2. the registry reserves a new serial (allocated by the database);
-3. the watermark carrying that serial is embedded, then read back and checked;
+3. the watermark carrying that serial is embedded, then read back and checked, and a
+   description of the marked picture is kept with the serial (what the mark is bound to:
+   :mod:`synthmark.watermark.attribution`);
 4. the labels are applied: XMP ``DigitalSourceType``, the A1111 ``parameters`` text, the
    file's own metadata that does not conflict, and the C2PA manifest (its soft binding
    names the mark; a manifest the file came with is its parent ingredient), signed last
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,6 +41,7 @@ from synthmark.labels.keep import KeptMetadata
 from synthmark.labels.labeller import label_format
 from synthmark.labels.request import LabelRequest
 from synthmark.labels.soft_binding import SOFT_BINDING_ALG, binding_value
+from synthmark.watermark.attribution import describe_content
 from synthmark.watermark.base import embed_checked
 
 if TYPE_CHECKING:  # the parts' types; fakes in tests need only the same methods
@@ -82,6 +85,8 @@ class Labelling:
         include_prompt: put the prompt text in the labels and the registry (off: only its
             SHA-256 is kept).
         quality: JPEG and WebP quality.
+        describe: the content description kept with each serial
+            (:func:`~synthmark.watermark.attribution.describe_content`).
     """
 
     def __init__(
@@ -95,6 +100,7 @@ class Labelling:
         provider: str | None = None,
         include_prompt: bool = False,
         quality: int = 95,
+        describe: Callable[[Image.Image], bytes] = describe_content,
     ) -> None:
         self.marker = marker
         self.labeller = labeller
@@ -104,6 +110,7 @@ class Labelling:
         self.provider = provider
         self.include_prompt = include_prompt
         self.quality = quality
+        self.describe = describe
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -285,6 +292,7 @@ class Labelling:
 
         t0 = time.perf_counter()
         marked = self._embed(image, serial)
+        content = self.describe(marked)
         stages["watermark"] = time.perf_counter() - t0
         request = self._request(info, serial, created, include_prompt)
         t1 = time.perf_counter()
@@ -305,8 +313,6 @@ class Labelling:
         with atomic_writer(target) as fh:
             fh.write(labelled.data)
             self.registry.store_manifest(serial, labelled.manifest_id, labelled.manifest_store)
-            # Seam: when the registry gains its content description ("attribution bound to
-            # content", the watermark work), compute it from `marked` here and commit it.
             facts = Commit(
                 sha256=labelled.sha256,
                 phash=phash_image(marked),
@@ -321,6 +327,8 @@ class Labelling:
                 width=marked.width,
                 height=marked.height,
                 created_at=created,
+                content=content,
+                content_scheme=self.marker.name,
             )
             self.registry.commit(serial, facts)
         stages["registry_and_write"] = time.perf_counter() - t2

@@ -83,6 +83,11 @@ class Commit:
     width: int | None = None
     height: int | None = None
     created_at: dt.datetime | None = None
+    #: The marked picture's content description (what its mark is bound to,
+    #: :func:`synthmark.watermark.attribution.describe_content`), stored with the commit
+    #: (:meth:`Registry.put_content`), and the scheme that wrote the mark.
+    content: bytes | None = field(default=None, repr=False)
+    content_scheme: str = "synthmark"
 
     def normalise(self) -> CommitFields:
         """The column values: hashes computed, values checked, the prompt kept or not.
@@ -188,7 +193,8 @@ class Registry(abc.ABC):
         self, serial: int, facts: Commit | None = None, /, **fields: Any
     ) -> GenerationRecord:
         """Complete a reserved serial with the final image's facts: a :class:`Commit`, or its
-        fields as keywords (``reg.commit(serial, data=png_bytes, manifest_id=...)``).
+        fields as keywords (``reg.commit(serial, data=png_bytes, manifest_id=...)``). The
+        commit's content description, if it has one, is stored after the record.
 
         Raises:
             RegistryError: the serial does not exist or is not ``reserved``.
@@ -197,11 +203,40 @@ class Registry(abc.ABC):
         """
         if facts is not None and fields:
             raise TypeError("give a Commit or its fields as keywords, not both")
-        return self._commit(serial, (facts or Commit(**fields)).normalise())
+        facts = facts or Commit(**fields)
+        record = self._commit(serial, facts.normalise())
+        if facts.content is not None:
+            self.put_content(serial, facts.content, scheme=facts.content_scheme)
+        return record
 
     @abc.abstractmethod
     def _commit(self, serial: int, fields: CommitFields) -> GenerationRecord:
         """Store ``fields`` on a reserved serial, atomically."""
+
+    def put_content(self, serial: int, description: bytes, scheme: str = "synthmark") -> None:
+        """Store the content description of ``serial``'s marked picture (what its mark is
+        bound to: :func:`synthmark.watermark.attribution.describe_content`), once; the
+        serial may still be reserved.
+
+        Raises:
+            RegistryError: no such serial, or it already has a description.
+            UsageError: ``description`` is empty or not bytes.
+        """
+        if not isinstance(description, (bytes, bytearray)) or not description:
+            raise UsageError("a content description must be non-empty bytes")
+        if not self._put_content(serial, scheme, bytes(description), format_time(utc_now())):
+            if self.get(serial) is None:
+                raise RegistryError(f"no record with serial {serial}")
+            raise RegistryError(f"serial {serial} already has a content description")
+
+    @abc.abstractmethod
+    def _put_content(self, serial: int, scheme: str, description: bytes, now: str) -> bool:
+        """Insert one content description; False if none was written (no such serial, or
+        one is there already)."""
+
+    @abc.abstractmethod
+    def get_content(self, serial: int) -> bytes | None:
+        """The content description of ``serial``, or None."""
 
     @abc.abstractmethod
     def abandon(self, serial: int, reason: str | None = None) -> None:

@@ -37,6 +37,7 @@ from synthmark.registry.schema import (
     COLUMNS,
     IMPORT_COLUMNS,
     MIGRATIONS_TABLE,
+    PUT_CONTENT,
     apply_migrations,
     record_row,
     row_to_record,
@@ -252,6 +253,13 @@ class PostgresRegistry(SqlRegistry):
         if not rows:
             raise self._missing(serial, self._state(serial))
         return row_to_record(rows[0])
+
+    def _put_content(self, serial: int, scheme: str, description: bytes, now: str) -> bool:
+        rows = self._run(
+            f"{PUT_CONTENT.replace('?', '%s')} RETURNING serial",
+            (serial, scheme, description, now, serial),
+        )
+        return bool(rows)
 
     def abandon(self, serial: int, reason: str | None = None) -> None:
         rows = self._run(

@@ -4,6 +4,10 @@ Each :class:`Migration` carries the same change in each SQL dialect. A backend a
 inside one write transaction, every migration above the version recorded in
 ``schema_migrations``, and refuses a database newer than it knows.
 
+Each marked picture's content description (what its mark is bound to, see
+:mod:`synthmark.watermark.attribution`) has its own table, ``content_descriptions``, keyed
+by serial.
+
 The perceptual hash is stored as a signed 64-bit integer (``phash``) plus its four 16-bit
 bands (``ph0``..``ph3``), each indexed together with ``phash`` (and, in PostgreSQL, the
 serial) so that a band lookup never touches the table (see :mod:`synthmark.registry.phash`).
@@ -149,6 +153,29 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX manifests_serial ON manifests (serial)",
         ),
     ),
+    Migration(
+        version=3,
+        description="content_descriptions: what each marked picture looks like, by serial",
+        sqlite=(
+            "CREATE TABLE content_descriptions (serial INTEGER PRIMARY KEY REFERENCES "
+            "generations (serial), scheme TEXT NOT NULL, description BLOB NOT NULL, "
+            "stored_at TEXT NOT NULL)",
+        ),
+        postgresql=(
+            "CREATE TABLE content_descriptions (serial BIGINT PRIMARY KEY REFERENCES "
+            "generations (serial), scheme TEXT NOT NULL, description BYTEA NOT NULL, "
+            "stored_at TEXT NOT NULL)",
+        ),
+    ),
+)
+
+#: Stores a content description for an existing serial, once (``?`` placeholders: serial,
+#: scheme, description, time, serial). No row is written when the serial does not exist or
+#: already has one.
+PUT_CONTENT = (
+    "INSERT INTO content_descriptions (serial, scheme, description, stored_at) "
+    "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM generations WHERE serial = ?) "
+    "ON CONFLICT (serial) DO NOTHING"
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -281,6 +308,7 @@ __all__ = [
     "MIGRATIONS",
     "MIGRATIONS_TABLE",
     "MIGRATION_LOCK_KEY",
+    "PUT_CONTENT",
     "SCHEMA_VERSION",
     "Migration",
     "RunSql",

@@ -80,6 +80,12 @@ class SqlRegistry(ManifestRepository, Registry):
         rows = self._records("WHERE serial = ?", (serial,))
         return rows[0] if rows else None
 
+    def get_content(self, serial: int) -> bytes | None:
+        rows = self._rows(
+            "SELECT description FROM content_descriptions WHERE serial = ?", (serial,)
+        )
+        return bytes(rows[0][0]) if rows else None
+
     def by_sha256(self, sha256: str) -> list[GenerationRecord]:
         return self._records("WHERE sha256 = ? ORDER BY serial DESC", (sha256.strip().lower(),))
 

@@ -27,6 +27,7 @@ from synthmark.registry.record import GenerationRecord, RecordStatus
 from synthmark.registry.schema import (
     IMPORT_COLUMNS,
     MIGRATIONS_TABLE,
+    PUT_CONTENT,
     apply_migrations,
     record_row,
     row_to_record,
@@ -153,6 +154,11 @@ class SqliteRegistry(SqlRegistry):
                 raise self._missing(serial, self._state(conn, serial))
             row = conn.execute(f"{_SELECT} WHERE serial = ?", (serial,)).fetchone()
         return row_to_record(row)
+
+    def _put_content(self, serial: int, scheme: str, description: bytes, now: str) -> bool:
+        with self._write() as conn:
+            cursor = conn.execute(PUT_CONTENT, (serial, scheme, description, now, serial))
+            return cursor.rowcount == 1
 
     def abandon(self, serial: int, reason: str | None = None) -> None:
         with self._write() as conn:

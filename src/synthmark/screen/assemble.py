@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from synthmark.imaging import ImageLimits
 from synthmark.screen.screener import Screener, ScreenOptions
 from synthmark.settings import Settings
-from synthmark.watermark.keys import NO_KEY_WARNING, find_key
+from synthmark.watermark.keys import NO_KEY_WARNING, find_key, retired_keys
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ def build_screener(spec: ScreenerSpec) -> Screener:
 
     settings = Settings.from_env(spec.home)
     key = find_key(settings, spec.watermark_key_file)
+    # the home folder's retired keys read too (not with a key file named by the user)
+    retired = tuple(retired_keys(settings)) if key and not spec.watermark_key_file else ()
     registry = None
     if spec.use_registry:
         from synthmark.registry import open_registry
@@ -83,6 +85,7 @@ def build_screener(spec: ScreenerSpec) -> Screener:
     return Screener(
         ScreenOptions(
             watermark_key=key,
+            retired_keys=retired,
             trust_anchors=local_trust_anchor(settings),
             registry=registry,
             detector_path=spec.detector_path,

@@ -259,6 +259,9 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         process.terminate()
     for process in processes:
         process.join(timeout=2)
+        if process.is_alive():  # a worker still starting up on a loaded machine: SIGKILL
+            process.kill()
+            process.join(timeout=5)
 
 
 def interrupted_hint(done: int, total: int, output: Path | None) -> str:

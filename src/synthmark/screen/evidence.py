@@ -249,6 +249,66 @@ def generator_evidence(labels: Any) -> list[Evidence]:
     return out
 
 
+#: why an unbound synthmark mark could not be checked, by the attribution's reason
+_UNKNOWN_WHY = {
+    "no registry at hand": "no registry was at hand to check it against",
+    "registered without a content description": (
+        "its registry record predates content descriptions"
+    ),
+    "the read gave no geometry": "the read gave no geometry to compare with",
+    "too little of the picture to compare": "too little of the picture is left to compare",
+}
+
+
+def synthmark_evidence(readout: Any, record: Any, p_text: str) -> Evidence:
+    """Our present mark, by its attribution (:mod:`synthmark.watermark.attribution`): only
+    ``bound`` is conclusive; ``copied`` and ``unregistered`` are warnings that count for
+    nothing; ``unknown`` is indicative."""
+    serial = int.from_bytes(readout.payload, "big")
+    found = f"synthmark watermark found: serial {serial}, false-positive probability <= {p_text}"
+    state = readout.attribution or "unknown"
+    if state == "bound":
+        made = ""
+        if record is not None and record.created_at:
+            made = f"; registry: made {record.created_at:%Y-%m-%d} by {record.model_id}"
+        return Evidence(
+            "watermark",
+            "synthmark_present",
+            Strength.conclusive,
+            f"{found}, on the picture registered for it{made}.",
+            0.999,
+        )
+    if state == "copied":
+        return Evidence(
+            "watermark",
+            "synthmark_copied",
+            Strength.warning,
+            f"Warning: a synthmark watermark (serial {serial}) is on this image, but the "
+            f"picture registered for serial {serial} is a different one: the mark was "
+            "copied onto this image (a forgery, or a heavy edit), so it is no evidence that "
+            "this picture was generated.",
+        )
+    if state == "unregistered":
+        return Evidence(
+            "watermark",
+            "synthmark_unregistered",
+            Strength.warning,
+            f"Warning: a synthmark watermark with serial {serial} is on this image, but "
+            f"serial {serial} is not in the registry (marked outside generation, or "
+            "forged), so it is no evidence that this picture was generated.",
+        )
+    binding = readout.details.get("binding") or {}
+    why = _UNKNOWN_WHY.get(str(binding.get("why")), "")
+    return Evidence(
+        "watermark",
+        "synthmark_unverified",
+        Strength.indicative,
+        f"{found}; it could not be checked that the mark belongs to this picture"
+        f"{f' ({why})' if why else ''}, and a mark can be copied onto another picture.",
+        0.9,
+    )
+
+
 def watermark_evidence(signals: Signals) -> list[Evidence]:
     out = []
     for readout in signals.watermarks:
@@ -257,25 +317,7 @@ def watermark_evidence(signals: Signals) -> list[Evidence]:
         p_text = f"{p:.1e}" if isinstance(p, float) else "unknown"
         if readout.scheme == "synthmark":
             if status == "present":
-                serial = int.from_bytes(readout.payload, "big")
-                record = signals.registry_record
-                made = ""
-                if record is not None:
-                    made = (
-                        f"; registry: made {record.created_at:%Y-%m-%d} by {record.model_id}"
-                        if record.created_at
-                        else f"; registry record {record.status}"
-                    )
-                out.append(
-                    Evidence(
-                        "watermark",
-                        "synthmark_present",
-                        Strength.conclusive,
-                        f"synthmark watermark found: serial {serial}, "
-                        f"false-positive probability <= {p_text}{made}.",
-                        0.999,
-                    )
-                )
+                out.append(synthmark_evidence(readout, signals.registry_record, p_text))
             elif status == "damaged":
                 out.append(
                     Evidence(

@@ -43,6 +43,8 @@ class GatherOptions:
     """What to read, and with which keys and anchors."""
 
     watermark_key: bytes | None = None
+    #: retired watermark keys, tried after ``watermark_key`` (they read, but no longer write)
+    retired_keys: tuple[bytes, ...] = ()
     trust_anchors: bytes | None = None
     registry: Any = None
     limits: ImageLimits = field(default_factory=ImageLimits)
@@ -114,12 +116,18 @@ def gather(data: bytes, path: str | os.PathLike[str], options: GatherOptions) ->
     if loaded is not None and options.read_watermarks:
         from synthmark.watermark import read_all
 
-        signals.watermarks = read_all(loaded.image, options.watermark_key)
+        signals.watermarks = read_all(
+            loaded.image, options.watermark_key, options.retired_keys
+        )
         if options.watermark_key is None:
             from synthmark.watermark.keys import NO_KEY_NOTE
 
             signals.errors.append(NO_KEY_NOTE)
     _registry_part(signals, data, options)
+    if signals.image is not None and signals.watermarks:
+        from synthmark.screen.attribution import attribute_readouts
+
+        attribute_readouts(signals.image, signals.watermarks, options.registry)
     return signals
 
 

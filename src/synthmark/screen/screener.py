@@ -33,6 +33,8 @@ class ScreenOptions:
     """Keys, anchors, registry and detector settings for screening."""
 
     watermark_key: bytes | None = None
+    #: retired watermark keys, tried after ``watermark_key``
+    retired_keys: tuple[bytes, ...] = ()
     trust_anchors: bytes | None = None
     registry: Any = None
     detector: Any = None
@@ -62,6 +64,7 @@ def _layers(signals: Signals, score: DetectorScore | None) -> dict[str, Any]:
             "status": str(getattr(r.status, "value", r.status)),
             "payload": r.payload.hex() if r.payload else None,
             "p_value": r.p_value,
+            "attribution": r.attribution,
         }
         for r in signals.watermarks
     }
@@ -118,6 +121,7 @@ class Screener:
         path = os.fspath(name)
         options = GatherOptions(
             watermark_key=self.options.watermark_key,
+            retired_keys=self.options.retired_keys,
             trust_anchors=self.options.trust_anchors,
             registry=self.options.registry,
             limits=self.options.limits,

@@ -11,6 +11,8 @@ turns what it found into :class:`Evidence`. :func:`decide` then applies the rule
   that declares AI) gives ``likely_synthetic``.
 * Otherwise ``no_evidence``: absence of marks never proves a photo real, and the reasons say
   so.
+* **Warnings** (our watermark copied onto another picture, or carrying a serial the
+  registry does not know) count for nothing, but their reasons are always given.
 
 The score is ``1 - prod(1 - weight)`` over the evidence for generation, so that it rises
 with every independent signal and stays below 1.
@@ -32,6 +34,7 @@ class Strength(str, Enum):
     indicative = "indicative"
     against = "against"  # evidence against AI generation (a declared capture, say), not proof
     neutral = "neutral"  # reported, says nothing either way
+    warning = "warning"  # a reason the reader must see, counted for nothing
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ def decide(evidence: list[Evidence]) -> Verdict:
     conclusive = [e for e in evidence if e.strength is Strength.conclusive]
     indicative = [e for e in evidence if e.strength is Strength.indicative]
     against = [e for e in evidence if e.strength is Strength.against]
+    warnings = [e for e in evidence if e.strength is Strength.warning]
     remaining = 1.0
     for item in conclusive:
         remaining *= 1.0 - max(item.weight, CONCLUSIVE_WEIGHT)
@@ -94,7 +98,7 @@ def decide(evidence: list[Evidence]) -> Verdict:
     else:
         label = VerdictLabel.no_evidence
     ordered = conclusive + indicative
-    reasons = [e.reason for e in ordered]
+    reasons = [e.reason for e in ordered] + [e.reason for e in warnings]
     if label is VerdictLabel.no_evidence:
         detector_ran = any(e.layer == "detector" for e in evidence)
         reasons.append(NO_EVIDENCE_REASON if detector_ran else NO_EVIDENCE_REASON_WITHOUT_DETECTOR)

@@ -22,7 +22,7 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PIL import Image
 
@@ -37,6 +37,7 @@ __all__ = [
     "get_scheme",
     "list_schemes",
     "read_all",
+    "read_synthmark",
 ]
 
 DEFAULT_SCHEME = "synthmark"
@@ -113,11 +114,15 @@ def get_scheme(name: str, key: bytes | None = None) -> WatermarkScheme:
     return build(key)
 
 
-def read_all(image: Image.Image, key: bytes | None) -> list[Readout]:
+def read_all(
+    image: Image.Image, key: bytes | None, retired: Sequence[bytes] = ()
+) -> list[Readout]:
     """Every mark screening looks for: synthmark's (when a key is given) and SD 1.x/2.x/XL.
 
-    Images too small for a scheme read ``absent`` with a note in ``details`` instead of
-    raising, so that one thumbnail does not stop a batch.
+    ``retired`` keys (:func:`synthmark.watermark.keys.retired_keys`) are tried after
+    ``key`` for synthmark's mark (see :func:`read_synthmark`). Images too small for a
+    scheme read ``absent`` with a note in ``details`` instead of raising, so that one
+    thumbnail does not stop a batch.
     """
     from synthmark.errors import ImageTooSmall
     from synthmark.watermark.public import read_public_marks
@@ -125,7 +130,7 @@ def read_all(image: Image.Image, key: bytes | None) -> list[Readout]:
     out: list[Readout] = []
     if key is not None:
         try:
-            out.append(get_scheme(DEFAULT_SCHEME, key=key).extract(image))
+            out.append(read_synthmark(image, key, retired))
         except ImageTooSmall as exc:
             out.append(
                 Readout(
@@ -134,3 +139,39 @@ def read_all(image: Image.Image, key: bytes | None) -> list[Readout]:
             )
     out.extend(read_public_marks(image))
     return out
+
+
+def read_synthmark(image: Image.Image, key: bytes, retired: Sequence[bytes] = ()) -> Readout:
+    """synthmark's mark under ``key``, else under the first ``retired`` key it is present
+    with. Each key read is one more chance of a false positive, so with ``K`` keys the
+    p-value is ``K`` times the single-key one, and a read that then exceeds the scheme's
+    ``alpha`` is ``damaged``, not ``present``; ``details["key_id"]`` names the key.
+
+    Raises:
+        ImageTooSmall: the image is too small to read.
+    """
+    from synthmark.watermark.keys import key_id
+    from synthmark.watermark.tiled import TiledScheme
+
+    keys = [key, *(k for k in retired if k != key)]
+    alpha = TiledScheme(key).design.alpha
+    readouts = []
+    for candidate in keys:
+        readout = TiledScheme(candidate).extract(image)
+        readout.details["key_id"] = key_id(candidate)
+        readouts.append(readout)
+        if readout.present:
+            break
+    found = next((r for r in readouts if r.present), readouts[0])
+    if len(keys) > 1 and found.p_value is not None:
+        found.p_value = min(1.0, found.p_value * len(keys))
+        found.confidence = 1.0 - found.p_value
+        found.details["keys_read"] = len(keys)
+        if found.present and found.p_value > alpha:
+            found.status = WatermarkStatus.DAMAGED
+            found.details["note"] = (
+                f"a valid word under one of {len(keys)} keys, but their joint "
+                f"false-positive bound {found.p_value:.1e} exceeds {alpha:g}"
+            )
+            found.payload = None
+    return found

@@ -64,6 +64,10 @@ class Readout:
         confidence: ``1 - p_value`` where there is a p-value, else a scheme-specific score
             in [0, 1] (documented by the scheme).
         details: scheme-specific numbers (bit errors, sync score, lattice, ...).
+        attribution: for synthmark's own mark when present, whether it belongs to this
+            picture: ``bound``, ``copied``, ``unregistered`` or ``unknown``
+            (:mod:`synthmark.watermark.attribution`); None until the registry was asked,
+            and for other schemes.
     """
 
     scheme: str
@@ -72,6 +76,7 @@ class Readout:
     p_value: float | None = None
     confidence: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    attribution: str | None = None
 
     @property
     def present(self) -> bool:

@@ -34,11 +34,16 @@ from scipy import ndimage
 __all__ = [
     "Lattice",
     "LatticeSearch",
+    "LineScorer",
     "Smoother",
     "find_lattices",
     "fold",
+    "global_peaks",
     "line_frequencies",
+    "line_scorer",
     "residual",
+    "spike_spectrum",
+    "vertex",
 ]
 
 FloatArray = NDArray[np.float32]
@@ -119,6 +124,13 @@ class Smoother:
         return sfft.irfft2(spec * self.gain(sigma), s=self.shape).astype(np.float32)
 
 
+def vertex(lo: float, mid: float, hi: float) -> float:
+    """Offset of the vertex of the parabola through three equally spaced samples, from the
+    middle one (0 when they do not make a peak): a sub-sample peak position."""
+    den = lo - 2 * mid + hi
+    return 0.5 * (lo - hi) / den if den < 0 else 0.0
+
+
 def residual(
     y: FloatArray,
     highpass_sigma: float = 3.0,
@@ -146,7 +158,7 @@ def residual(
     return r, w.astype(np.float32)
 
 
-def _spike_spectrum(rw: FloatArray, search: LatticeSearch) -> NDArray[np.float32]:
+def spike_spectrum(rw: FloatArray, search: LatticeSearch) -> NDArray[np.float32]:
     """Power spectrum of ``rw`` (rfft layout) over its local average, clipped and band-limited.
 
     Each bin of a host image's spectrum fluctuates around the local average; the lines of a
@@ -187,8 +199,9 @@ def line_frequencies(
     return fx * sign, fy * sign, sign
 
 
-class _LineScorer:
-    """Scores square lattices by the sum of the spike spectrum at their predicted lines."""
+class LineScorer:
+    """Scores lattices by the sum of the spike spectrum at their predicted lines: square
+    ones by period and angle, any other by its reciprocal basis (:meth:`fine_reciprocal`)."""
 
     def __init__(self, q: NDArray[np.float32], shape: tuple[int, int], lines: NDArray) -> None:
         self.q = q
@@ -207,6 +220,8 @@ class _LineScorer:
         self.lines = np.asarray(lines, np.float64)
         positive = q[q > 0]
         self.mean = float(positive.mean()) if positive.size else 1.0
+        #: the log-polar peaks found so far (:func:`global_peaks`), by search
+        self.peaks: dict[tuple[LatticeSearch, bool], list[tuple[float, float]]] = {}
 
     def _coords(self, periods: NDArray, angles: NDArray) -> tuple[NDArray, NDArray]:
         fx, fy, _ = line_frequencies(self.lines, periods, angles)
@@ -221,7 +236,32 @@ class _LineScorer:
 
     def fine(self, periods: NDArray, angles: NDArray) -> NDArray[np.float64]:
         """Bilinear scores on the spectrum itself."""
-        y, x = self._coords(periods, angles)
+        return self._bilinear(*self._coords(periods, angles))
+
+    def fine_reciprocal(self, recips: NDArray) -> NDArray[np.float64]:
+        """Bilinear scores of lattices given by reciprocal bases ``G`` (shape (n, 2, 2)):
+        cell frequency ``k`` sits at ``G k`` = (fx, fy) cycles per pixel, ``G = B^-T`` for
+        the lattice basis ``B``."""
+        return self._bilinear(*self._reciprocal_coords(recips))
+
+    def coarse_reciprocal(self, recips: NDArray) -> NDArray[np.float64]:
+        """Nearest-bin scores of reciprocal bases on the 3x3-max-filtered spectrum
+        (tolerates about a bin of error, as :meth:`coarse`)."""
+        y, x = self._reciprocal_coords(recips)
+        iy = np.rint(y).astype(np.intp) % self.h
+        ix = np.minimum(np.rint(x).astype(np.intp), self.q.shape[1] - 1)
+        return self.q_max[iy, ix].sum(axis=1) / (len(self.lines) * self.mean)
+
+    def _reciprocal_coords(self, recips: NDArray) -> tuple[NDArray, NDArray]:
+        g = np.asarray(recips, np.float64)
+        k1, k2 = self.lines[None, :, 0], self.lines[None, :, 1]
+        fx = g[:, 0, 0, None] * k1 + g[:, 0, 1, None] * k2
+        fy = g[:, 1, 0, None] * k1 + g[:, 1, 1, None] * k2
+        sign = np.where(fx < 0, -1.0, 1.0)
+        return (fy * sign * self.h) % self.h, fx * sign * self.w
+
+    def _bilinear(self, y: NDArray, x: NDArray) -> NDArray[np.float64]:
+        """Sum over each row of the spectrum read bilinearly at (y, x) bins, normalised."""
         y0, x0 = np.floor(y), np.floor(x)
         fy, fx = y - y0, x - x0
         col = np.minimum(x0.astype(np.intp), self._stride - 2)  # x <= width / 2: no-op
@@ -257,9 +297,15 @@ class _LineScorer:
 
 
 def _log_polar_peaks(
-    scorer: _LineScorer, search: LatticeSearch, min_p: float, max_p: float, count: int
+    scorer: LineScorer,
+    search: LatticeSearch,
+    min_p: float,
+    max_p: float,
+    count: int,
+    sharp: bool = False,
 ) -> list[tuple[float, float]]:
-    """Fourier-Mellin: the ``count`` best (period, angle) over every period and angle."""
+    """Fourier-Mellin: the ``count`` best (period, angle) over every period and angle, on
+    the 3x3-max-filtered spike spectrum (or, ``sharp``, on the spectrum itself)."""
     n_phi, n_rho = 360, 256
     f_lo, f_hi = search.band_low, search.band_high
     step = math.log(f_hi / f_lo) / (n_rho - 1)
@@ -270,7 +316,7 @@ def _log_polar_peaks(
     fy = fr * np.sin(phi)[None, :]
     iy = np.rint(fy * scorer.h).astype(np.intp) % scorer.h
     ix = np.rint(fx * scorer.w).astype(np.intp)
-    polar = scorer.q_max[iy, ix]
+    polar = (scorer.q if sharp else scorer.q_max)[iy, ix]
     allk = np.concatenate([scorer.lines, -scorer.lines])
     k_rad = np.hypot(allk[:, 0], allk[:, 1])
     k_lo = float(k_rad.min())
@@ -301,11 +347,37 @@ def _log_polar_peaks(
     return out
 
 
+def global_peaks(
+    scorer: LineScorer, search: LatticeSearch, count: int, sharp: bool = False
+) -> list[tuple[float, float]]:
+    """The ``count`` best (period, angle) of the log-polar (Fourier-Mellin) correlation over
+    every period and angle, unrefined (:func:`find_lattices` refines its first
+    ``search.n_global``); ``sharp``: on the spike spectrum itself rather than its 3x3
+    maximum, which ranks a weak mark's lattice higher when the search's first guess was
+    right to within a bin. Kept on the scorer: a second call with no more peaks costs
+    nothing, so ask first for the most you will need."""
+    cached = scorer.peaks.get((search, sharp))
+    if cached is None or len(cached) < count:
+        max_p = min(search.max_period, search.max_period_fraction * min(scorer.h, scorer.w))
+        cached = _log_polar_peaks(scorer, search, search.min_period, max_p, count, sharp)
+        scorer.peaks[(search, sharp)] = cached
+    return cached[:count]
+
+
+def line_scorer(rw: FloatArray, lines: NDArray, search: LatticeSearch) -> LineScorer:
+    """The scorer of ``rw``'s spike spectrum over ``lines`` from ``search.min_line_radius``
+    up (the lines a lattice is scored by)."""
+    lines = np.asarray(lines)
+    lines = lines[np.hypot(lines[:, 0], lines[:, 1]) >= search.min_line_radius]
+    return LineScorer(spike_spectrum(rw, search), rw.shape, lines)
+
+
 def find_lattices(
     rw: FloatArray,
     lines: NDArray[np.int_],
     nominal_periods: Sequence[float] = (),
     search: LatticeSearch | None = None,
+    scorer: LineScorer | None = None,
 ) -> list[Lattice]:
     """Candidate square lattices for a periodic component of ``rw``, most specific first.
 
@@ -317,13 +389,13 @@ def find_lattices(
     nominal one at each nominal period (a rotation); the best period at each nominal angle
     (a crop or resize); and the ``search.n_global`` best of a log-polar (Fourier-Mellin)
     correlation over every period and angle. All but the nominal ones are refined. At most
-    :meth:`LatticeSearch.max_candidates` lattices come back, duplicates removed.
+    :meth:`LatticeSearch.max_candidates` lattices come back, duplicates removed. Pass
+    ``scorer`` (:func:`line_scorer` of the same ``rw``, ``lines`` and ``search``) to reuse
+    its spectrum.
     """
     search = search or LatticeSearch()
     h, w = rw.shape
-    lines = np.asarray(lines)
-    lines = lines[np.hypot(lines[:, 0], lines[:, 1]) >= search.min_line_radius]
-    scorer = _LineScorer(_spike_spectrum(rw, search), (h, w), lines)
+    scorer = scorer or line_scorer(rw, lines, search)
     min_p = search.min_period
     max_p = min(search.max_period, search.max_period_fraction * min(h, w))
     nominal_angles = [math.radians(a) for a in search.nominal_angles]
@@ -347,7 +419,7 @@ def find_lattices(
         found.append(
             _best_of_scan(scorer, periods, np.full(len(periods), angle), search.scan_peaks)
         )
-    peaks = _log_polar_peaks(scorer, search, min_p, max_p, search.n_global)
+    peaks = global_peaks(scorer, search, search.n_global)
     if peaks:
         found.extend(scorer.refine_many(*(np.array(v) for v in zip(*peaks, strict=True))))
     results: list[Lattice] = []
@@ -364,7 +436,7 @@ _REFINED_PEAKS = 3
 
 
 def _best_of_scan(
-    scorer: _LineScorer, periods: NDArray, angles: NDArray, n_peaks: int
+    scorer: LineScorer, periods: NDArray, angles: NDArray, n_peaks: int
 ) -> tuple[float, float, float]:
     """The best lattice near the ``n_peaks`` best separated points of a 1-D coarse scan."""
     scores = scorer.coarse(periods, angles)

@@ -8,6 +8,11 @@ so that a command line or a report can name an attack in one token:
 >>> get_attack("jpeg:50").apply(image)                   # doctest: +SKIP
 >>> [a.name for a in parse_attacks("jpeg:75,resize:0.5")]
 ['jpeg:75', 'resize:0.5']
+
+``regen`` re-synthesises the image through a tiny generative autoencoder
+(:mod:`synthmark.attacks.regen`; it needs the TAEF2 weights). The attacks that need more
+than one image, forging a mark onto a photo (``copy``) and removing it by averaging many
+marked images (``average:N``), are in :mod:`synthmark.attacks.security`.
 """
 
 from __future__ import annotations
@@ -163,6 +168,30 @@ def crop_pad(image: Image.Image, area: float) -> Image.Image:
     return canvas
 
 
+def aspect(image: Image.Image, factor: float) -> Image.Image:
+    """Stretch the height by ``factor``, the width unchanged (bicubic)."""
+    w, h = image.size
+    return image.resize((w, max(1, round(h * factor))), Image.Resampling.BICUBIC, reducing_gap=None)
+
+
+def shear(image: Image.Image, degrees: float) -> Image.Image:
+    """Shear horizontally by ``degrees`` about the centre (x += tan(angle) * y), keeping
+    the size; uncovered corners are black."""
+    w, h = image.size
+    t = math.tan(math.radians(degrees))
+    # output (x, y) samples input (x - t (y - h/2), y)
+    return image.transform(
+        (w, h), Image.Transform.AFFINE, (1.0, -t, t * h / 2, 0.0, 1.0, 0.0),
+        resample=Image.Resampling.BICUBIC,
+    )
+
+
+def compound(image: Image.Image, _: float) -> Image.Image:
+    """WebP q60, rotate 5 degrees (black corners), centre crop to 60% of the area, JPEG
+    q60."""
+    return jpeg(center_crop(rotate(webp(image, 60), 5.0), 0.6), 60)
+
+
 def identity(image: Image.Image, _: float) -> Image.Image:
     """No change (the clean baseline)."""
     return image.copy()
@@ -187,7 +216,21 @@ _KINDS: dict[str, tuple[AttackFn, bool, str]] = {
     "social": (social, False, "longest side 1080, then JPEG q80"),
     "screenshot": (screenshot, True, "rescale by F (bilinear) and sharpen"),
     "crop_pad": (crop_pad, True, "centre crop fraction A, pad back to size with grey"),
+    "aspect": (aspect, True, "stretch the height by F (width unchanged)"),
+    "shear": (shear, True, "shear horizontally by D degrees, same size"),
+    "compound": (compound, False, "WebP q60 -> rotate 5 -> crop 60% -> JPEG q60"),
 }
+
+#: attacks built per call from a factory (they own a model, loaded on first use)
+_FACTORIES: dict[str, tuple[Callable[[], AttackFn], str]] = {
+    "regen": (lambda: _regenerator(), "encode and decode with the TAEF2 autoencoder"),
+}
+
+
+def _regenerator() -> AttackFn:
+    from synthmark.attacks.regen import Regenerator
+
+    return Regenerator()
 
 
 #: kind -> the parameter's valid range, inclusive
@@ -205,12 +248,14 @@ _RANGES: dict[str, tuple[float, float]] = {
     "rotate_crop": (-45, 45),
     "screenshot": (0.05, 10),
     "crop_pad": (0.01, 1),
+    "aspect": (0.1, 10),
+    "shear": (-45, 45),
 }
 
 
 def list_attacks() -> list[str]:
     """Known attack kinds."""
-    return sorted(_KINDS)
+    return sorted([*_KINDS, *_FACTORIES])
 
 
 def get_attack(name: str) -> Attack:
@@ -220,6 +265,11 @@ def get_attack(name: str) -> Attack:
         UsageError: unknown kind, or a missing or malformed parameter.
     """
     kind, _, raw = name.strip().partition(":")
+    if kind in _FACTORIES:
+        if raw:
+            raise UsageError(f"attack {kind!r} takes no parameter, got {name!r}")
+        factory, about = _FACTORIES[kind]
+        return Attack(kind=kind, param=None, fn=factory(), description=about)
     if kind not in _KINDS:
         raise UsageError(f"unknown attack {kind!r}; known: {', '.join(list_attacks())}")
     fn, needs_param, description = _KINDS[kind]
@@ -261,6 +311,9 @@ WATERMARK_TARGET_ATTACKS: tuple[str, ...] = (
 #: Stretch goals of the watermark targets.
 WATERMARK_STRETCH_ATTACKS: tuple[str, ...] = ("rotate:10", "rotate:-10", "hflip")
 
+#: Geometry beyond a similarity, and a compound chain (issue "Watermark security").
+WATERMARK_GEOMETRY_ATTACKS: tuple[str, ...] = ("aspect:0.8", "aspect:1.25", "shear:5", "compound")
+
 #: The detector evaluation's perturbation grid, applied to both classes alike.
 DETECTOR_GRID: tuple[str, ...] = (
     "none", "jpeg:95", "jpeg:75", "jpeg:50", "webp:75", "resize:0.75", "resize:0.5",
@@ -269,6 +322,7 @@ DETECTOR_GRID: tuple[str, ...] = (
 
 __all__ = [
     "DETECTOR_GRID",
+    "WATERMARK_GEOMETRY_ATTACKS",
     "WATERMARK_STRETCH_ATTACKS",
     "WATERMARK_TARGET_ATTACKS",
     "Attack",

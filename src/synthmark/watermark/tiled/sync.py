@@ -1,0 +1,296 @@
+"""Synchronisation: from a candidate lattice to an alignment of the keyed sync lines.
+
+Decoding never needs the original or its size. The image is scaled to a short side of
+512, whitened, and candidate lattices are read off its spectrum
+(:mod:`synthmark.watermark.lattice`), which undoes crop, scale, rotation and mirroring.
+Folding the image onto one cell and a phase-only correlation of its spectrum with the
+keyed sync lines, under the 8 symmetries of the square lattice and ``shift_grid^2``
+cyclic shifts, give the alignment (:meth:`Synchroniser.align`). When no candidate gives a
+valid payload but the best reaches a sync score of ``refine_gate``, a keyed local search
+turns and scales that lattice on a fixed fine grid (:meth:`Synchroniser.refine`; the
+keyless search is good to about half a degree, which loses a weak mark's upper lines at
+the image's edges). When that fails too, a keyed scan (:meth:`Synchroniser.scan`) scores
+every period at the nominal angle (a crop or resize) and every angle at the nominal period
+(a rotation) by the sync lines of the image's own zero-padded spectrum, aligns the best
+two and refines the better one: it finds the lattice of an unmirrored image whose mark is
+too weak for the keyless search.
+
+How many alignments each stage may test is counted here too
+(:func:`false_positive_bound`), for :mod:`~synthmark.watermark.tiled.bound`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import scipy.fft as sfft
+from numpy.typing import NDArray
+
+from synthmark.watermark.lattice import Lattice, fold, line_frequencies, vertex
+from synthmark.watermark.tiled.bound import FalsePositiveBound
+from synthmark.watermark.tiled.design import D4, Layout, TileDesign
+
+__all__ = ["Alignment", "Synchroniser", "false_positive_bound", "hermitian_half"]
+
+#: how many lattice periods the candidate search assumes (marked at >= 512 px, or at the
+#: image's own size below it; see ``Synchroniser.nominal_periods``)
+_NOMINAL_PERIODS = 2
+
+
+@dataclass
+class Alignment:
+    """A lattice, the symmetry and cyclic shift that align the sync lines on it, the sync
+    score ``z`` there, and the folded cell's spectrum."""
+
+    lattice: Lattice
+    z: float
+    symmetry: int
+    shift: tuple[float, float]
+    spectrum: NDArray[np.complex128]
+
+
+def hermitian_half(
+    shape: tuple[int, int], lines: NDArray[np.int_], values: NDArray, dtype: type
+) -> NDArray:
+    """``shape[0]`` planes of ``shape[1] x shape[1]`` frequencies holding half of ``values``
+    (one row per plane) at ``lines`` and half their conjugates at ``-lines``, cut to the half
+    that :func:`scipy.fft.irfft2` reads: its result is the real part of the inverse FFT of
+    the ``values`` alone, at half the cost."""
+    n, side = shape
+    half = side // 2 + 1
+    planes: NDArray = np.zeros((n, side, half), dtype)
+    values = 0.5 * values
+    for (rows, cols), vals in (((lines % side).T, values), ((-lines % side).T, np.conj(values))):
+        keep = cols < half  # the lines differ modulo side, so no index repeats in one pass
+        planes[:, rows[keep], cols[keep]] += vals[:, keep]
+    return planes
+
+
+def scan_lattices(
+    design: TileDesign,
+) -> tuple[tuple[NDArray[np.float64], NDArray[np.float64]], ...]:
+    """The keyed scan's two families of (periods, angles in radians), in decode space
+    (see ``TileDesign.scan_step``): every period from the nominal one to the longest at
+    the nominal angle (a crop or resize), and every angle within the search's largest
+    rotation at the nominal period (a rotation)."""
+    d = design
+    nominal = d.nominal_period
+    angle = math.radians(d.search.nominal_angles[0])
+    longest = min(d.search.max_period, d.search.max_period_fraction * d.work_short)
+    periods = nominal * np.exp(np.arange(0.0, math.log(longest / nominal), d.scan_step))
+    turn = math.radians(d.search.max_rotation)
+    angles = angle + np.arange(-turn, turn + 1e-9, math.radians(d.scan_angle_step))
+    return (
+        (periods, np.full(len(periods), angle)),
+        (np.full(len(angles), nominal), angles),
+    )
+
+
+def refine_grid_size(design: TileDesign) -> int:
+    """Points of the refinement grid."""
+    return (2 * design.refine_angle_steps + 1) * (2 * design.refine_scale_steps + 1)
+
+
+def false_positive_bound(design: TileDesign) -> FalsePositiveBound:
+    """The bound of ``design``'s search: the candidate stage tests every lattice candidate
+    x 8 symmetries x cyclic shifts; the refined stage any candidate x its whole grid (a
+    superset of what the local search visits); the scan any scanned lattice, or lattice of
+    the affine search, x the same grid. A read checks at most one word per lattice
+    candidate, one refined, one from the scan, and the ``list_size - 1`` next words of the
+    best."""
+    d = design
+    candidates = d.search.max_candidates(_NOMINAL_PERIODS)
+    n_hypotheses = candidates * len(D4) * d.shift_grid**2
+    grid = refine_grid_size(d)
+    n_scanned = sum(len(periods) for periods, _ in scan_lattices(d))
+    n_scanned += d.affine.count + (d.scan_global + d.scan_sharp) * len(_NEIGHBOURS)
+    return FalsePositiveBound(
+        n_sync=d.n_sync,
+        crc_bits=d.crc_bits,
+        alpha=d.alpha,
+        n_hypotheses=n_hypotheses,
+        n_refined_hypotheses=n_hypotheses * grid,
+        n_scan_hypotheses=n_scanned * grid * len(D4) * d.shift_grid**2,
+        refine_share=d.refine_share,
+        scan_share=d.scan_share,
+        max_decodes=candidates + 2 + max(d.list_size - 1, 0),
+    )
+
+
+#: the 3 x 3 neighbourhood, in scan steps of period and angle, of an extra scan lattice
+#: (one step either way: 0.6% in period, 0.25 degrees; a 5 x 5 one read no more)
+_STEPS = (-1, 0, 1)
+_NEIGHBOURS = np.array([(a, b) for a in _STEPS for b in _STEPS], np.float64)
+
+
+def _neighbours(
+    lattices: Sequence[tuple[float, float]], design: TileDesign
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Periods and angles of each lattice's :data:`_NEIGHBOURS`, lattice by lattice."""
+    base = np.asarray(lattices, np.float64)
+    periods = base[:, None, 0] * np.exp(design.scan_step * _NEIGHBOURS[None, :, 0])
+    angles = base[:, None, 1] + math.radians(design.scan_angle_step) * _NEIGHBOURS[None, :, 1]
+    return periods.ravel(), angles.ravel()
+
+
+class Synchroniser:
+    """Aligns the keyed sync lines of ``layout`` on lattices of a whitened residual.
+
+    Args:
+        layout: the keyed layout (sync lines and phases).
+        design: the scheme's constants.
+    """
+
+    def __init__(self, layout: Layout, design: TileDesign) -> None:
+        self.layout = layout
+        self.design = design
+
+    @cached_property
+    def scan_lattices(self) -> tuple[tuple[NDArray[np.float64], NDArray[np.float64]], ...]:
+        """:func:`scan_lattices` of the design."""
+        return scan_lattices(self.design)
+
+    def nominal_periods(self, size: tuple[int, int]) -> list[float]:
+        """Decode-space periods if the image was not cropped: marked at >= 512 px (any
+        resize since), or marked at its current size below 512 px."""
+        d = self.design
+        short = min(size)
+        out = [d.step * math.sqrt(5.0)]
+        if short < d.work_short:
+            out.append(d.small_step * math.sqrt(5.0) * d.work_short / short)
+        return out
+
+    def align(self, rw: NDArray, wt: NDArray, lattice: Lattice) -> Alignment:
+        """Fold the weighted residual ``rw`` (weights ``wt``) onto ``lattice``'s cell and find
+        the symmetry and cyclic shift that best align the sync lines (phase only)."""
+        d = self.design
+        lay = self.layout
+        g, pg = d.grid, d.shift_grid
+        spectrum = sfft.fft2(fold(rw, wt, lattice.basis, g))
+        sync = lay.sync
+        rot = np.exp(-1j * lay.psi)
+        # phase only: each line contributes cos(phase error), whatever its magnitude. The
+        # correlation over every shift is the real part of an inverse FFT of the lines, i.e.
+        # the inverse FFT of their Hermitian part, for which a real transform of half the
+        # plane suffices (one batch for the 8 symmetries).
+        unit = np.empty((len(D4), len(sync)), np.complex128)
+        for i, m in enumerate(D4):
+            k = sync @ m.T
+            z = spectrum[k[:, 0] % g, k[:, 1] % g]
+            unit[i] = z / (np.abs(z) + 1e-12) * rot
+        planes = hermitian_half((len(D4), pg), sync, unit, np.complex128)
+        corrs = sfft.irfft2(planes, s=(pg, pg), axes=(1, 2)) * (pg * pg / math.sqrt(len(sync)))
+        sym = int(np.argmax(corrs.reshape(len(D4), -1).max(axis=1)))
+        corr = corrs[sym]
+        peak = float(corr.max())
+        i0, i1 = np.unravel_index(int(np.argmax(corr)), corr.shape)
+        s0 = i0 + vertex(corr[(i0 - 1) % pg, i1], corr[i0, i1], corr[(i0 + 1) % pg, i1])
+        s1 = i1 + vertex(corr[i0, (i1 - 1) % pg], corr[i0, i1], corr[i0, (i1 + 1) % pg])
+        return Alignment(lattice, peak, sym, (float(s0), float(s1)), spectrum)
+
+    def refine(self, rw: NDArray, wt: NDArray, start: Alignment) -> Alignment:
+        """Keyed local search around ``start``: the lattice turned and scaled on a fixed
+        grid (:class:`TileDesign` ``refine_*``), climbing the sync score, first in strides of
+        three grid points, then one. The keyless search finds a weak mark's lattice only
+        to within about half a degree, which loses the upper lines at the image's edges."""
+        d = self.design
+        base = start.lattice.basis
+        span = (d.refine_angle_steps, d.refine_scale_steps)
+
+        def lattice_at(pos: tuple[int, int]) -> Lattice:
+            t = math.radians(pos[0] * d.refine_angle_step)
+            turn = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+            scaled = (1.0 + pos[1] * d.refine_scale_step) * (turn @ base)
+            return Lattice(basis=scaled, score=start.lattice.score)
+
+        best, here = start, (0, 0)
+        seen = {here}
+        for stride in d.refine_strides:
+            moved = True
+            while moved:
+                moved = False
+                for di, dj in itertools.product((-stride, 0, stride), repeat=2):
+                    pos = (here[0] + di, here[1] + dj)
+                    if pos in seen or abs(pos[0]) > span[0] or abs(pos[1]) > span[1]:
+                        continue
+                    seen.add(pos)
+                    al = self.align(rw, wt, lattice_at(pos))
+                    if al.z > best.z:
+                        best, best_pos, moved = al, pos, True
+                if moved:
+                    here = best_pos
+        return best
+
+    def scan(
+        self, rw: NDArray, wt: NDArray, extra: Sequence[tuple[float, float]] = ()
+    ) -> Alignment:
+        """The keyed scan (see ``TileDesign.scan_step``): every lattice of
+        :attr:`scan_lattices` is scored by the phase-only sync correlation of the image's
+        own spectrum at its sync frequencies (one zero-padded FFT, nearest bins, identity
+        symmetry, a coarse shift grid); of each family's ``scan_top`` best, apart from each
+        other, the ``scan_top`` best overall are aligned exactly, and the best alignment is
+        returned. ``extra`` (period, angle in radians) lattices, the keyless search's
+        weaker global peaks, are scored too, each at its 3 x 3 neighbours in scan steps of
+        period and angle."""
+        d = self.design
+        h, w = rw.shape
+        big_h, big_w = d.scan_pad * h, d.scan_pad * w
+        spectrum = sfft.rfft2(rw, s=(big_h, big_w))
+        best: list[tuple[float, NDArray[np.float64]]] = []  # (approximate score, basis)
+        for periods, angles in self.scan_lattices:
+            score = self._scan_scores(spectrum, (h, w), periods, angles)
+            best.extend(self._scan_peaks(score, periods, angles))
+        if extra:
+            periods, angles = _neighbours(extra, d)
+            score = self._scan_scores(spectrum, (h, w), periods, angles).reshape(len(extra), -1)
+            for row, i in enumerate(np.argmax(score, axis=1)):
+                j = row * score.shape[1] + int(i)
+                ci, si = math.cos(angles[j]), math.sin(angles[j])
+                basis = periods[j] * np.array([[ci, -si], [si, ci]])
+                best.append((float(score[row, i]), basis))
+        best.sort(key=lambda t: t[0], reverse=True)
+        aligned = [self.align(rw, wt, Lattice(basis=b, score=z)) for z, b in best[: d.scan_top]]
+        return max(aligned, key=lambda al: al.z)
+
+    def _scan_scores(
+        self, spectrum: NDArray, shape: tuple[int, int], periods: NDArray, angles: NDArray
+    ) -> NDArray[np.float32]:
+        """The coarse sync score of each (period, angle) off the zero-padded spectrum."""
+        d = self.design
+        lay = self.layout
+        h, w = shape
+        big_h, big_w = d.scan_pad * h, d.scan_pad * w
+        pg = d.scan_shift_grid
+        sync = lay.sync
+        fx, fy, sign = line_frequencies(sync, periods, angles)
+        iy = np.rint(fy * big_h).astype(np.intp) % big_h
+        z = spectrum[iy, np.rint(fx * big_w).astype(np.intp)]
+        z = z * np.exp(2j * np.pi * (fx * (w / 2) + fy * (h / 2)))  # phase at the centre
+        z = np.where(sign < 0, np.conj(z), z)
+        unit = z / (np.abs(z) + 1e-12) * np.exp(-1j * lay.psi)
+        planes = hermitian_half((len(periods), pg), sync, unit, np.complex64)
+        corr = sfft.irfft2(planes, s=(pg, pg), axes=(1, 2))
+        scores: NDArray[np.float32] = corr.reshape(len(periods), -1).max(axis=1)
+        return scores
+
+    def _scan_peaks(
+        self, score: NDArray, periods: NDArray, angles: NDArray
+    ) -> list[tuple[float, NDArray[np.float64]]]:
+        """The ``scan_top`` best separated scan points, as (score, lattice basis)."""
+        d = self.design
+        picked: list[int] = []
+        out = []
+        for i in np.argsort(score)[::-1]:
+            if len(picked) == d.scan_top:
+                break
+            if any(abs(int(i) - j) < d.scan_peak_gap for j in picked):  # the same peak
+                continue
+            picked.append(int(i))
+            ci, si = math.cos(angles[i]), math.sin(angles[i])
+            out.append((float(score[i]), periods[i] * np.array([[ci, -si], [si, ci]])))
+        return out
