@@ -17,8 +17,9 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # need them fail when the folder is missing.
 os.environ.setdefault("SYNTHMARK_MODELS", str(SHARED_DATA.parent / "models"))
 
-# pg_server / pg_url: a throwaway PostgreSQL server for the registry tests.
-pytest_plugins = ("tests.pg_server",)
+# pg_server / pg_url: a throwaway PostgreSQL server for the registry tests; the watermark
+# tests' images (photo, marked, ...).
+pytest_plugins = ("tests.pg_server", "tests.watermark_images")
 
 #: Fixtures that need a system program, and the marker a test using them must carry, so
 #: that the default run (``pytest``) needs none of them and ``make test`` runs them all.

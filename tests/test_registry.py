@@ -364,3 +364,18 @@ def test_a_commit_record_and_its_keywords_are_the_same_commit(reg: Registry) -> 
         reg.commit(reg.reserve(), facts, sha256="cd" * 32)
     with pytest.raises(TypeError, match="unexpected keyword"):
         reg.commit(reg.reserve(), sha_256="cd" * 32)
+
+
+def test_a_commit_stores_its_content_description_after_the_record(reg: Registry) -> None:
+    from synthmark.registry import Commit
+
+    serial = reg.reserve()
+    reg.commit(serial, Commit(sha256="ab" * 32, phash=7, content=b"\x01description"))
+    assert reg.get_content(serial) == b"\x01description"
+    plain = reg.reserve()
+    reg.commit(plain, sha256="cd" * 32, phash=8)
+    assert reg.get_content(plain) is None
+    refused = reg.reserve()
+    with pytest.raises(UsageError, match="non-empty bytes"):
+        reg.commit(refused, Commit(sha256="ef" * 32, phash=9, content=b""))
+    assert reg.get(refused).status.value == "reserved"  # checked before the record

@@ -163,6 +163,11 @@ def _check_sha256(value: str) -> str:
     return text
 
 
+def _check_content(description: object) -> None:
+    if not isinstance(description, (bytes, bytearray)) or not description:
+        raise UsageError("a content description must be non-empty bytes")
+
+
 def record_to_dict(record: GenerationRecord) -> dict[str, Any]:
     """A record as plain JSON types (for export and the command line)."""
     from synthmark.jsonutil import to_jsonable
@@ -204,6 +209,8 @@ class Registry(abc.ABC):
         if facts is not None and fields:
             raise TypeError("give a Commit or its fields as keywords, not both")
         facts = facts or Commit(**fields)
+        if facts.content is not None:
+            _check_content(facts.content)
         record = self._commit(serial, facts.normalise())
         if facts.content is not None:
             self.put_content(serial, facts.content, scheme=facts.content_scheme)
@@ -222,8 +229,7 @@ class Registry(abc.ABC):
             RegistryError: no such serial, or it already has a description.
             UsageError: ``description`` is empty or not bytes.
         """
-        if not isinstance(description, (bytes, bytearray)) or not description:
-            raise UsageError("a content description must be non-empty bytes")
+        _check_content(description)
         if not self._put_content(serial, scheme, bytes(description), format_time(utc_now())):
             if self.get(serial) is None:
                 raise RegistryError(f"no record with serial {serial}")
