@@ -1,12 +1,13 @@
 """The package's shape: storeys that import only downward, no import cycles, short units.
 
-The storeys (README, "Development"):
+The storeys (docs/architecture.md):
 
 * base: the package root, ``errors``, ``settings``, ``jsonutil``, ``names``, ``choices``,
   ``imaging``, ``metrics`` and ``samples``;
-* primitives: ``attacks``, ``watermark``, ``labels``, ``registry``;
-* capabilities: ``generate``, ``labelling``, ``detect``, ``screen``, ``eval``, ``demo``;
-* faces: ``cli``, ``serve``, ``integrations`` and ``__main__``.
+* primitives: ``attacks``, ``watermark``, ``labels``, ``registry``, ``detect``;
+* capabilities: ``generate``, ``labelling``, ``screen``, ``eval``, ``integrations``,
+  ``demo``;
+* faces: ``cli``, ``serve`` and ``__main__``.
 
 A module imports modules of its own storey or below. Imports inside functions count (they
 run, only later); imports under ``if TYPE_CHECKING:`` do not.
@@ -28,9 +29,9 @@ STOREYS: dict[str, int] = {
          "samples"),
         0,
     ),
-    **dict.fromkeys(("attacks", "watermark", "labels", "registry"), 1),
-    **dict.fromkeys(("generate", "labelling", "detect", "screen", "eval", "demo"), 2),
-    **dict.fromkeys(("cli", "serve", "integrations", "__main__"), 3),
+    **dict.fromkeys(("attacks", "watermark", "labels", "registry", "detect"), 1),
+    **dict.fromkeys(("generate", "labelling", "screen", "eval", "integrations", "demo"), 2),
+    **dict.fromkeys(("cli", "serve", "__main__"), 3),
 }
 STOREY_NAMES = ("base", "primitives", "capabilities", "faces")
 
