@@ -59,7 +59,7 @@ _HEADER = "synthmark-watermark-key-v1"
 NO_KEY_NOTE = "synthmark watermark not checked: no key"
 #: The same, with the fix, for a person.
 NO_KEY_WARNING = (
-    f"{NO_KEY_NOTE} (create one with `synthmark watermark keygen` or point {KEY_ENV} "
+    f"{NO_KEY_NOTE} (create one with `synthmark keys init` or point {KEY_ENV} "
     "at a key file)"
 )
 
