@@ -74,7 +74,8 @@ ProviderOption = Annotated[
 #: kept, S: sigma, D: degrees.
 ATTACK_NAMES = (
     "none, jpeg:Q, webp:Q, resize:F, crop:A, crop_corner:A, crop_pad:A, blur:S, noise:S, "
-    "brightness:F, contrast:F, rotate:D, rotate_crop:D, screenshot:F, hflip, chain, social"
+    "brightness:F, contrast:F, rotate:D, rotate_crop:D, screenshot:F, hflip, chain, social, "
+    "aspect:F, shear:D, compound, regen"
 )
 
 
