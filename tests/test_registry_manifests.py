@@ -81,7 +81,7 @@ def test_migration_2_adds_the_table_to_an_existing_version_1_database(tmp_path: 
     conn.commit()
     conn.close()
     with open_registry(path) as reg:
-        assert reg.schema_version == SCHEMA_VERSION == 2  # type: ignore[attr-defined]
+        assert reg.schema_version == SCHEMA_VERSION >= 2  # type: ignore[attr-defined]
         assert reg.get(1) is not None
         _commit(reg, 1, ID)
         reg.store_manifest(1, ID, STORE)

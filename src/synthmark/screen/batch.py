@@ -247,7 +247,9 @@ def _records(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(factory,)
     )
     try:
-        chunk = max(1, min(16, len(paths) // (workers * 4)))
+        # Small chunks: records stream out (and Ctrl-C loses little work) at a cost of one
+        # message per few files, small beside screening one.
+        chunk = max(1, min(4, len(paths) // (workers * 4)))
         yield from pool.map(_screen_in_worker, paths, chunksize=chunk)
     except BaseException:  # Ctrl-C, or the consumer stopped: do not wait for the queue
         _stop(pool)
