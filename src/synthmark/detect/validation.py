@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from synthmark.choices import FoldSplit
 from synthmark.detect.heads import create_head
 from synthmark.errors import UsageError
 
 Folds = list[tuple[NDArray[np.int_], NDArray[np.int_]]]
-CV_MODES = ("group", "source")
+CV_MODES = tuple(sorted(split.value for split in FoldSplit))
 
 
 def training_inputs(
