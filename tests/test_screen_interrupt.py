@@ -51,6 +51,10 @@ def test_an_interrupted_batch_ends_its_workers_at_once(tmp_path: Path) -> None:
     assert elapsed < 6, elapsed
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path: Path) -> None:
     folder = tmp_path / "many"
     folder.mkdir()
@@ -63,7 +67,11 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path: Path) -> None:
     create_key(Settings.from_env(environ=env))
     command = [sys.executable, "-m", "synthmark", "screen", str(folder), "--no-detector",
                "--workers", "2", "-o", str(out)]
+    # A shell's background job (`cmd &`, some CI runners) starts with SIGINT ignored, and an
+    # ignored signal stays ignored in children: give the command the default a user's
+    # interactive shell gives it.
     proc = subprocess.Popen(command, env=env, start_new_session=True,
+                            preexec_fn=_default_sigint,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 90
     while not (out.exists() and out.read_bytes().count(b"\n") >= 3):

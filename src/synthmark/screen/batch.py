@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -263,16 +264,23 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     if terminate is not None:
         terminate()
         return
-    # Before 3.14 the pool has no public way to end its processes; shutdown() forgets them.
-    processes = list((getattr(pool, "_processes", None) or {}).values())
+    # Before 3.14 the pool has no public way to end its processes, and shutdown() forgets
+    # them: keep its dict of processes (the pool's manager thread holds the same one, and
+    # may still add to it while it winds down) and end whatever it holds.
+    live = getattr(pool, "_processes", None) or {}
     pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.join(timeout=2)
-        if process.is_alive():  # a worker still starting up on a loaded machine: SIGKILL
-            process.kill()
-            process.join(timeout=5)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        processes = [p for p in list(live.values()) if p.is_alive()]
+        if not processes:
+            return
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=2)
+            if process.is_alive():  # a worker still starting up on a loaded machine: SIGKILL
+                process.kill()
+                process.join(timeout=2)
 
 
 def interrupted_hint(done: int, total: int, output: Path | None) -> str:
