@@ -34,6 +34,13 @@ class CvBy(str, enum.Enum):
     group = "group"
 
 
+class ThresholdBy(str, enum.Enum):
+    """How the threshold meets the target FPR."""
+
+    pooled = "pooled"
+    source = "source"
+
+
 class ExportFormat(str, enum.Enum):
     """Formats ``detect export`` writes."""
 
@@ -59,6 +66,13 @@ _Extractor = Annotated[
 _TargetFpr = Annotated[
     float,
     typer.Option(help="False-positive rate on real validation images the threshold is set for."),
+]
+_ThresholdBy = Annotated[
+    ThresholdBy,
+    typer.Option(
+        help="pooled: the target FPR over all real validation images; source: at most the "
+        "target FPR on each real source (a lower TPR)."
+    ),
 ]
 _MaxTiles = Annotated[int, typer.Option(min=1, help="Tiles per image at most.")]
 _TileMultiple = Annotated[
@@ -105,6 +119,7 @@ def train(
     extractor: _Extractor = DEFAULT_EXTRACTOR,
     head: Annotated[Head, typer.Option(help="Classifier head.")] = Head.logistic,
     target_fpr: _TargetFpr = 0.05,
+    threshold_by: _ThresholdBy = ThresholdBy.pooled,
     tile: Annotated[int, typer.Option(help="Tile side in pixels (multiple of 8).")] = DEFAULT_TILE,
     max_tiles: _MaxTiles = DEFAULT_MAX_TILES,
     tile_multiple: _TileMultiple = DEFAULT_TILE_MULTIPLE,
@@ -143,6 +158,7 @@ def train(
         extractor=extractor,
         head=head.value,
         target_fpr=target_fpr,
+        threshold_by=threshold_by.value,
         tile=tile,
         max_tiles=max_tiles,
         tile_multiple=tile_multiple,
