@@ -76,6 +76,14 @@ def test_onnx_export_of_other_statistics_matches_pytorch(tmp_path: Path) -> None
     assert np.abs(torch_p - onnx_det.predict_proba(images)[:, 1]).max() < 1e-3
 
 
+def test_onnx_session_runs_one_thread_per_worker(exported: Path) -> None:
+    """predict_paths' workers are the parallelism: a session of its own threads per worker
+    would oversubscribe the cores (fails with a session of n_jobs threads)."""
+    det = OnnxDetector(exported, n_jobs=2)
+    assert det.n_jobs == 2
+    assert det._session.get_session_options().intra_op_num_threads == 1
+
+
 def test_onnx_metadata_documents_preprocessing_and_size(exported: Path) -> None:
     import onnx
 
