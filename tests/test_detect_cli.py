@@ -49,11 +49,32 @@ def model(folders: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) 
             "--no-augment",
             "--licence",
             "real=CC0",
+            "--extractor-params",
+            '{"channels": "luma"}',
+            "--threshold-by",
+            "source",
         ],
     )
     assert result.exit_code == 0, result.output
     assert "Validation" in result.output and "AUC" in result.output
     return out
+
+
+def test_train_keeps_the_extractor_parameters_and_threshold_rule(model: Path) -> None:
+    params = json.loads((model / "detector.json").read_text())["params"]
+    assert params["extractor_params"] == {"channels": "luma"}
+    assert params["threshold_by"] == "source"
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]"])
+def test_train_with_bad_extractor_params_is_a_usage_error(
+    text: str, tmp_path: Path, folders: tuple[Path, Path]
+) -> None:
+    real, fake = folders
+    args = ["detect", "train", "--real", str(real), "--fake", str(fake), "-o", str(tmp_path / "m")]
+    result = runner.invoke(app, [*args, "--extractor-params", text])
+    assert result.exit_code == 2 and "--extractor-params" in result.output
+    assert not (tmp_path / "m").exists()
 
 
 def test_train_writes_a_model_with_a_card(model: Path) -> None:

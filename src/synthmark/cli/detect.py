@@ -63,6 +63,12 @@ _Fake = Annotated[
 _Extractor = Annotated[
     str, typer.Option(help="Feature extractor(s), e.g. mobilenetv2 or grid+cooccurrence.")
 ]
+_ExtractorParams = Annotated[
+    str | None,
+    typer.Option(
+        help='The extractor\'s parameters as JSON, e.g. \'{"stats": ["mean", "std", "absmean"]}\'.'
+    ),
+]
 _TargetFpr = Annotated[
     float,
     typer.Option(help="False-positive rate on real validation images the threshold is set for."),
@@ -117,6 +123,7 @@ def train(
     fake: _Fake,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the model into.")],
     extractor: _Extractor = DEFAULT_EXTRACTOR,
+    extractor_params: _ExtractorParams = None,
     head: Annotated[Head, typer.Option(help="Classifier head.")] = Head.logistic,
     target_fpr: _TargetFpr = 0.05,
     threshold_by: _ThresholdBy = ThresholdBy.pooled,
@@ -156,6 +163,7 @@ def train(
     args = sys.argv[sys.argv.index("train") + 1 :] if "train" in sys.argv else []
     det = Detector(
         extractor=extractor,
+        extractor_params=_json_object(extractor_params, "--extractor-params"),
         head=head.value,
         target_fpr=target_fpr,
         threshold_by=threshold_by.value,
@@ -189,6 +197,21 @@ def train(
         train(plan, progress)
     det.save(output, det.card)
     _report_training(st.console, det, output)
+
+
+def _json_object(text: str | None, option: str) -> dict[str, Any] | None:
+    """A JSON object given on the command line (a usage error, exit 2, otherwise)."""
+    import json
+
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not JSON ({exc})", param_hint=option) from None
+    if not isinstance(value, dict):
+        raise typer.BadParameter(f"must be a JSON object, got {text!r}", param_hint=option)
+    return value
 
 
 def _report_training(console: Any, det: Any, output: Path) -> None:
