@@ -457,5 +457,7 @@ def test_detector_threshold_by_source_bounds_each_real_source_out_of_fold() -> N
     for name, info in det.validation_["by_source"].items():
         if info["label"] == "real":
             assert info["flagged"] <= det.target_fpr, name
+    assert "each training source" in det.card.to_markdown()
+    assert "each training source" not in tiny_detector().fit(images, labels).card.to_markdown()
     with pytest.raises(UsageError, match="threshold_by"):
         tiny_detector(threshold_by="worst").fit(images, labels)

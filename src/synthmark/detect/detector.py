@@ -486,6 +486,7 @@ class Detector(BaseEstimator):
                 summary=getattr(self, "training_summary_", {}),
                 threshold=float(self.threshold_),
                 target_fpr=float(self.target_fpr),
+                threshold_by=self.threshold_by,
                 validation=dict(getattr(self, "validation_", {})),
             )
         return stored
