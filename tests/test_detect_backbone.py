@@ -245,7 +245,7 @@ def test_extractor_statistics_are_the_named_ones_per_layer_in_order(
     default = MobileNetV2Features(layers=layers).bind(tiny_network)
     picked = MobileNetV2Features(layers=layers, stats=["std", "absmean"]).bind(tiny_network)
     assert default.statistics == ("mean", "std") and picked.n_features == 2 * (24 + 32)
-    x = torch.from_numpy(np.asarray(images[0])[None]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = torch.from_numpy(np.array(images[0])[None]).permute(0, 3, 1, 2).float() / 127.5 - 1
     with torch.inference_mode():
         net = tiny_network
         a1 = net.blocks[1](net.blocks[0](net.bn1(net.conv_stem(x))))  # type: ignore[attr-defined]
