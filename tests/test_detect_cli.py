@@ -168,3 +168,21 @@ def test_predict_abstains_in_screens_words_and_exits_0(tmp_path: Path) -> None:
     assert scored["label"] == expected
     text = runner.invoke(app, ["detect", "predict", str(flat)])
     assert text.exit_code == 0 and text.stdout.split("\t")[:3] == ["-", "abstained", str(flat)]
+
+
+def test_train_defaults_are_the_shipped_models_settings() -> None:
+    """`detect train --help` shows what ships: each default equals the default model's."""
+    import inspect
+
+    from synthmark.cli import detect as cli
+    from synthmark.detect.loading import packaged_model_path
+
+    shipped = json.loads((packaged_model_path("default") / "detector.json").read_text())["params"]
+    defaults = {
+        name: getattr(p.default, "value", p.default)
+        for name, p in inspect.signature(cli.train).parameters.items()
+    }
+    for name in ("extractor", "tile", "max_tiles", "tile_multiple", "target_fpr", "cv"):
+        assert defaults[name] == shipped[name], name
+    assert defaults["cv_by"] == shipped["cv_by"] and defaults["head"] == shipped["head"]
+    assert defaults["threshold_by"] == shipped["threshold_by"]

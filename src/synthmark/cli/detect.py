@@ -52,6 +52,7 @@ DEFAULT_EXTRACTOR = "mobilenetv2"
 DEFAULT_TILE = 320
 DEFAULT_MAX_TILES = 4
 DEFAULT_TILE_MULTIPLE = 32
+DEFAULT_THRESHOLD_BY = "source"
 
 
 _Real = Annotated[
@@ -66,7 +67,8 @@ _Extractor = Annotated[
 _ExtractorParams = Annotated[
     str | None,
     typer.Option(
-        help='The extractor\'s parameters as JSON, e.g. \'{"stats": ["mean", "std", "absmean"]}\'.'
+        help="The extractor's parameters as JSON; the shipped default model uses "
+        '\'{"stats": ["mean", "std", "absmean"]}\' with mobilenetv2.'
     ),
 ]
 _TargetFpr = Annotated[
@@ -126,7 +128,7 @@ def train(
     extractor_params: _ExtractorParams = None,
     head: Annotated[Head, typer.Option(help="Classifier head.")] = Head.logistic,
     target_fpr: _TargetFpr = 0.05,
-    threshold_by: _ThresholdBy = ThresholdBy.pooled,
+    threshold_by: _ThresholdBy = ThresholdBy(DEFAULT_THRESHOLD_BY),
     tile: Annotated[int, typer.Option(help="Tile side in pixels (multiple of 8).")] = DEFAULT_TILE,
     max_tiles: _MaxTiles = DEFAULT_MAX_TILES,
     tile_multiple: _TileMultiple = DEFAULT_TILE_MULTIPLE,
