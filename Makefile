@@ -43,8 +43,10 @@ lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 
+# Every test but the slow ones, those that need PostgreSQL, Chromium or exiftool included
+# (plain `pytest` leaves those out: see pyproject.toml).
 test: venv system-deps lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m 'not slow' $(PYTEST_ARGS)
 
 test-all: venv system-deps
 	$(PY) -m pytest -m '' $(PYTEST_ARGS)

@@ -17,8 +17,24 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # need them fail when the folder is missing.
 os.environ.setdefault("SYNTHMARK_MODELS", str(SHARED_DATA.parent / "models"))
 
-# pg_server / pg_url: a throwaway PostgreSQL server for the registry tests.
-pytest_plugins = ("tests.pg_server",)
+# pg_server / pg_url: a throwaway PostgreSQL server for the registry tests; the watermark
+# tests' images (photo, marked, ...).
+pytest_plugins = ("tests.pg_server", "tests.watermark_images")
+
+#: Fixtures that need a system program, and the marker a test using them must carry, so
+#: that the default run (``pytest``) needs none of them and ``make test`` runs them all.
+_NEEDS_MARKER = {"pg_server": "postgres", "pg_url": "postgres", "browser": "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse a test that uses a server or browser fixture without its marker."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        for fixture, marker in _NEEDS_MARKER.items():
+            if fixture in names and item.get_closest_marker(marker) is None:
+                raise pytest.UsageError(
+                    f"{item.nodeid} uses the {fixture} fixture: mark it @pytest.mark.{marker}"
+                )
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from synthmark.attacks import (
+    ATTACKS,
     DETECTOR_GRID,
     WATERMARK_STRETCH_ATTACKS,
     WATERMARK_TARGET_ATTACKS,
@@ -30,6 +31,20 @@ def test_every_listed_attack_runs_and_is_deterministic(name: str) -> None:
     assert first.mode == "RGB"
     assert np.array_equal(np.asarray(first), np.asarray(second))
     assert attack.name == name
+
+
+@pytest.mark.parametrize("kind", [k for k in ATTACKS if ATTACKS[k].factory is None])
+def test_every_registered_kind_runs_inside_its_range(kind: str) -> None:
+    """Each kind (regen, which loads weights, has its own tests below), with a parameter a
+    quarter into its declared range, gives a deterministic RGB image."""
+    about = ATTACKS[kind]
+    lo, hi = about.range if about.needs_param else (0.0, 0.0)
+    name = f"{kind}:{lo + (hi - lo) / 4:g}" if about.needs_param else kind
+    image = hostile.photo_like((120, 80))
+    attack = get_attack(name)
+    first, second = attack.apply(image), attack.apply(image)
+    assert first.mode == "RGB" and attack.description == about.description
+    assert np.array_equal(np.asarray(first), np.asarray(second))
 
 
 def test_geometry_of_resize_and_crop() -> None:

@@ -170,6 +170,7 @@ def test_xmp_and_parameters_read_back(fmt: str, signed: dict[str, bytes]) -> Non
     assert (gen.fields["width"], gen.fields["height"]) == (128, 96)
 
 
+@pytest.mark.exiftool
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_exiftool_reads_our_xmp(fmt: str, signed: dict[str, bytes], tmp_path: Path) -> None:
     path = tmp_path / f"signed.{fmt.lower()}"
@@ -191,6 +192,7 @@ def test_exiftool_reads_our_xmp(fmt: str, signed: dict[str, bytes], tmp_path: Pa
     assert out == [TRAINED_ALGORITHMIC_MEDIA, "Made with AI (model tiny-sd, by Acme)"]
 
 
+@pytest.mark.exiftool
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_exiftool_reads_the_a1111_parameters(
     fmt: str, signed: dict[str, bytes], tmp_path: Path

@@ -37,7 +37,7 @@ from synthmark.serve.app import ScreenFn, ServeConfig, create_app
 from synthmark.settings import Settings
 from tests.browser import chromium, elsewhere, network_events, requested_urls
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.browser]
 
 ARTIFACTS = Path(os.environ.get("SYNTHMARK_TEST_ARTIFACTS", "build/test-artifacts"))
 C2PA_FILES = {

@@ -70,3 +70,14 @@ def test_missing_class_and_bad_labels_are_usage_errors(tmp_path: Path) -> None:
         parse_label("maybe", "row 2")
     with pytest.raises(UsageError, match="not a folder"):
         discover(real=[tmp_path / "nope"], fake=[tmp_path / "real"])
+
+
+def test_thin_keeps_at_most_limit_per_class_and_source_evenly_spaced() -> None:
+    from synthmark.eval.datasets import FAKE, REAL, Sample, thin
+
+    samples = [Sample(Path(f"r{i}.png"), REAL, "cam") for i in range(10)]
+    samples += [Sample(Path(f"f{i}.png"), FAKE, "sd") for i in range(3)]
+    kept = thin(samples, 4)
+    assert [s.path.name for s in kept] == [
+        "r0.png", "r2.png", "r5.png", "r7.png", "f0.png", "f1.png", "f2.png"
+    ]

@@ -14,7 +14,7 @@ from synthmark.registry import open_registry
 from synthmark.settings import Settings
 from synthmark.watermark.keys import create_key
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.postgres]
 
 
 def test_parallel_generators_share_serials_without_loss(pg_url: str, tmp_path: Path) -> None:

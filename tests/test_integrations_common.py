@@ -111,8 +111,8 @@ def test_open_parts_creates_key_and_ca_on_first_use_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     said: list[str] = []
-    settings = Settings(home=tmp_path / "home")
     monkeypatch.setenv("SYNTHMARK_PROVIDER", "Acme Studio")
+    settings = Settings.from_env(tmp_path / "home")
     with open_parts(settings, notify=said.append) as parts:
         assert parts.provider == "Acme Studio"
     assert any("watermark key" in s for s in said) and any("signing CA" in s for s in said)
@@ -120,6 +120,7 @@ def test_open_parts_creates_key_and_ca_on_first_use_and_says_so(
         pass
     assert len(said) == 2  # made once
     monkeypatch.delenv("SYNTHMARK_PROVIDER")
+    settings = Settings.from_env(tmp_path / "home")
     with open_parts(settings, notify=said.append) as parts:
         assert parts.provider is None
     assert "No provider named (SYNTHMARK_PROVIDER)" in said[-1]

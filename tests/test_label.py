@@ -107,6 +107,7 @@ def test_every_file_is_marked_labelled_signed_and_registered(labelled: dict[str,
     registry.close()
 
 
+@pytest.mark.exiftool
 def test_the_a1111_files_keep_their_generation_parameters(labelled: dict[str, Any]) -> None:
     """Checked with exiftool (the PNG text as written) and with inspect (as read back)."""
     for name in ("sample-2.png", "sample-3.png"):
@@ -128,6 +129,7 @@ def test_the_a1111_files_keep_their_generation_parameters(labelled: dict[str, An
         assert int(now["fields"]["serial"]) == serial
 
 
+@pytest.mark.exiftool
 def test_the_comfyui_files_keep_their_graphs(labelled: dict[str, Any]) -> None:
     for name in ("lora.png", "hiresfix_latent_workflow.png", "sdxl_revision_text_prompts.png"):
         source = next((labelled["prov"] / "comfyui_screenshots").rglob(name))
@@ -242,6 +244,7 @@ def test_generation_info_from_each_generator_kind(shared_data: Path) -> None:
         GenerationInfo(model=" ")
 
 
+@pytest.mark.exiftool
 def test_metadata_that_does_not_conflict_is_kept(tmp_path: Path, synthmark_home: Path) -> None:
     from tests.test_label_metadata import rich_jpeg
 
@@ -287,6 +290,7 @@ def test_other_formats_are_written_as_png_and_format_converts(
     assert json_lines(result.stdout)[0]["path"].endswith("pic.jpg")
 
 
+@pytest.mark.exiftool
 def test_strip_prompt_leaves_every_prompt_out(tmp_path: Path, synthmark_home: Path,
                                                    shared_data: Path) -> None:
     make_home(synthmark_home)

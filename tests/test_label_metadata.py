@@ -130,6 +130,7 @@ def test_save_options_write_what_is_kept_into_each_format() -> None:
 # --- issue 20, item 10: `watermark embed` keeps what it can and says what it cannot --------
 
 
+@pytest.mark.exiftool
 @pytest.mark.parametrize("suffix", [".jpg", ".png"])
 def test_watermark_embed_keeps_exif_icc_and_xmp(tmp_path: Path, suffix: str) -> None:
     src = hostile.write(tmp_path / "photo.jpg", rich_jpeg())

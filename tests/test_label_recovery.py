@@ -36,7 +36,7 @@ def jpeg_copy(image: Image.Image, quality: int = 75) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def world(request: pytest.FixtureRequest, tmp_path: Path, shared_data: Path) -> dict[str, Any]:
     """A home with keys, a registry of the given kind and one labelled picture."""
     settings = make_home(tmp_path / "home")

@@ -36,7 +36,7 @@ def run_tour(folder: Path) -> str:
     shutil.copyfile(photo, folder / "photo.jpg")
     steps = [
         ["keys", "init"],
-        ["generate", "a lighthouse at dusk", "-n", "2", "-o", "out/"],
+        ["generate", "a lighthouse at dusk", "-o", "out/"],
         ["screen", "out/", "photo.jpg"],
     ]
     result = None

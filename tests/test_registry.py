@@ -31,7 +31,7 @@ from synthmark.settings import Settings
 from tests import hostile
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty registry of each backend: a SQLite file, a fresh PostgreSQL database."""
     if request.param == "sqlite":
@@ -347,3 +347,35 @@ def test_registry_cli(tmp_path: Path, shared_data: Path) -> None:
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["serial"] for line in lines] == [serial]
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_a_commit_record_and_its_keywords_are_the_same_commit(reg: Registry) -> None:
+    from synthmark.registry import Commit
+
+    facts = Commit(sha256="ab" * 32, phash=7, model_id="m", parameters={"steps": 3})
+    first = reg.commit(reg.reserve(model_id="m"), facts)
+    second = reg.commit(reg.reserve(model_id="m"), **{
+        "sha256": "ab" * 32, "phash": 7, "model_id": "m", "parameters": {"steps": 3}
+    })
+    assert (first.sha256, first.phash, first.parameters) == (
+        second.sha256, second.phash, second.parameters
+    )
+    with pytest.raises(TypeError, match="not both"):
+        reg.commit(reg.reserve(), facts, sha256="cd" * 32)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        reg.commit(reg.reserve(), sha_256="cd" * 32)
+
+
+def test_a_commit_stores_its_content_description_after_the_record(reg: Registry) -> None:
+    from synthmark.registry import Commit
+
+    serial = reg.reserve()
+    reg.commit(serial, Commit(sha256="ab" * 32, phash=7, content=b"\x01description"))
+    assert reg.get_content(serial) == b"\x01description"
+    plain = reg.reserve()
+    reg.commit(plain, sha256="cd" * 32, phash=8)
+    assert reg.get_content(plain) is None
+    refused = reg.reserve()
+    with pytest.raises(UsageError, match="non-empty bytes"):
+        reg.commit(refused, Commit(sha256="ef" * 32, phash=9, content=b""))
+    assert reg.get(refused).status.value == "reserved"  # checked before the record

@@ -16,7 +16,7 @@ STORE = b"\x00\x00\x01\x00jumb" + bytes(range(256)) * 40  # binary, with NUL byt
 ID = "urn:c2pa:5b0c2c8e-1f3a-4d6a-9d1e-0d3c6d1e2f70"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
     if request.param == "sqlite":
         reg = open_registry(tmp_path / "r.sqlite3")
@@ -81,7 +81,7 @@ def test_migration_2_adds_the_table_to_an_existing_version_1_database(tmp_path: 
     conn.commit()
     conn.close()
     with open_registry(path) as reg:
-        assert reg.schema_version == SCHEMA_VERSION == 2  # type: ignore[attr-defined]
+        assert reg.schema_version == SCHEMA_VERSION >= 2  # type: ignore[attr-defined]
         assert reg.get(1) is not None
         _commit(reg, 1, ID)
         reg.store_manifest(1, ID, STORE)

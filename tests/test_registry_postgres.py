@@ -33,6 +33,8 @@ from synthmark.registry.schema import MIGRATIONS, SCHEMA_VERSION
 from synthmark.settings import Settings
 from tests.pg_server import PgServer
 
+pytestmark = pytest.mark.postgres
+
 
 def _with_password(url: str, password: str) -> str:
     return url.replace("postgresql://synthmark@", f"postgresql://synthmark:{password}@")

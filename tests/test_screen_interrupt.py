@@ -75,3 +75,28 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path: Path) -> None:
     assert resumed.returncode == 0, resumed.stderr
     paths = [json.loads(line)["path"] for line in out.read_text().splitlines()]
     assert len(done) < 160 and sorted(paths) == sorted(str(p) for p in folder.glob("*.png"))
+
+
+class ThreadCounter:
+    """Reports the thread pools a worker's detector would run with."""
+
+    def screen_path(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        import torch
+
+        return {"path": str(path), "torch_threads": torch.get_num_threads(),
+                "omp": os.environ.get("OMP_NUM_THREADS")}
+
+
+def torch_factory() -> ThreadCounter:
+    import torch  # loaded by the factory, as the detector is
+
+    torch.zeros(1)
+    return ThreadCounter()
+
+
+def test_each_worker_process_runs_torch_on_one_thread(tmp_path: Path) -> None:
+    items = [InputItem(tmp_path / f"f{i}.png") for i in range(4)]
+    records: list[dict[str, Any]] = []
+    run_batch(items, torch_factory, workers=2, on_record=records.append)
+    assert [r["torch_threads"] for r in records] == [1] * 4
+    assert {r["omp"] for r in records} == {"1"}

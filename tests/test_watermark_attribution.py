@@ -23,16 +23,10 @@ from synthmark.watermark.attribution import (
     describe_content,
     trimmed_correlation,
 )
+from tests.watermark_images import square
 
 KEY = bytes(range(32))
 PAYLOAD = (1234).to_bytes(8, "big")
-
-
-def _square(path: Path, size: int) -> Image.Image:
-    image = Image.open(path).convert("RGB")
-    s = min(image.size)
-    left, top = (image.width - s) // 2, (image.height - s) // 2
-    return image.crop((left, top, left + s, top + s)).resize((size, size), Image.Resampling.LANCZOS)
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +36,13 @@ def scheme() -> WatermarkScheme:
 
 @pytest.fixture(scope="module")
 def marked(scheme: WatermarkScheme, shared_data: Path) -> Image.Image:
-    photo = _square(shared_data / "detector/real_unsplash_men/man_unsplash_00135.jpg", 512)
+    photo = square(shared_data / "detector/real_unsplash_men/man_unsplash_00135.jpg", 512)
     return scheme.embed(photo, PAYLOAD)
 
 
 @pytest.fixture(scope="module")
 def host(shared_data: Path) -> Image.Image:
-    return _square(shared_data / "detector/real_sun_hays80/coast_sun_adeamqputqgbqvcq.jpg", 512)
+    return square(shared_data / "detector/real_sun_hays80/coast_sun_adeamqputqgbqvcq.jpg", 512)
 
 
 def test_description_is_compact_and_round_trips(marked: Image.Image) -> None:
@@ -179,7 +173,7 @@ def test_a_centre_crop_of_a_large_image_stays_bound(
     corner, and a whole-cell translation that keeps it on the picture covers one row or
     column fewer cells than others (by phase). Both used to leave the true translation out
     of the comparison."""
-    photo = _square(shared_data / "detector/real_sun_hays80/coast_sun_adeamqputqgbqvcq.jpg", 1024)
+    photo = square(shared_data / "detector/real_sun_hays80/coast_sun_adeamqputqgbqvcq.jpg", 1024)
     marked = scheme.embed(photo, PAYLOAD)
     cropped = get_attack(attack).apply(marked)
     readout = scheme.extract(cropped)

@@ -17,15 +17,9 @@ from synthmark.settings import Settings
 from synthmark.watermark import get_scheme
 from synthmark.watermark.attribution import describe_content
 from synthmark.watermark.keys import create_key, load_key
+from tests.watermark_images import square
 
 runner = CliRunner()
-
-
-def _square(path: Path, size: int = 512) -> Image.Image:
-    image = Image.open(path).convert("RGB")
-    s = min(image.size)
-    left, top = (image.width - s) // 2, (image.height - s) // 2
-    return image.crop((left, top, left + s, top + s)).resize((size, size), Image.Resampling.LANCZOS)
 
 
 def _screen(home: Path, path: Path) -> dict:  # type: ignore[type-arg]
@@ -47,7 +41,7 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def photo(shared_data: Path) -> Image.Image:
-    return _square(shared_data / "detector/real_unsplash_men/man_unsplash_00135.jpg")
+    return square(shared_data / "detector/real_unsplash_men/man_unsplash_00135.jpg")
 
 
 def test_an_unregistered_serial_is_not_proof(home: Path, photo: Image.Image) -> None:
@@ -96,7 +90,7 @@ def test_a_registered_mark_is_bound_and_a_copy_of_it_is_not(
     assert generated["verdict"] == "synthetic"
     assert any("on the picture registered for it" in r for r in generated["reasons"])
 
-    host = _square(shared_data / "detector/real_sun_hays80/coast_sun_adeamqputqgbqvcq.jpg")
+    host = square(shared_data / "detector/real_sun_hays80/coast_sun_adeamqputqgbqvcq.jpg")
     forged_path = home.parent / "forged.png"
     CopyAttack("median", 1.0).apply(marked, host).save(forged_path)
     forged = _screen(home, forged_path)

@@ -102,6 +102,7 @@ def run_demo(
     from synthmark.samples import sample_photos
     from synthmark.screen.assemble import ScreenerSpec
     from synthmark.screen.batch import run_batch
+    from synthmark.screen.record import record_json
 
     result = DemoResult(folder=folder)
     generated_dir, photos_dir = folder / "generated", folder / "photos"
@@ -152,7 +153,7 @@ def run_demo(
     notify("4/4 screening everything")
     spec = ScreenerSpec.from_settings(settings, use_detector=use_detector)
     items = list(expand_inputs([generated_dir, photos_dir]))
-    run_batch(items, spec, on_record=result.records.append)
+    run_batch(items, spec, on_record=lambda record: result.records.append(record_json(record)))
     return result
 
 

@@ -35,20 +35,12 @@ class OutsideDomain(SynthmarkError):
     """The input lies outside what a model was made for (a blank image for the detector)."""
 
 
-class WatermarkNotFound(SynthmarkError):
-    """A watermark was required but could not be read."""
-
-
 class WatermarkError(SynthmarkError):
     """A watermark could not be embedded as asked."""
 
 
 class KeyMissing(SynthmarkError):
     """A key or signing credential is required but was not found."""
-
-
-class ManifestInvalid(SynthmarkError):
-    """A C2PA manifest exists but does not validate."""
 
 
 class LabelError(SynthmarkError):
@@ -78,7 +70,6 @@ __all__ = [
     "ImageTooSmall",
     "KeyMissing",
     "LabelError",
-    "ManifestInvalid",
     "ModelNotFound",
     "RegistryError",
     "SynthmarkError",
@@ -86,5 +77,4 @@ __all__ = [
     "UnsupportedImage",
     "UsageError",
     "WatermarkError",
-    "WatermarkNotFound",
 ]

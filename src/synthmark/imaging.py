@@ -204,11 +204,92 @@ def _to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
     return im.convert("RGB")
 
 
+def _open(data: bytes, label: str, limits: ImageLimits) -> Image.Image:
+    """Open (not decode) an image of a supported format, within the pixel limit."""
+    Image.init()
+    im = Image.open(io.BytesIO(data), formats=[f for f in FORMATS if f in Image.OPEN])
+    width, height = im.size
+    if width <= 0 or height <= 0:
+        raise CorruptImage(f"{label}: image has no pixels ({width}x{height})")
+    if width * height > limits.max_pixels:
+        raise ImageTooLarge(
+            f"{label}: {width}x{height} = {width * height:,} pixels, over the limit "
+            f"of {limits.max_pixels:,}; downscale it first or raise the limit"
+        )
+    return im
+
+
+def _decode(
+    data: bytes, path: Path | None, label: str, limits: ImageLimits
+) -> LoadedImage:
+    """Decode the first frame into 8-bit RGB, noting every conversion and decoder warning."""
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        im = _open(data, label, limits)
+        original_size = im.size
+        fmt = im.format or "unknown"
+        frames = int(getattr(im, "n_frames", 1) or 1)
+        if frames > 1:
+            im.seek(0)
+            unit = "page" if fmt == "TIFF" else "frame"
+            notes.append(f"multi-{unit} image ({frames} {unit}s): first {unit} used")
+        original_mode = im.mode
+        depth = _reduced_depth(im)  # read before load(): Pillow keeps 8 bits of RGB
+        im.load()
+        info = {str(k): v for k, v in im.info.items()}
+        oriented = ImageOps.exif_transpose(im)
+        orientation = im.getexif().get(0x0112, 1)
+        if orientation not in (1, None):
+            notes.append(f"EXIF orientation {orientation} applied")
+        if depth:
+            notes.append(f"{depth}-bit colour reduced to 8-bit")
+        rgb = _to_rgb(oriented, notes)
+        if rgb is im:
+            rgb = im.copy()
+        # Pixels only: metadata stays in LoadedImage.info, so that nothing downstream
+        # (an encoder writing info["comment"], say) carries a file's metadata along.
+        rgb.info = {}
+    notes.extend(f"decoder warning: {w.message}" for w in caught)
+    return LoadedImage(
+        image=rgb,
+        format=fmt,
+        original_mode=original_mode,
+        original_size=original_size,
+        data=data,
+        path=path,
+        frames=frames,
+        notes=notes,
+        info=info,
+    )
+
+
+#: What Pillow's decoders raise on malformed data: a corrupt image, never a crash.
+_DECODER_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    struct.error,
+    ZeroDivisionError,
+    TypeError,
+    KeyError,
+    RuntimeError,
+    MemoryError,
+)
+
+
 def load_image(
     source: str | os.PathLike[str] | bytes,
     limits: ImageLimits | None = None,
 ) -> LoadedImage:
     """Decode an image from a path or bytes, safely, into 8-bit RGB.
+
+    >>> loaded = load_image("upload.heic", ImageLimits(max_pixels=20_000_000))  # doctest: +SKIP
+    >>> loaded.format, loaded.image.mode, loaded.notes                         # doctest: +SKIP
+    ('HEIF', 'RGB', ['EXIF orientation 6 applied'])
 
     Raises:
         UnsupportedImage: empty input, unknown format or unreadable file.
@@ -221,44 +302,8 @@ def load_image(
     if not data:
         raise UnsupportedImage(f"{label}: empty file (0 bytes)")
     _register_heif()
-    notes: list[str] = []
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.init()
-            im = Image.open(io.BytesIO(data), formats=[f for f in FORMATS if f in Image.OPEN])
-            width, height = im.size
-            if width <= 0 or height <= 0:
-                raise CorruptImage(f"{label}: image has no pixels ({width}x{height})")
-            if width * height > limits.max_pixels:
-                raise ImageTooLarge(
-                    f"{label}: {width}x{height} = {width * height:,} pixels, over the limit "
-                    f"of {limits.max_pixels:,}; downscale it first or raise the limit"
-                )
-            fmt = im.format or "unknown"
-            frames = int(getattr(im, "n_frames", 1) or 1)
-            if frames > 1:
-                im.seek(0)
-                unit = "page" if fmt == "TIFF" else "frame"
-                notes.append(f"multi-{unit} image ({frames} {unit}s): first {unit} used")
-            original_mode = im.mode
-            depth = _reduced_depth(im)  # read before load(): Pillow keeps 8 bits of RGB
-            im.load()
-            info = {str(k): v for k, v in im.info.items()}
-            oriented = ImageOps.exif_transpose(im)
-            orientation = im.getexif().get(0x0112, 1)
-            if orientation not in (1, None):
-                notes.append(f"EXIF orientation {orientation} applied")
-            if depth:
-                notes.append(f"{depth}-bit colour reduced to 8-bit")
-            rgb = _to_rgb(oriented, notes)
-            if rgb is im:
-                rgb = im.copy()
-            # Pixels only: metadata stays in LoadedImage.info, so that nothing downstream
-            # (an encoder writing info["comment"], say) carries a file's metadata along.
-            rgb.info = {}
-        notes.extend(f"decoder warning: {w.message}" for w in caught)
+        return _decode(data, path, label, limits)
     except (ImageTooLarge, CorruptImage):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -270,31 +315,8 @@ def load_image(
         raise UnsupportedImage(
             f"{label}: not an image in a supported format ({', '.join(supported_formats())})"
         ) from None
-    except (
-        OSError,
-        SyntaxError,
-        ValueError,
-        EOFError,
-        IndexError,
-        struct.error,
-        ZeroDivisionError,
-        TypeError,
-        KeyError,
-        RuntimeError,
-        MemoryError,
-    ) as exc:
+    except _DECODER_ERRORS as exc:
         raise CorruptImage(f"{label}: cannot decode image ({exc})") from None
-    return LoadedImage(
-        image=rgb,
-        format=fmt,
-        original_mode=original_mode,
-        original_size=(width, height),
-        data=data,
-        path=path,
-        frames=frames,
-        notes=notes,
-        info=info,
-    )
 
 
 def error_detail(exc: BaseException | str, path: str | os.PathLike[str]) -> str:

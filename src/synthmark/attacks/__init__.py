@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
 from synthmark.errors import UsageError
+from synthmark.names import NameRegistry
 
 AttackFn = Callable[[Image.Image, float], Image.Image]
 
@@ -197,34 +198,66 @@ def identity(image: Image.Image, _: float) -> Image.Image:
     return image.copy()
 
 
-# kind -> (function, needs a parameter, description)
-_KINDS: dict[str, tuple[AttackFn, bool, str]] = {
-    "none": (identity, False, "no change"),
-    "jpeg": (jpeg, True, "JPEG at quality Q (4:2:0)"),
-    "webp": (webp, True, "WebP at quality Q"),
-    "resize": (resize, True, "scale both sides by F"),
-    "crop": (center_crop, True, "centre crop keeping fraction A of the area"),
-    "crop_corner": (crop_offset, True, "top-left crop keeping fraction A of the area"),
-    "blur": (blur, True, "Gaussian blur, sigma S px"),
-    "noise": (noise, True, "Gaussian noise, sigma S on 0-255"),
-    "brightness": (brightness, True, "brightness x F"),
-    "contrast": (contrast, True, "contrast x F"),
-    "rotate": (rotate, True, "rotate by D degrees, same size, black corners"),
-    "rotate_crop": (rotate_crop, True, "rotate by D degrees and crop the black corners"),
-    "hflip": (hflip, False, "mirror left-right"),
-    "chain": (chain_jpeg_resize_crop, False, "JPEG q75 -> resize 0.75 -> crop 80%"),
-    "social": (social, False, "longest side 1080, then JPEG q80"),
-    "screenshot": (screenshot, True, "rescale by F (bilinear) and sharpen"),
-    "crop_pad": (crop_pad, True, "centre crop fraction A, pad back to size with grey"),
-    "aspect": (aspect, True, "stretch the height by F (width unchanged)"),
-    "shear": (shear, True, "shear horizontally by D degrees, same size"),
-    "compound": (compound, False, "WebP q60 -> rotate 5 -> crop 60% -> JPEG q60"),
-}
+@dataclass(frozen=True)
+class AttackKind:
+    """One kind of attack: its function (or a ``factory`` that builds one per call, for an
+    attack that owns a model), whether it takes a parameter, and the parameter's valid
+    range, inclusive."""
 
-#: attacks built per call from a factory (they own a model, loaded on first use)
-_FACTORIES: dict[str, tuple[Callable[[], AttackFn], str]] = {
-    "regen": (lambda: _regenerator(), "encode and decode with the TAEF2 autoencoder"),
-}
+    fn: AttackFn | None
+    needs_param: bool
+    description: str
+    range: tuple[float, float] = (-math.inf, math.inf)
+    factory: Callable[[], AttackFn] | None = field(default=None, compare=False)
+
+    def build(self) -> AttackFn:
+        """The attack's function (made now, for a kind with a factory)."""
+        if self.factory is not None:
+            return self.factory()
+        if self.fn is None:
+            raise TypeError("an attack kind needs a function or a factory")
+        return self.fn
+
+
+#: The attack kinds, by name (:func:`get_attack`, :func:`list_attacks`).
+ATTACKS: NameRegistry[AttackKind] = NameRegistry("attack", sort=True)
+for _name, _kind in {
+    "none": AttackKind(identity, False, "no change"),
+    "jpeg": AttackKind(jpeg, True, "JPEG at quality Q (4:2:0)", (1, 100)),
+    "webp": AttackKind(webp, True, "WebP at quality Q", (1, 100)),
+    "resize": AttackKind(resize, True, "scale both sides by F", (0.01, 10)),
+    "crop": AttackKind(center_crop, True, "centre crop keeping fraction A of the area", (0.01, 1)),
+    "crop_corner": AttackKind(
+        crop_offset, True, "top-left crop keeping fraction A of the area", (0.01, 1)
+    ),
+    "blur": AttackKind(blur, True, "Gaussian blur, sigma S px", (0, 50)),
+    "noise": AttackKind(noise, True, "Gaussian noise, sigma S on 0-255", (0, 255)),
+    "brightness": AttackKind(brightness, True, "brightness x F", (0, 10)),
+    "contrast": AttackKind(contrast, True, "contrast x F", (0, 10)),
+    "rotate": AttackKind(
+        rotate, True, "rotate by D degrees, same size, black corners", (-360, 360)
+    ),
+    "rotate_crop": AttackKind(
+        rotate_crop, True, "rotate by D degrees and crop the black corners", (-45, 45)
+    ),
+    "hflip": AttackKind(hflip, False, "mirror left-right"),
+    "chain": AttackKind(chain_jpeg_resize_crop, False, "JPEG q75 -> resize 0.75 -> crop 80%"),
+    "social": AttackKind(social, False, "longest side 1080, then JPEG q80"),
+    "screenshot": AttackKind(screenshot, True, "rescale by F (bilinear) and sharpen", (0.05, 10)),
+    "crop_pad": AttackKind(
+        crop_pad, True, "centre crop fraction A, pad back to size with grey", (0.01, 1)
+    ),
+    "aspect": AttackKind(aspect, True, "stretch the height by F (width unchanged)", (0.1, 10)),
+    "shear": AttackKind(shear, True, "shear horizontally by D degrees, same size", (-45, 45)),
+    "compound": AttackKind(compound, False, "WebP q60 -> rotate 5 -> crop 60% -> JPEG q60"),
+    "regen": AttackKind(
+        None,
+        False,
+        "encode and decode with the TAEF2 autoencoder",
+        factory=lambda: _regenerator(),
+    ),
+}.items():
+    ATTACKS.register(_name, _kind)
 
 
 def _regenerator() -> AttackFn:
@@ -233,29 +266,33 @@ def _regenerator() -> AttackFn:
     return Regenerator()
 
 
-#: kind -> the parameter's valid range, inclusive
-_RANGES: dict[str, tuple[float, float]] = {
-    "jpeg": (1, 100),
-    "webp": (1, 100),
-    "resize": (0.01, 10),
-    "crop": (0.01, 1),
-    "crop_corner": (0.01, 1),
-    "blur": (0, 50),
-    "noise": (0, 255),
-    "brightness": (0, 10),
-    "contrast": (0, 10),
-    "rotate": (-360, 360),
-    "rotate_crop": (-45, 45),
-    "screenshot": (0.05, 10),
-    "crop_pad": (0.01, 1),
-    "aspect": (0.1, 10),
-    "shear": (-45, 45),
-}
-
-
 def list_attacks() -> list[str]:
     """Known attack kinds."""
-    return sorted([*_KINDS, *_FACTORIES])
+    return ATTACKS.names()
+
+
+def _param(name: str, kind: str, raw: str, about: AttackKind) -> float | None:
+    """The parameter of ``name``, checked against the kind's range."""
+    if not about.needs_param:
+        if raw:
+            raise UsageError(f"attack {kind!r} takes no parameter, got {name!r}")
+        return None
+    if not raw:
+        raise UsageError(
+            f"attack {kind!r} needs a parameter, e.g. {kind}:0.5 ({about.description})"
+        )
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(f"attack {name!r}: parameter {raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise UsageError(f"attack {name!r}: parameter must be finite")
+    lo, hi = about.range
+    if not lo <= value <= hi:
+        raise UsageError(
+            f"attack {name!r}: parameter must be in {lo:g}..{hi:g} ({about.description})"
+        )
+    return value
 
 
 def get_attack(name: str) -> Attack:
@@ -265,34 +302,9 @@ def get_attack(name: str) -> Attack:
         UsageError: unknown kind, or a missing or malformed parameter.
     """
     kind, _, raw = name.strip().partition(":")
-    if kind in _FACTORIES:
-        if raw:
-            raise UsageError(f"attack {kind!r} takes no parameter, got {name!r}")
-        factory, about = _FACTORIES[kind]
-        return Attack(kind=kind, param=None, fn=factory(), description=about)
-    if kind not in _KINDS:
-        raise UsageError(f"unknown attack {kind!r}; known: {', '.join(list_attacks())}")
-    fn, needs_param, description = _KINDS[kind]
-    if needs_param:
-        if not raw:
-            raise UsageError(f"attack {kind!r} needs a parameter, e.g. {kind}:0.5 ({description})")
-        try:
-            value = float(raw)
-        except ValueError:
-            raise UsageError(f"attack {name!r}: parameter {raw!r} is not a number") from None
-        if not math.isfinite(value):
-            raise UsageError(f"attack {name!r}: parameter must be finite")
-        lo, hi = _RANGES.get(kind, (-math.inf, math.inf))
-        if not lo <= value <= hi:
-            raise UsageError(
-                f"attack {name!r}: parameter must be in {lo:g}..{hi:g} ({description})"
-            )
-        param: float | None = value
-    else:
-        if raw:
-            raise UsageError(f"attack {kind!r} takes no parameter, got {name!r}")
-        param = None
-    return Attack(kind=kind, param=param, fn=fn, description=description)
+    about = ATTACKS[kind]
+    param = _param(name, kind, raw, about)
+    return Attack(kind=kind, param=param, fn=about.build(), description=about.description)
 
 
 def parse_attacks(spec: str | Sequence[str]) -> list[Attack]:
@@ -321,11 +333,13 @@ DETECTOR_GRID: tuple[str, ...] = (
 )
 
 __all__ = [
+    "ATTACKS",
     "DETECTOR_GRID",
     "WATERMARK_GEOMETRY_ATTACKS",
     "WATERMARK_STRETCH_ATTACKS",
     "WATERMARK_TARGET_ATTACKS",
     "Attack",
+    "AttackKind",
     "get_attack",
     "list_attacks",
     "parse_attacks",

@@ -28,11 +28,10 @@ import numpy as np
 from PIL import Image
 
 from synthmark.errors import ModelNotFound
+from synthmark.settings import REGEN_ENV, Settings
 
 __all__ = ["REGEN_ENV", "Regenerator", "weights_folder"]
 
-#: environment variable naming the folder that holds ``taef2_{encoder,decoder}.safetensors``
-REGEN_ENV = "SYNTHMARK_REGEN_WEIGHTS"
 _FILES = ("taef2_encoder.safetensors", "taef2_decoder.safetensors")
 #: blocks of the encoder and decoder that carry the group-norm branch, by index
 _ENCODER_NORMED = (11, 12, 13)
@@ -44,12 +43,8 @@ def weights_folder(folder: str | os.PathLike[str] | None = None) -> Path:
     else ``models/taef2`` under the home folder."""
     if folder is not None:
         return Path(folder).expanduser()
-    named = os.environ.get(REGEN_ENV)
-    if named:
-        return Path(named).expanduser()
-    from synthmark.settings import Settings
-
-    return Settings.from_env().models_dir / "taef2"
+    settings = Settings.from_env()
+    return settings.regen_weights or settings.models_dir / "taef2"
 
 
 def _build(kind: str, latent: int) -> Any:

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -21,7 +22,7 @@ from rich.console import Console
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-from synthmark.settings import Settings
+from synthmark.settings import PROVIDER_ENV, REGISTRY_ENV, Settings
 
 #: The image inputs of every command that reads many: files, folders, globs or ``-``.
 PathsArgument = Annotated[
@@ -38,18 +39,29 @@ RegistryOption = Annotated[
     str | None,
     typer.Option(
         "--registry",
-        envvar="SYNTHMARK_REGISTRY",
+        envvar=REGISTRY_ENV,
         show_envvar=True,
         help="Registry URL (default: the home folder's SQLite registry).",
     ),
 ]
 
 
+#: ``--model``: the detector to screen with, for every command that screens.
+DetectorModelOption = Annotated[
+    Path | None,
+    typer.Option("--model", exists=True, help="Detector model folder (default: built in)."),
+]
+
+#: ``--detector/--no-detector``, for every command that screens.
+DetectorOption = Annotated[
+    bool, typer.Option("--detector/--no-detector", help="Run the learned detector.")
+]
+
 #: ``--provider`` (or ``SYNTHMARK_PROVIDER``), for every command that signs labels.
 ProviderOption = Annotated[
     str | None,
     typer.Option(
-        envvar="SYNTHMARK_PROVIDER",
+        envvar=PROVIDER_ENV,
         show_envvar=True,
         help="Your organisation, named in the labels (SB 942's provider).",
     ),
@@ -62,7 +74,8 @@ ProviderOption = Annotated[
 #: kept, S: sigma, D: degrees.
 ATTACK_NAMES = (
     "none, jpeg:Q, webp:Q, resize:F, crop:A, crop_corner:A, crop_pad:A, blur:S, noise:S, "
-    "brightness:F, contrast:F, rotate:D, rotate_crop:D, screenshot:F, hflip, chain, social"
+    "brightness:F, contrast:F, rotate:D, rotate_crop:D, screenshot:F, hflip, chain, social, "
+    "aspect:F, shear:D, compound, regen"
 )
 
 

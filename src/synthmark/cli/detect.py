@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from synthmark.choices import DetectorExport as ExportFormat
+from synthmark.choices import DetectorHead as Head
+from synthmark.choices import FoldSplit as CvBy
+from synthmark.choices import ThresholdRule as ThresholdBy
 from synthmark.cli._common import (
     PathsArgument,
     emit_json,
@@ -18,33 +21,6 @@ from synthmark.cli._common import (
 )
 
 app = typer.Typer(help="Train and run the real-vs-generated image detector.", no_args_is_help=True)
-
-
-class Head(str, enum.Enum):
-    """Registered heads."""
-
-    novelty = "novelty"
-    logistic = "logistic"
-
-
-class CvBy(str, enum.Enum):
-    """How validation folds are cut."""
-
-    source = "source"
-    group = "group"
-
-
-class ThresholdBy(str, enum.Enum):
-    """How the threshold meets the target FPR."""
-
-    pooled = "pooled"
-    source = "source"
-
-
-class ExportFormat(str, enum.Enum):
-    """Formats ``detect export`` writes."""
-
-    onnx = "onnx"
 
 
 #: The shipped default model's training settings (the defaults of ``detect train``).
@@ -154,15 +130,13 @@ def train(
 
         synthmark detect train --real photos/ --fake sd15/ -o my-detector
     """
-    import shlex
     import sys
 
     from synthmark.cli._common import progress_bar
     from synthmark.detect import Augment, Detector
-    from synthmark.detect.training import TrainingPlan, parse_licences, train
+    from synthmark.detect.training import TrainingPlan, parse_licences, train, training_command
 
     st = state(ctx)
-    args = sys.argv[sys.argv.index("train") + 1 :] if "train" in sys.argv else []
     det = Detector(
         extractor=extractor,
         extractor_params=_json_object(extractor_params, "--extractor-params"),
@@ -186,7 +160,7 @@ def train(
         seed=seed,
         licences=parse_licences(licence or []),
         name=name,
-        command="synthmark detect train " + " ".join(shlex.quote(a) for a in args),
+        command=training_command(sys.argv),
     )
     with progress_bar(st.console, transient=False) as bar:
         tasks: dict[str, Any] = {}

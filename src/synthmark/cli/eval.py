@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from synthmark.cli._common import ATTACK_NAMES, plain, progress_bar, state
-
-if TYPE_CHECKING:
-    from synthmark.eval.datasets import Sample
 
 app = typer.Typer(
     help="Measure detector accuracy and watermark robustness, with readable reports.",
@@ -23,59 +20,70 @@ DEFAULT_GRID = (
 )
 
 
+RealOption = Annotated[list[Path], typer.Option("--real", help="Folder(s) of real photos.")]
+FakeOption = Annotated[list[Path], typer.Option("--fake", help="Folder(s) of generated images.")]
+DataOption = Annotated[
+    list[Path],
+    typer.Option(
+        "--data",
+        help="GenImage (ai/, nature/) or CNNDetection (0_real/, 1_fake/) "
+        "root, or a CSV manifest (path,label[,source]).",
+    ),
+]
+ReportOption = Annotated[Path, typer.Option("-o", "--output", help="Report folder.")]
+DetectorOption = Annotated[
+    Path | None,
+    typer.Option("--model", exists=True, help="Detector folder (default: built in)."),
+]
+GridOption = Annotated[
+    str,
+    typer.Option(
+        help=f"Comma-separated perturbations, each one of: {ATTACK_NAMES}; 'none' alone "
+        "for no grid (default: none, jpeg:95, jpeg:75, jpeg:50, webp:75, resize:0.75, "
+        "resize:0.5, resize:0.25, crop:0.5, blur:1, blur:2, noise:5, social).",
+        show_default=False,
+    ),
+]
+AlignOption = Annotated[
+    bool,
+    typer.Option(
+        "--align/--no-align", help="Centre-crop and re-encode both classes alike (recommended)."
+    ),
+]
+AlignSideOption = Annotated[int, typer.Option(min=64, help="Alignment crop side.")]
+AlignQualityOption = Annotated[
+    int, typer.Option(min=1, max=100, help="Alignment JPEG quality.")
+]
+LimitOption = Annotated[
+    int | None,
+    typer.Option(
+        min=2,
+        help="At most this many images per class and source (evenly spaced), for quick runs.",
+    ),
+]
+WorkersOption = Annotated[int, typer.Option(min=1, help="Worker processes.")]
+BootstrapOption = Annotated[
+    int, typer.Option(min=0, help="Bootstrap replicates for the 95% CIs.")
+]
+CacheOption = Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse cached features.")]
+
+
 @app.command("detector")
 def detector(
     ctx: typer.Context,
-    real: Annotated[list[Path], typer.Option("--real", help="Folder(s) of real photos.")] = [],  # noqa: B006
-    fake: Annotated[list[Path], typer.Option("--fake", help="Folder(s) of generated images.")] = [],  # noqa: B006
-    data: Annotated[
-        list[Path],
-        typer.Option(
-            "--data",
-            help="GenImage (ai/, nature/) or CNNDetection (0_real/, 1_fake/) "
-            "root, or a CSV manifest (path,label[,source]).",
-        ),
-    ] = [],  # noqa: B006
-    output: Annotated[Path, typer.Option("-o", "--output", help="Report folder.")] = Path(
-        "eval-detector"
-    ),
-    model: Annotated[
-        Path | None,
-        typer.Option("--model", exists=True, help="Detector folder (default: built in)."),
-    ] = None,
-    grid: Annotated[
-        str,
-        typer.Option(
-            help=f"Comma-separated perturbations, each one of: {ATTACK_NAMES}; 'none' alone "
-            "for no grid (default: none, jpeg:95, jpeg:75, jpeg:50, webp:75, resize:0.75, "
-            "resize:0.5, resize:0.25, crop:0.5, blur:1, blur:2, noise:5, social).",
-            show_default=False,
-        ),
-    ] = DEFAULT_GRID,
-    align: Annotated[
-        bool,
-        typer.Option(
-            "--align/--no-align", help="Centre-crop and re-encode both classes alike (recommended)."
-        ),
-    ] = True,
-    align_side: Annotated[int, typer.Option(min=64, help="Alignment crop side.")] = 512,
-    align_quality: Annotated[
-        int, typer.Option(min=1, max=100, help="Alignment JPEG quality.")
-    ] = 90,
-    limit: Annotated[
-        int | None,
-        typer.Option(
-            min=2,
-            help="At most this many images per class and source (evenly spaced), for quick runs.",
-        ),
-    ] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
-    bootstrap: Annotated[
-        int, typer.Option(min=0, help="Bootstrap replicates for the 95% CIs.")
-    ] = 1000,
-    cache: Annotated[
-        bool, typer.Option("--cache/--no-cache", help="Reuse cached features.")
-    ] = True,
+    real: RealOption = [],  # noqa: B006
+    fake: FakeOption = [],  # noqa: B006
+    data: DataOption = [],  # noqa: B006
+    output: ReportOption = Path("eval-detector"),
+    model: DetectorOption = None,
+    grid: GridOption = DEFAULT_GRID,
+    align: AlignOption = True,
+    align_side: AlignSideOption = 512,
+    align_quality: AlignQualityOption = 90,
+    limit: LimitOption = None,
+    workers: WorkersOption = 2,
+    bootstrap: BootstrapOption = 1000,
+    cache: CacheOption = True,
 ) -> None:
     """Evaluate a detector: AUC, AP, balanced accuracy at the model's own threshold, TPR at
     1% and 5% FPR, EER and ECE with 95% bootstrap intervals, per source and per perturbation.
@@ -88,7 +96,7 @@ def detector(
     """
 
     from synthmark.attacks import parse_attacks
-    from synthmark.eval.datasets import discover
+    from synthmark.eval.datasets import discover, thin
     from synthmark.eval.detector_eval import Alignment, evaluate_detector
     from synthmark.eval.detector_report import write_report
     from synthmark.eval.feature_cache import default_cache_dir
@@ -98,7 +106,7 @@ def detector(
     parse_attacks(perturbations)  # a bad name is a usage error before any work
     samples = discover(real=real, fake=fake, data=data)
     if limit is not None:
-        samples = _thin(samples, limit)
+        samples = thin(samples, limit)
     with progress_bar(st.console, "features") as bar:
         task = bar.add_task("features", total=len(samples))
         result = evaluate_detector(
@@ -119,21 +127,6 @@ def detector(
         f"{clean.balanced_accuracy:.3f} at threshold {result.threshold:.3f}"
     )
     st.console.print(f"Report: {plain(str(report))}")
-
-
-def _thin(samples: list[Sample], limit: int) -> list[Sample]:
-    """At most ``limit`` samples per (label, source), evenly spaced."""
-    groups: dict[tuple[int, str], list[Sample]] = {}
-    for s in samples:
-        groups.setdefault((s.label, s.source), []).append(s)
-    out: list[Sample] = []
-    for members in groups.values():
-        if len(members) <= limit:
-            out.extend(members)
-        else:
-            step = len(members) / limit
-            out.extend(members[int(i * step)] for i in range(limit))
-    return out
 
 
 @app.command("watermark")

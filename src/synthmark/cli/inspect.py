@@ -130,19 +130,13 @@ def inspect(
     """
     from synthmark.imaging import expand_inputs
     from synthmark.screen.assemble import ScreenerSpec, build_screener
-    from synthmark.screen.gather import GatherOptions, gather, signals_to_dict
+    from synthmark.screen.gather import gather, signals_to_dict
 
     st = state(ctx)
     screener = build_screener(
         ScreenerSpec.from_settings(st.settings, use_detector=False, registry_url=registry)
     )
-    options = GatherOptions(
-        watermark_key=screener.options.watermark_key,
-        retired_keys=screener.options.retired_keys,
-        trust_anchors=screener.options.trust_anchors,
-        registry=screener.options.registry,
-        limits=screener.options.limits,
-    )
+    options = screener.options.gather_options()
     out = data_console()
     failed: list[tuple[str, str]] = []
     total = 0

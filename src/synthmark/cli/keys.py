@@ -8,14 +8,13 @@ from typing import Annotated, Any
 import typer
 
 from synthmark.cli._common import emit_json, plain, state
+from synthmark.settings import C2PA_CERT_ENV as ENV_CERT
+from synthmark.settings import C2PA_KEY_ENV as ENV_KEY
+from synthmark.settings import C2PA_TSA_ENV as ENV_TSA
 
 app = typer.Typer(
     help="Create and show the watermark key and C2PA signing credentials.", no_args_is_help=True
 )
-
-ENV_CERT = "SYNTHMARK_C2PA_CERT"
-ENV_KEY = "SYNTHMARK_C2PA_KEY"
-ENV_TSA = "SYNTHMARK_C2PA_TSA_URL"
 
 
 #: The options that shape new C2PA credentials: given with existing ones, they need --force.

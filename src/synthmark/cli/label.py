@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from synthmark.choices import OutputFormat
 from synthmark.cli._common import (
     PathsArgument,
     ProviderOption,
@@ -23,27 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from synthmark.labelling import LabelResult
-
-
-class LabelFormat(str, Enum):
-    png = "png"
-    jpeg = "jpeg"
-    webp = "webp"
-
-
-def _plan(paths: list[str], out: Path) -> list[tuple[Path, Path, str | None]]:
-    """(input, output folder, error) for each input; a folder's files keep their sub-folders."""
-    from synthmark.imaging import expand_inputs
-
-    plan: list[tuple[Path, Path, str | None]] = []
-    for raw in paths:
-        root = Path(raw)
-        for item in expand_inputs([raw]):
-            folder = out
-            if root.is_dir() and item.error is None:
-                folder = out / item.path.parent.relative_to(root)
-            plan.append((item.path, folder, item.error))
-    return plan
+    from synthmark.labelling.source import PlannedFile
 
 
 def _report(console: Console, result: LabelResult, json_: bool) -> None:
@@ -78,7 +58,7 @@ ModelOption = Annotated[
     ),
 ]
 FormatOption = Annotated[
-    LabelFormat | None,
+    OutputFormat | None,
     typer.Option(
         "--format",
         "-f",
@@ -143,9 +123,10 @@ def label(
     """
     from synthmark.errors import UsageError
     from synthmark.labelling import open_labelling
+    from synthmark.labelling.source import plan_outputs
 
     st = state(ctx)
-    plan = _plan(input_args(paths), output)
+    plan = plan_outputs(input_args(paths), output)
     if not plan:
         raise UsageError("no input files given")
     if output.exists() and not output.is_dir():
@@ -159,8 +140,7 @@ def label(
 
 
 def _label_all(
-    st: Any, parts: Any, plan: list[tuple[Path, Path, str | None]], options: dict[str, Any],
-    json_: bool,
+    st: Any, parts: Any, plan: list[PlannedFile], options: dict[str, Any], json_: bool
 ) -> list[str]:
     """Label each planned file, with a progress bar; the failures, one line each."""
     from synthmark.errors import SynthmarkError
@@ -172,7 +152,7 @@ def _label_all(
     failures: list[str] = []
     with progress_bar(console, "labelling") as bar:
         task = bar.add_task("label", total=len(plan))
-        for path, folder, error in plan:
+        for path, folder, error in ((p.path, p.folder, p.error) for p in plan):
             try:
                 if error is not None:
                     raise SynthmarkError(error)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from synthmark.choices import StatusFilter
 from synthmark.cli._common import (
     PathsArgument,
     data_console,
@@ -17,21 +17,15 @@ from synthmark.cli._common import (
     plain,
     state,
 )
+from synthmark.settings import REGISTRY_ENV
 
 if TYPE_CHECKING:
     from synthmark.registry import Registry
 
 app = typer.Typer(help="List, show, look up and export generation records.", no_args_is_help=True)
 
-ENV_REGISTRY = "SYNTHMARK_REGISTRY"
+ENV_REGISTRY = REGISTRY_ENV
 _URL_KEY = "synthmark.registry_url"
-
-
-class StatusChoice(str, enum.Enum):
-    all = "all"
-    committed = "committed"
-    reserved = "reserved"
-    abandoned = "abandoned"
 
 
 @app.callback()
@@ -80,8 +74,8 @@ _HEADERS = ("serial", "status", "time (UTC)", "model", "format", "size", "sha256
 def list_(
     ctx: typer.Context,
     status: Annotated[
-        StatusChoice, typer.Option("--status", help="Only records with this status.")
-    ] = StatusChoice.all,
+        StatusFilter, typer.Option("--status", help="Only records with this status.")
+    ] = StatusFilter.all,
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=0, help="At most this many, newest first (0: all).")
     ] = 50,
@@ -211,8 +205,8 @@ def export(
         Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
     ] = None,
     status: Annotated[
-        StatusChoice, typer.Option("--status", help="Only records with this status.")
-    ] = StatusChoice.all,
+        StatusFilter, typer.Option("--status", help="Only records with this status.")
+    ] = StatusFilter.all,
 ) -> None:
     """Export records as JSON Lines, oldest serial first.
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Callable
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from synthmark.choices import FailOn
+from synthmark.choices import ScreenBackend as Backend
 from synthmark.cli._common import (
+    DetectorModelOption,
+    DetectorOption,
     PathsArgument,
     RegistryOption,
     data_console,
@@ -22,67 +25,63 @@ from synthmark.cli._common import (
     state,
 )
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from synthmark.screen.batch import BatchSummary
+    from synthmark.screen.record import RecordLike
+
 #: Exit status when --fail-on is triggered.
 EXIT_FLAGGED = 3
 #: Exit status after Ctrl-C, as a shell reports a process ended by SIGINT.
 EXIT_INTERRUPTED = 130
 
 
-class FailOn(str, Enum):
-    synthetic = "synthetic"
-    likely_synthetic = "likely_synthetic"
-
-
-class Backend(str, Enum):
-    local = "local"
-    ray = "ray"
-
-
-_RANK = {"no_evidence": 0, "likely_synthetic": 1, "synthetic": 2}
 _STYLE = {"synthetic": "bold red", "likely_synthetic": "yellow", "no_evidence": "green"}
+
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout.")]
+CsvOption = Annotated[bool, typer.Option("--csv", help="CSV on stdout.")]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "-o",
+        "--output",
+        help="Also append JSON Lines records here (never overwritten; an existing file "
+        "must be JSON Lines).",
+    ),
+]
+ResumeOption = Annotated[
+    bool, typer.Option(help="Skip files already recorded in --output (restart a batch).")
+]
+WorkersOption = Annotated[
+    str,
+    typer.Option(
+        help="Worker processes: a number, or auto (one per CPU core; fewer for a small "
+        "batch, where starting them would cost more than it saves).",
+    ),
+]
+FailOnOption = Annotated[
+    FailOn | None,
+    typer.Option(help=f"Exit {EXIT_FLAGGED} if any image is at or above this verdict."),
+]
+BackendOption = Annotated[
+    Backend, typer.Option(help="local (process pool) or ray (the 'ray' extra).")
+]
 
 
 def screen(
     ctx: typer.Context,
     paths: PathsArgument,
-    json_: Annotated[
-        bool, typer.Option("--json", help="One JSON object per file on stdout.")
-    ] = False,
-    csv_: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "-o",
-            "--output",
-            help="Also append JSON Lines records here (never overwritten; an existing file "
-            "must be JSON Lines).",
-        ),
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option(help="Skip files already recorded in --output (restart a batch).")
-    ] = False,
-    workers: Annotated[
-        str,
-        typer.Option(
-            help="Worker processes: a number, or auto (one per CPU core; fewer for a small "
-            "batch, where starting them would cost more than it saves).",
-        ),
-    ] = "auto",
-    fail_on: Annotated[
-        FailOn | None,
-        typer.Option(help=f"Exit {EXIT_FLAGGED} if any image is at or above this verdict."),
-    ] = None,
-    model: Annotated[
-        Path | None,
-        typer.Option("--model", exists=True, help="Detector model folder (default: built in)."),
-    ] = None,
-    detector: Annotated[
-        bool, typer.Option("--detector/--no-detector", help="Run the learned detector.")
-    ] = True,
+    json_: JsonOption = False,
+    csv_: CsvOption = False,
+    output: OutputOption = None,
+    resume: ResumeOption = False,
+    workers: WorkersOption = "auto",
+    fail_on: FailOnOption = None,
+    model: DetectorModelOption = None,
+    detector: DetectorOption = True,
     registry: RegistryOption = None,
-    backend: Annotated[
-        Backend, typer.Option(help="local (process pool) or ray (the 'ray' extra).")
-    ] = Backend.local,
+    backend: BackendOption = Backend.local,
 ) -> None:
     """Screen images for AI generation: C2PA, IPTC XMP, generator metadata, watermarks
     (ours and Stable Diffusion's), the registry and the detector give one verdict each:
@@ -105,7 +104,7 @@ def screen(
     from synthmark.errors import UsageError
     from synthmark.imaging import expand_inputs
     from synthmark.screen.assemble import ScreenerSpec
-    from synthmark.screen.batch import check_output, resolve_workers, run_batch
+    from synthmark.screen.batch import check_inputs, check_output, resolve_workers
 
     st = state(ctx)
     if json_ and csv_:
@@ -115,7 +114,7 @@ def screen(
     if output is not None:
         check_output(output)  # before anything is screened
     items = list(expand_inputs(input_args(paths)))
-    _check_inputs(items, paths)
+    check_inputs(items, paths)
     n_workers = resolve_workers(workers, len(items))
     spec = ScreenerSpec.from_settings(
         st.settings,
@@ -123,55 +122,62 @@ def screen(
         use_detector=detector,
         registry_url=registry,
     )
-    factory: Callable[[], Any] = spec
-    if detector:
-        screener = spec()
-        _ = screener.detector  # a missing or broken --model fails here, not once per file
-        if n_workers <= 1 and backend is Backend.local:
-
-            def factory() -> Any:  # one process: reuse the detector just loaded
-                return screener
-
+    factory = spec.preload(reuse=n_workers <= 1 and backend is Backend.local)
     if backend is Backend.ray:
-        from synthmark.screen.ray_backend import run_ray
+        summary = _run_ray(items, spec, output, st.console)
+    else:
+        kind = "json" if json_ else "csv" if csv_ else "table"
+        summary = _run_local(items, factory, n_workers, output, resume, kind, st.console)
+    if fail_on is not None and summary.reached(fail_on.verdict):  # --resume's records count
+        raise typer.Exit(EXIT_FLAGGED)
 
-        if output is None:
-            raise UsageError("--backend ray needs --output FILE")
-        summary = run_ray(items, spec, output=output, console=st.console)
-        st.console.print(
-            f"{summary.screened} screened, {summary.skipped} skipped, "
-            f"{summary.errors} errors -> {plain(str(output))}"
-        )
-        _exit(summary.all_verdicts(), fail_on)
-        return
-    printer = _Printer("json" if json_ else "csv" if csv_ else "table")
-    with progress_bar(st.console, "screening") as bar:
+
+def _run_ray(items: list[Any], spec: Any, output: Path | None, console: Console) -> BatchSummary:
+    from synthmark.errors import UsageError
+    from synthmark.screen.ray_backend import run_ray
+
+    if output is None:
+        raise UsageError("--backend ray needs --output FILE")
+    summary = run_ray(items, spec, output=output, console=console)
+    console.print(
+        f"{summary.screened} screened, {summary.skipped} skipped, "
+        f"{summary.errors} errors -> {plain(str(output))}"
+    )
+    return summary
+
+
+def _run_local(
+    items: list[Any],
+    factory: Callable[[], Any],
+    workers: int,
+    output: Path | None,
+    resume: bool,
+    kind: str,
+    console: Console,
+) -> BatchSummary:
+    """Screen in a process pool, each record printed as it comes, a progress bar on stderr."""
+    from synthmark.screen.batch import interrupted_hint, run_batch
+
+    printer = _Printer(kind)
+    with progress_bar(console, "screening") as bar:
         task = bar.add_task("screen", total=len(items))
 
-        def on_record(record: dict[str, Any]) -> None:
+        def on_record(record: RecordLike) -> None:
             bar.advance(task)
             printer(record)
 
         try:
             summary = run_batch(
-                items,
-                factory,
-                workers=n_workers,
-                output=output,
-                resume=resume,
+                items, factory, workers=workers, output=output, resume=resume,
                 on_record=on_record,
             )
         except KeyboardInterrupt:
             done = int(bar.tasks[0].completed)
-            st.console.print(_interrupted_hint(done, len(items), output), soft_wrap=True)
+            console.print(interrupted_hint(done, len(items), output), soft_wrap=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
     printer.finish()
-    counts = ", ".join(f"{n} {v}" for v, n in sorted(summary.verdicts.items()))
-    st.console.print(
-        f"{summary.screened} screened ({counts or 'none'}), {summary.errors} "
-        f"unreadable, {summary.skipped} skipped"
-    )
-    _exit(summary.all_verdicts(), fail_on)  # skipped (--resume) records count too
+    console.print(summary.describe())
+    return summary
 
 
 class _Printer:
@@ -189,9 +195,11 @@ class _Printer:
         if self.writer is not None:
             self.writer.writerow(CSV_HEADER)
 
-    def __call__(self, record: dict[str, Any]) -> None:
+    def __call__(self, given: RecordLike) -> None:
         from synthmark.screen.export import csv_row, utf8
+        from synthmark.screen.record import record_json
 
+        record = record_json(given)
         path = plain(utf8(record["path"]))
         if self.kind == "json":
             emit_json(record)
@@ -210,35 +218,3 @@ class _Printer:
     def finish(self) -> None:
         if self.kind == "table" and self.table.row_count:  # all skipped (--resume): no table
             data_console().print(self.table)
-
-
-def _check_inputs(items: list[Any], paths: list[str]) -> None:
-    """A named file that does not exist, a pattern that matches nothing, or no image at all
-    is a usage error, before anything is screened: a CI gate must not pass on a typo."""
-    from synthmark.errors import UsageError
-
-    missing = [f"{item.path}: {item.error}" for item in items if item.error is not None]
-    if missing:
-        more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
-        raise UsageError("; ".join(missing[:3]) + more)
-    if not items:
-        raise UsageError(f"no image files in {', '.join(paths) or 'the input'}")
-
-
-def _interrupted_hint(done: int, total: int, output: Path | None) -> str:
-    """What to say after Ctrl-C: how far it got, and how to go on from there."""
-    where = (
-        f"their records are in {output}; rerun the same command with --resume to screen "
-        "only the rest"
-        if output is not None
-        else "give -o FILE to keep the records, and --resume to go on from where a run stopped"
-    )
-    return f"Interrupted after {done} of {total} file(s): {where}."
-
-
-def _exit(verdicts: dict[str, int], fail_on: FailOn | None) -> None:
-    if fail_on is None:
-        return
-    bar = _RANK[fail_on.value]
-    if any(_RANK.get(v, -1) >= bar and n for v, n in verdicts.items()):
-        raise typer.Exit(EXIT_FLAGGED)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from synthmark.choices import ReadScheme
+from synthmark.choices import WatermarkSchemeName as Scheme
 from synthmark.cli._common import (
     ATTACK_NAMES,
     PathsArgument,
@@ -18,6 +19,7 @@ from synthmark.cli._common import (
     plain,
     state,
 )
+from synthmark.settings import WATERMARK_KEY_ENV
 
 if TYPE_CHECKING:
     from synthmark.watermark import Readout
@@ -27,32 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-KEY_ENV = "SYNTHMARK_WATERMARK_KEY"  # mirrors synthmark.watermark.keys.KEY_ENV
-
-
-class Scheme(str, enum.Enum):
-    """Registered schemes (kept equal to ``synthmark.watermark.list_schemes()`` by a test)."""
-
-    synthmark = "synthmark"
-    dwtDct = "dwtDct"
-    dwtDctSvd = "dwtDctSvd"
-    rivaGan = "rivaGan"
-    sd1 = "sd1"
-    sd2 = "sd2"
-    sdxl = "sdxl"
-
-
-class ReadScheme(str, enum.Enum):
-    """A scheme to read, or ``auto``: synthmark's (if a key exists) and the SD public marks."""
-
-    auto = "auto"
-    synthmark = "synthmark"
-    dwtDct = "dwtDct"
-    dwtDctSvd = "dwtDctSvd"
-    rivaGan = "rivaGan"
-    sd1 = "sd1"
-    sd2 = "sd2"
-    sdxl = "sdxl"
+KEY_ENV = WATERMARK_KEY_ENV
 
 
 _KEY_OPTION = typer.Option(

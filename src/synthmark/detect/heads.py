@@ -30,6 +30,7 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from synthmark.errors import UsageError
+from synthmark.names import NameRegistry
 
 Arrays = dict[str, NDArray[Any]]
 
@@ -212,29 +213,26 @@ class NoveltyHead(_ArrayHead):
         return out
 
 
-_HEADS: dict[str, type[_ArrayHead]] = {"logistic": LogisticHead, "novelty": NoveltyHead}
+#: The heads by name.
+HEADS: NameRegistry[type[_ArrayHead]] = NameRegistry("head", sort=True)
+HEADS.register("logistic", LogisticHead)
+HEADS.register("novelty", NoveltyHead)
 
 
 def list_heads() -> list[str]:
     """Names of the registered heads."""
-    return sorted(_HEADS)
+    return HEADS.names()
 
 
 def create_head(name: str, params: dict[str, Any] | None = None) -> _ArrayHead:
     """A head by name. Raises ValueError (``UsageError``) listing the known names."""
-    if name not in _HEADS:
-        raise UsageError(f"unknown head {name!r}; known: {', '.join(list_heads())}")
-    try:
-        return _HEADS[name](**(params or {}))
-    except TypeError as exc:
-        raise UsageError(f"bad parameters for head {name!r}: {exc}") from None
+    head: _ArrayHead = HEADS.create(name, **(params or {}))
+    return head
 
 
 def head_from_arrays(name: str, params: dict[str, Any], arrays: Arrays) -> _ArrayHead:
     """Rebuild a fitted head saved with ``to_arrays``."""
-    if name not in _HEADS:
-        raise UsageError(f"unknown head {name!r}; known: {', '.join(list_heads())}")
-    return _HEADS[name].from_arrays(params, arrays)
+    return HEADS[name].from_arrays(params, arrays)
 
 
-__all__ = ["LogisticHead", "NoveltyHead", "create_head", "head_from_arrays", "list_heads"]
+__all__ = ["HEADS", "LogisticHead", "NoveltyHead", "create_head", "head_from_arrays", "list_heads"]

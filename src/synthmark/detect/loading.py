@@ -29,6 +29,11 @@ def load_detector(path: str | os.PathLike[str] | None = None) -> Detector | Onnx
     (:class:`OnnxDetector`); anything else is a folder written by :meth:`Detector.save`, or
     a file in it.
 
+    >>> detector = load_detector()                                  # doctest: +SKIP
+    >>> p = detector.predict_proba([load_image("upload.jpg").image])[0, 1]  # doctest: +SKIP
+    >>> p >= detector.threshold_                                    # doctest: +SKIP
+    True
+
     Raises:
         ModelNotFound: nothing at ``path`` (or the packaged model is missing).
         UnsafeFile: ``path`` is, or only offers, a pickle-like file.

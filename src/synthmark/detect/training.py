@@ -12,6 +12,7 @@ its model card (training data with licences, augmentation, command, time).
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,18 @@ class _Copies(TrainingImages):
 
     def __init__(self, samples: Sequence[Sample], augment: Augment | None, seed: int, copies: int):
         super().__init__(list(samples) * copies, augment, seed)
+
+
+def training_command(argv: Sequence[str]) -> str:
+    """The command line of a training run, for the model card: ``synthmark detect train``
+    and, shell-quoted, what followed ``train`` in ``argv`` (the process's ``sys.argv``).
+
+    >>> training_command(["/usr/bin/synthmark", "detect", "train", "--real", "my photos/"])
+    "synthmark detect train --real 'my photos/'"
+    """
+    args = list(argv)
+    given = args[args.index("train") + 1 :] if "train" in args else []
+    return "synthmark detect train " + " ".join(shlex.quote(a) for a in given)
 
 
 def parse_licences(items: Sequence[str]) -> dict[str, str]:
@@ -98,4 +111,4 @@ def train(plan: TrainingPlan, progress: Progress | None = None) -> Detector:
     return det
 
 
-__all__ = ["TrainingPlan", "parse_licences", "train"]
+__all__ = ["TrainingPlan", "parse_licences", "train", "training_command"]

@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from synthmark.choices import FoldSplit, ThresholdRule
 from synthmark.detect.heads import create_head
 from synthmark.errors import UsageError
 
 Folds = list[tuple[NDArray[np.int_], NDArray[np.int_]]]
-CV_MODES = ("group", "source")
+CV_MODES = tuple(sorted(split.value for split in FoldSplit))
 #: How the operating threshold meets ``target_fpr`` (:func:`operating_threshold`).
-THRESHOLD_MODES = ("pooled", "source")
+THRESHOLD_MODES = tuple(rule.value for rule in ThresholdRule)
 
 
 def training_inputs(

@@ -149,4 +149,19 @@ def discover(
     return samples
 
 
-__all__ = ["FAKE", "REAL", "Sample", "discover", "from_csv", "from_folders", "parse_label"]
+def thin(samples: list[Sample], limit: int) -> list[Sample]:
+    """At most ``limit`` samples per (label, source), evenly spaced, in their order."""
+    groups: dict[tuple[int, str], list[Sample]] = {}
+    for s in samples:
+        groups.setdefault((s.label, s.source), []).append(s)
+    out: list[Sample] = []
+    for members in groups.values():
+        if len(members) <= limit:
+            out.extend(members)
+        else:
+            step = len(members) / limit
+            out.extend(members[int(i * step)] for i in range(limit))
+    return out
+
+
+__all__ = ["FAKE", "REAL", "Sample", "discover", "from_csv", "from_folders", "parse_label", "thin"]

@@ -145,6 +145,88 @@ def _compute(
 # -- evaluation --------------------------------------------------------------------------------
 
 
+@dataclass
+class _Features:
+    """Each sample's features under each perturbation, and what could not be scored."""
+
+    by_key: dict[tuple[str, str], Any] = field(default_factory=dict)
+    digests: list[str | None] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    bad: set[str] = field(default_factory=set)
+
+
+def _gather_features(
+    samples: Sequence[Sample],
+    names: list[str],
+    alignment: Alignment,
+    cache: FeatureCache | None,
+    compute: Callable[[list[tuple[str, str, list[str], Alignment]]], dict[str, Any]],
+) -> _Features:
+    """Features from the cache where they are, computed (``compute``) where not."""
+    found = _Features()
+    tasks: list[tuple[str, str, list[str], Alignment]] = []
+    for sample in samples:
+        try:
+            data = sample.path.read_bytes()
+        except OSError as exc:
+            found.skipped.append(
+                {"path": str(sample.path), "error": f"cannot read ({exc.strerror})"}
+            )
+            found.digests.append(None)
+            continue
+        digest = FeatureCache.digest(data)
+        found.digests.append(digest)
+        missing = []
+        for name in names:
+            cached = cache.get(digest, alignment.key, name) if cache else None
+            if cached is None:
+                missing.append(name)
+            else:
+                found.by_key[(digest, name)] = cached
+        if missing:
+            tasks.append((str(sample.path), digest, missing, alignment))
+    computed = compute(tasks)
+    for path, digest, _, _ in tasks:
+        feats = computed[digest]
+        if "error" in feats:
+            found.skipped.append({"path": path, "error": feats["error"]})
+            found.bad.add(digest)
+            continue
+        for name, value in feats.items():
+            found.by_key[(digest, name)] = value
+            if cache is not None:
+                cache.put(digest, alignment.key, name, value)
+    return found
+
+
+def _score(
+    result: EvalResult, detector: Any, name: str, rows: list[Any], n_boot: int
+) -> None:
+    """Score one perturbation's rows: the overall metrics, per fake source against every
+    real image, and the mean and worst over sources."""
+    y = np.asarray(result.labels)
+    src = np.asarray(result.sources)
+    fake_sources = sorted(
+        {s for s, lab in zip(result.sources, result.labels, strict=True) if lab == FAKE}
+    )
+    threshold = result.threshold
+    scores = np.asarray(detector.proba_from_features(rows)[:, 1], dtype=np.float64)
+    result.scores[name] = scores.round(6).tolist()
+    result.overall[name] = detector_metrics(y, scores, threshold, n_boot=n_boot)
+    per_source: dict[str, DetectorMetrics] = {}
+    for source in fake_sources:
+        mask = (y == REAL) | (src == source)
+        per_source[source] = detector_metrics(
+            y[mask], scores[mask], threshold, n_boot=min(n_boot, 200)
+        )
+    result.by_source[name] = per_source
+    summary: dict[str, float] = {}
+    for key in ("auc", "balanced_accuracy", "tpr_at_5pct_fpr"):
+        mean, low = mean_and_min([getattr(m, key) for m in per_source.values()])
+        summary[f"{key}_mean"], summary[f"{key}_min"] = mean, low
+    result.summary[name] = summary
+
+
 def evaluate_detector(
     samples: Sequence[Sample],
     *,
@@ -157,7 +239,7 @@ def evaluate_detector(
     progress: Progress | None = None,
 ) -> EvalResult:
     """Score every sample under every perturbation and compute the metrics."""
-    from synthmark.detect import Detector
+    from synthmark.detect import Detector, ImageFeatures
 
     start = time.perf_counter()
     alignment = alignment or Alignment()
@@ -166,83 +248,29 @@ def evaluate_detector(
     if "none" not in names:
         names.insert(0, "none")
     detector = Detector.load(model)
-    threshold = float(detector.threshold_)
     cache = FeatureCache(cache_dir, extractor_fingerprint(detector)) if cache_dir else None
-
-    digests: list[str | None] = []
-    skipped: list[dict[str, str]] = []
-    tasks: list[tuple[str, str, list[str], Alignment]] = []
-    features: dict[tuple[str, str], Any] = {}
-    for sample in samples:
-        try:
-            data = sample.path.read_bytes()
-        except OSError as exc:
-            skipped.append({"path": str(sample.path), "error": f"cannot read ({exc.strerror})"})
-            digests.append(None)
-            continue
-        digest = FeatureCache.digest(data)
-        digests.append(digest)
-        missing = []
-        for name in names:
-            cached = cache.get(digest, alignment.key, name) if cache else None
-            if cached is None:
-                missing.append(name)
-            else:
-                features[(digest, name)] = cached
-        if missing:
-            tasks.append((str(sample.path), digest, missing, alignment))
-    computed = _compute(tasks, model, workers, progress)
-    bad: set[str] = set()
-    for path, digest, _, _ in tasks:
-        feats = computed[digest]
-        if "error" in feats:
-            skipped.append({"path": path, "error": feats["error"]})
-            bad.add(digest)
-            continue
-        for name, value in feats.items():
-            features[(digest, name)] = value
-            if cache is not None:
-                cache.put(digest, alignment.key, name, value)
-
-    from synthmark.detect import ImageFeatures
-
-    keep = [i for i, d in enumerate(digests) if d is not None and d not in bad]
+    found = _gather_features(
+        samples, names, alignment, cache, lambda tasks: _compute(tasks, model, workers, progress)
+    )
+    keep = [i for i, d in enumerate(found.digests) if d is not None and d not in found.bad]
     labels = [samples[i].label for i in keep]
-    sources = [samples[i].source for i in keep]
     if set(labels) != {REAL, FAKE}:
         raise UsageError(
             "after skipping unreadable files, evaluation needs real and fake images that decode"
         )
     result = EvalResult(
         model=model or "default (built in)",
-        threshold=threshold,
+        threshold=float(detector.threshold_),
         alignment=alignment.key,
         perturbations=names,
         n_images=len(keep),
-        skipped=skipped,
+        skipped=found.skipped,
         labels=labels,
-        sources=sources,
+        sources=[samples[i].source for i in keep],
     )
-    y = np.asarray(labels)
-    src = np.asarray(sources)
-    fake_sources = sorted({s for s, lab in zip(sources, labels, strict=True) if lab == FAKE})
     for name in names:
-        rows = [ImageFeatures(tiles=features[(str(digests[i]), name)]) for i in keep]
-        scores = np.asarray(detector.proba_from_features(rows)[:, 1], dtype=np.float64)
-        result.scores[name] = scores.round(6).tolist()
-        result.overall[name] = detector_metrics(y, scores, threshold, n_boot=n_boot)
-        per_source: dict[str, DetectorMetrics] = {}
-        for source in fake_sources:
-            mask = (y == REAL) | (src == source)
-            per_source[source] = detector_metrics(
-                y[mask], scores[mask], threshold, n_boot=min(n_boot, 200)
-            )
-        result.by_source[name] = per_source
-        summary: dict[str, float] = {}
-        for key in ("auc", "balanced_accuracy", "tpr_at_5pct_fpr"):
-            mean, low = mean_and_min([getattr(m, key) for m in per_source.values()])
-            summary[f"{key}_mean"], summary[f"{key}_min"] = mean, low
-        result.summary[name] = summary
+        rows = [ImageFeatures(tiles=found.by_key[(str(found.digests[i]), name)]) for i in keep]
+        _score(result, detector, name, rows, n_boot)
     if cache is not None:
         result.cache_hits, result.cache_misses = cache.hits, cache.misses
     result.seconds = time.perf_counter() - start

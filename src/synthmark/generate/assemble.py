@@ -66,6 +66,11 @@ def build_generator(
 ) -> Generator:
     """A ready :class:`Generator`: model, synthmark watermark, labeller and registry.
 
+    >>> generator = build_generator(Settings.from_env(), model="tiny")     # doctest: +SKIP
+    >>> requests = RequestPlan(prompt="a lighthouse at dusk").requests("tiny")  # doctest: +SKIP
+    >>> [r.serial for r in generator.generate(requests, "out/")]          # doctest: +SKIP
+    [1]
+
     ``before_model(markers)``, if given, runs once the watermark schemes exist and before
     the model loads (the slow part): the place to check requests against them
     (:func:`~synthmark.generate.generator.check_sizes`) and fail in a second.
@@ -103,7 +108,7 @@ def build_generator(
         output_format=output_format,
         scheduler=scheduler,
         include_prompt=include_prompt,
-        provider=provider or os.environ.get("SYNTHMARK_PROVIDER") or None,
+        provider=provider or settings.provider,
     )
 
 

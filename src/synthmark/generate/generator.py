@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from synthmark import __version__
+from synthmark.choices import OutputFormat
 from synthmark.errors import (
     ContentBlocked,
     SynthmarkError,
@@ -38,22 +38,6 @@ if TYPE_CHECKING:  # the parts' types; fakes in tests need only the same methods
     from synthmark.labels import Labeller
     from synthmark.registry import Registry
     from synthmark.watermark import WatermarkScheme as Marker
-
-
-class OutputFormat(str, Enum):
-    """File formats whose labels synthmark writes."""
-
-    png = "png"
-    jpeg = "jpeg"
-    webp = "webp"
-
-    @property
-    def pil_name(self) -> str:
-        return {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}[self.value]
-
-    @property
-    def suffix(self) -> str:
-        return {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}[self.value]
 
 
 #: Scheduler names accepted by ``--scheduler`` -> (diffusers class, A1111 sampler name).
@@ -183,6 +167,11 @@ def generation_info(
 
 class Generator:
     """Render, mark, label, register and write images; one call per batch of requests.
+
+    >>> generator = Generator(load_model("tiny"), marker, labeller, registry)  # doctest: +SKIP
+    >>> result = next(generator.generate([GenerationRequest("a fox")], "out/"))  # doctest: +SKIP
+    >>> result.serial, result.path                                            # doctest: +SKIP
+    (1, PosixPath('out/synthmark-00000001.png'))
 
     Args:
         model: the loaded pipeline (:func:`synthmark.generate.models.load_model`).

@@ -21,13 +21,18 @@ import os
 import re
 import socket
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from synthmark.choices import Device, DType
 from synthmark.errors import ModelNotFound, UsageError
-from synthmark.generate.tiny import TINY_MODEL_ID, TINY_MODEL_VERSION, build_tiny_pipeline
+from synthmark.generate.tiny import (
+    TINY_MODEL,
+    TINY_MODEL_ID,
+    TINY_MODEL_VERSION,
+    build_tiny_pipeline,
+)
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
@@ -35,24 +40,6 @@ _ALTERNATIVES = (
     "pass --model tiny (built in), a local diffusers folder, a .safetensors/.ckpt "
     "checkpoint, or a hub id that is in the local Hugging Face cache"
 )
-
-
-class Device(str, Enum):
-    """Where the pipeline runs."""
-
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
-
-
-class DType(str, Enum):
-    """Floating-point precision of the pipeline."""
-
-    auto = "auto"
-    float32 = "float32"
-    float16 = "float16"
-    bfloat16 = "bfloat16"
 
 
 @dataclass
@@ -257,6 +244,7 @@ def _family_of(pipeline: Any) -> str:
 
 
 def _finish(pipeline: Any, device: str, torch_dtype: Any) -> Any:
+    """The pipeline on ``device`` in ``torch_dtype``, quiet, without diffusers' own mark."""
     pipeline = pipeline.to(device)
     if getattr(pipeline, "dtype", torch_dtype) != torch_dtype:
         pipeline = pipeline.to(dtype=torch_dtype)
@@ -266,6 +254,17 @@ def _finish(pipeline: Any, device: str, torch_dtype: Any) -> Any:
     if hasattr(pipeline, "set_progress_bar_config"):
         pipeline.set_progress_bar_config(disable=True)
     return pipeline
+
+
+def _handle(
+    pipeline: Any, model_id: str, model_hash: str, source: str, device: str, torch_dtype: Any
+) -> ModelHandle:
+    """A loaded pipeline, finished (:func:`_finish`) and described."""
+    pipeline = _finish(pipeline, device, torch_dtype)
+    dtype_name = str(torch_dtype).replace("torch.", "")
+    return ModelHandle(
+        pipeline, model_id, model_hash, _family_of(pipeline), source, device, dtype_name
+    )
 
 
 def load_model(
@@ -288,7 +287,7 @@ def load_model(
     if not spec or not spec.strip():
         raise UsageError(f"--model is empty; {_ALTERNATIVES}")
     spec = spec.strip()
-    if spec == "tiny":
+    if spec == TINY_MODEL:
         dev = resolve_device(device)
         tiny_dtype = DType.float32 if DType(dtype) == DType.auto else dtype
         pipeline = _finish(build_tiny_pipeline(), dev, resolve_dtype(tiny_dtype, dev))
@@ -354,16 +353,7 @@ def _load_folder(
         )
     except (OSError, ValueError) as exc:
         raise ModelNotFound(f"{model_id}: cannot load the diffusers pipeline ({exc})") from None
-    pipeline = _finish(pipeline, dev, torch_dtype)
-    return ModelHandle(
-        pipeline,
-        model_id,
-        _folder_hash(folder, hash_cache),
-        _family_of(pipeline),
-        source,
-        dev,
-        str(torch_dtype).replace("torch.", ""),
-    )
+    return _handle(pipeline, model_id, _folder_hash(folder, hash_cache), source, dev, torch_dtype)
 
 
 def _load_hub(
@@ -383,16 +373,8 @@ def _load_hub(
         raise ModelNotFound(
             f"model {repo_id!r} could not be downloaded ({exc}); {_ALTERNATIVES}"
         ) from None
-    pipeline = _finish(pipeline, dev, torch_dtype)
-    return ModelHandle(
-        pipeline,
-        repo_id,
-        _folder_hash(folder, hash_cache),
-        _family_of(pipeline),
-        f"hub ({folder.name[:12]})",
-        dev,
-        str(torch_dtype).replace("torch.", ""),
-    )
+    model_hash = _folder_hash(folder, hash_cache)
+    return _handle(pipeline, repo_id, model_hash, f"hub ({folder.name[:12]})", dev, torch_dtype)
 
 
 def _load_single_file(
@@ -419,16 +401,9 @@ def _load_single_file(
             f"({type(exc).__name__}: {exc}). Offline, single-file loading needs the model's "
             f"configs: pass --config with a local diffusers folder of the same family"
         ) from None
-    pipeline = _finish(pipeline, dev, torch_dtype)
-    return ModelHandle(
-        pipeline,
-        path.name,
-        _file_sha256(path, hash_cache),
-        _family_of(pipeline),
-        f"single file ({model_type})",
-        dev,
-        str(torch_dtype).replace("torch.", ""),
-    )
+    model_hash = _file_sha256(path, hash_cache)
+    source = f"single file ({model_type})"
+    return _handle(pipeline, path.name, model_hash, source, dev, torch_dtype)
 
 
 __all__ = ["DType", "Device", "ModelHandle", "load_model", "resolve_device", "resolve_dtype"]

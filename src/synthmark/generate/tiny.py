@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+#: The name that picks the built-in model (``--model tiny``).
+TINY_MODEL = "tiny"
 TINY_MODEL_ID = "synthmark/tiny-sd"
 TINY_MODEL_VERSION = "1"
 TOKENIZER_DIR = Path(__file__).with_name("tiny_tokenizer")
@@ -90,4 +92,10 @@ def build_tiny_pipeline(seed: int = 0) -> Any:
     return pipeline
 
 
-__all__ = ["TINY_MODEL_ID", "TINY_MODEL_VERSION", "TOKENIZER_DIR", "build_tiny_pipeline"]
+__all__ = [
+    "TINY_MODEL",
+    "TINY_MODEL_ID",
+    "TINY_MODEL_VERSION",
+    "TOKENIZER_DIR",
+    "build_tiny_pipeline",
+]

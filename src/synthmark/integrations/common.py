@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthmark.errors import SynthmarkError, UsageError
-from synthmark.settings import Settings
+from synthmark.settings import FAILURE_ENV, PROVIDER_ENV, Settings
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -33,10 +33,6 @@ if TYPE_CHECKING:
     from synthmark.registry import Registry
 
 logger = logging.getLogger("synthmark.integrations")
-
-#: Environment variable with the default :class:`OnFailure` policy.
-FAILURE_ENV = "SYNTHMARK_ON_FAILURE"
-PROVIDER_ENV = "SYNTHMARK_PROVIDER"
 
 
 class OnFailure(str, Enum):
@@ -48,7 +44,7 @@ class OnFailure(str, Enum):
     @classmethod
     def resolve(cls, value: str | OnFailure | None) -> OnFailure:
         """``value``, else ``$SYNTHMARK_ON_FAILURE``, else ``error``; a clear error otherwise."""
-        raw = value if value is not None else os.environ.get(FAILURE_ENV) or cls.error.value
+        raw = value if value is not None else Settings.from_env().on_failure or cls.error.value
         if isinstance(raw, OnFailure):
             return raw
         try:
@@ -124,7 +120,7 @@ def open_parts(
     tell = notify or logger.warning
     ensure_watermark_key(settings, tell)
     ensure_credentials(settings, tell)
-    provider = provider or os.environ.get(PROVIDER_ENV) or None
+    provider = provider or settings.provider
     if provider is None:
         tell(
             f"No provider named ({PROVIDER_ENV}): the labels will not say which organisation "

@@ -288,11 +288,11 @@ class Labelling:
         keep: KeptMetadata | None,
         stages: dict[str, float],
     ) -> LabelResult:
-        from synthmark.registry import phash_image
+        from synthmark.registry import Commit, phash_image
 
         t0 = time.perf_counter()
         marked = self._embed(image, serial)
-        self.registry.put_content(serial, self.describe(marked), scheme=self.marker.name)
+        content = self.describe(marked)
         stages["watermark"] = time.perf_counter() - t0
         request = self._request(info, serial, created, include_prompt)
         t1 = time.perf_counter()
@@ -313,10 +313,7 @@ class Labelling:
         with atomic_writer(target) as fh:
             fh.write(labelled.data)
             self.registry.store_manifest(serial, labelled.manifest_id, labelled.manifest_store)
-            # Seam: when the registry gains its content description ("attribution bound to
-            # content", the watermark work), compute it from `marked` here and commit it.
-            self.registry.commit(
-                serial,
+            facts = Commit(
                 sha256=labelled.sha256,
                 phash=phash_image(marked),
                 manifest_id=labelled.manifest_id,
@@ -330,7 +327,10 @@ class Labelling:
                 width=marked.width,
                 height=marked.height,
                 created_at=created,
+                content=content,
+                content_scheme=self.marker.name,
             )
+            self.registry.commit(serial, facts)
         stages["registry_and_write"] = time.perf_counter() - t2
         payload = request.soft_binding_payload or b""
         return LabelResult(

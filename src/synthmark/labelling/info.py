@@ -28,6 +28,11 @@ class GenerationInfo:
     the generating program (``"AUTOMATIC1111"``, ``"ComfyUI"``, ``"diffusers 0.31
     StableDiffusionPipeline"``); ``pipeline`` goes to the registry. ``extra`` holds any
     other parameter under AUTOMATIC1111's snake_case names (``clip_skip``, ``size``, ...).
+
+    >>> info = GenerationInfo(model="sdxl-base-1.0", seed=42, steps=30, prompt="a red fox")
+    >>> info.parameters()["seed"]
+    42
+    >>> synthmark.label(image, info, "out/fox.png", provider="Acme")   # doctest: +SKIP
     """
 
     model: str

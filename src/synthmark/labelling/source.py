@@ -197,4 +197,36 @@ def read_source(
     )
 
 
-__all__ = ["FALLBACK_FORMAT", "SourceFile", "labelled_by_us", "read_source"]
+@dataclass(frozen=True)
+class PlannedFile:
+    """One input of a labelling batch: where its labelled copy goes, or why it cannot."""
+
+    path: Path
+    folder: Path
+    error: str | None = None
+
+
+def plan_outputs(inputs: list[str], out: Path) -> list[PlannedFile]:
+    """Every input file (files, folders, globs) with the folder its labelled copy goes to:
+    ``out``, or for a file found in a folder, the same sub-folder under ``out``."""
+    from synthmark.imaging import expand_inputs
+
+    plan: list[PlannedFile] = []
+    for raw in inputs:
+        root = Path(raw)
+        for item in expand_inputs([raw]):
+            folder = out
+            if root.is_dir() and item.error is None:
+                folder = out / item.path.parent.relative_to(root)
+            plan.append(PlannedFile(item.path, folder, item.error))
+    return plan
+
+
+__all__ = [
+    "FALLBACK_FORMAT",
+    "PlannedFile",
+    "SourceFile",
+    "labelled_by_us",
+    "plan_outputs",
+    "read_source",
+]

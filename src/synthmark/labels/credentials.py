@@ -34,11 +34,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from synthmark.errors import KeyMissing, UsageError
 from synthmark.imaging import atomic_write
+from synthmark.settings import C2PA_CERT_ENV as ENV_CERT
+from synthmark.settings import C2PA_KEY_ENV as ENV_KEY
+from synthmark.settings import C2PA_TSA_ENV as ENV_TSA
 from synthmark.settings import Settings
-
-ENV_CERT = "SYNTHMARK_C2PA_CERT"
-ENV_KEY = "SYNTHMARK_C2PA_KEY"
-ENV_TSA = "SYNTHMARK_C2PA_TSA_URL"
 
 #: Extended key usages C2PA validators accept for a claim signer (c2pa-rs's default list,
 #: less timeStamping and OCSPSigning, which belong to other roles).
@@ -318,24 +317,28 @@ def load_credentials(
 ) -> SigningCredentials:
     """The signing credentials to use (see the module docstring for the order).
 
+    ``settings`` name the certificate, key and time-stamp authority of the environment
+    (:meth:`Settings.from_env`); ``environ``, if given, is read instead (``{}``: the home
+    folder's local CA only).
+
     Raises:
         KeyMissing: nothing configured, or a named file is missing.
         UsageError: a certificate or key that cannot sign C2PA manifests.
     """
-    env = os.environ if environ is None else environ
+    named = settings if environ is None else Settings.from_env(settings.home, environ)
     if (cert is None) != (key is None):
         raise UsageError("give both a certificate chain and a private key, or neither")
-    tsa = tsa_url or env.get(ENV_TSA) or None
+    tsa = tsa_url or named.tsa_url
     if tsa is not None and not tsa.startswith(("http://", "https://")):
         raise UsageError(f"time-stamp authority URL must be http(s), got {tsa!r}")
     local = LocalCaPaths.under(settings.keys_dir)
     anchor: bytes | None = None
     if cert is not None and key is not None:
         cert_path, key_path, source = Path(cert), Path(key), f"files {cert} + {key}"
-    elif env.get(ENV_CERT) or env.get(ENV_KEY):
-        if not (env.get(ENV_CERT) and env.get(ENV_KEY)):
+    elif named.c2pa_cert or named.c2pa_key:
+        if not (named.c2pa_cert and named.c2pa_key):
             raise UsageError(f"set both {ENV_CERT} and {ENV_KEY}, or neither")
-        cert_path, key_path = Path(env[ENV_CERT]), Path(env[ENV_KEY])
+        cert_path, key_path = Path(named.c2pa_cert), Path(named.c2pa_key)
         source = f"${ENV_CERT} + ${ENV_KEY}"
     elif local.exists():
         cert_path, key_path, source = local.signer_chain, local.signer_key, "local CA"

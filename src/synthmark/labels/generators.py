@@ -22,6 +22,7 @@ from synthmark.labels.a1111 import parse_parameters
 from synthmark.labels.containers import MetadataBlocks
 from synthmark.labels.exif import ExifReport
 from synthmark.labels.xmp import XmpReport
+from synthmark.names import NameRegistry
 
 #: Longest raw text kept in a report for metadata no reader understood.
 MAX_RAW_CHARS = 2000
@@ -49,6 +50,9 @@ class MetadataSources:
 
 GeneratorReader = Callable[[MetadataSources], list[GeneratorMetadata]]
 
+#: The readers, by name, run in this order.
+GENERATOR_READERS: NameRegistry[GeneratorReader] = NameRegistry("generator reader")
+
 
 def _json_object(text: str | None) -> dict[str, Any] | None:
     if not text or not text.lstrip().startswith("{"):
@@ -60,6 +64,12 @@ def _json_object(text: str | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _parameters(tool: str, where: str, fields: dict[str, Any]) -> GeneratorMetadata:
+    """A tool's generation parameters found ``where``, without the fields it left empty."""
+    kept = {k: v for k, v in fields.items() if v is not None}
+    return GeneratorMetadata(tool=tool, kind="parameters", where=where, fields=kept)
+
+
 def _where(blocks: MetadataBlocks, key: str) -> str:
     for entry in blocks.texts:
         if entry.key == key:
@@ -67,6 +77,7 @@ def _where(blocks: MetadataBlocks, key: str) -> str:
     return key
 
 
+@GENERATOR_READERS.register("a1111")
 def read_a1111(src: MetadataSources) -> list[GeneratorMetadata]:
     """AUTOMATIC1111 / Forge / SD.Next infotext: PNG ``parameters`` or EXIF UserComment."""
     found = []
@@ -139,6 +150,7 @@ def _same_aspect(size: tuple[int, int], other: list[int]) -> bool:
     return h > 0 and oh > 0 and abs((w / h) / (ow / oh) - 1.0) < 0.02
 
 
+@GENERATOR_READERS.register("comfyui")
 def read_comfyui(src: MetadataSources) -> list[GeneratorMetadata]:
     """ComfyUI's ``prompt`` (API graph) and ``workflow`` (editor graph) JSON.
 
@@ -188,6 +200,7 @@ def read_comfyui(src: MetadataSources) -> list[GeneratorMetadata]:
     ]
 
 
+@GENERATOR_READERS.register("invokeai")
 def read_invokeai(src: MetadataSources) -> list[GeneratorMetadata]:
     """InvokeAI: ``invokeai_metadata`` / ``invokeai_graph`` (v3+), ``sd-metadata``, ``Dream``."""
     meta = _json_object(src.blocks.text("invokeai_metadata"))
@@ -205,14 +218,7 @@ def read_invokeai(src: MetadataSources) -> list[GeneratorMetadata]:
             "model": model.get("name") if isinstance(model, dict) else model,
             "generation_mode": meta.get("generation_mode"),
         }
-        return [
-            GeneratorMetadata(
-                tool="InvokeAI",
-                kind="parameters",
-                where=_where(src.blocks, "invokeai_metadata"),
-                fields={k: v for k, v in fields.items() if v is not None},
-            )
-        ]
+        return [_parameters("InvokeAI", _where(src.blocks, "invokeai_metadata"), fields)]
     legacy = _json_object(src.blocks.text("sd-metadata"))
     if legacy is not None:
         raw_image = legacy.get("image")
@@ -229,14 +235,7 @@ def read_invokeai(src: MetadataSources) -> list[GeneratorMetadata]:
             "model": legacy.get("model_weights"),
             "app_version": legacy.get("app_version"),
         }
-        return [
-            GeneratorMetadata(
-                tool="InvokeAI",
-                kind="parameters",
-                where=_where(src.blocks, "sd-metadata"),
-                fields={k: v for k, v in fields.items() if v is not None},
-            )
-        ]
+        return [_parameters("InvokeAI", _where(src.blocks, "sd-metadata"), fields)]
     for key in ("invokeai_graph", "invokeai_workflow", "Dream"):
         text = src.blocks.text(key)
         if text:
@@ -251,6 +250,7 @@ def read_invokeai(src: MetadataSources) -> list[GeneratorMetadata]:
     return []
 
 
+@GENERATOR_READERS.register("novelai")
 def read_novelai(src: MetadataSources) -> list[GeneratorMetadata]:
     """NovelAI: ``Software: NovelAI`` with a JSON ``Comment`` (and ``Description``, ``Source``).
 
@@ -273,11 +273,10 @@ def read_novelai(src: MetadataSources) -> list[GeneratorMetadata]:
         "model": src.blocks.text("Source"),
     }
     return [
-        GeneratorMetadata(
-            tool="NovelAI",
-            kind="parameters",
-            where=_where(src.blocks, "Comment") if comment else _where(src.blocks, "Software"),
-            fields={k: v for k, v in fields.items() if v is not None},
+        _parameters(
+            "NovelAI",
+            _where(src.blocks, "Comment") if comment else _where(src.blocks, "Software"),
+            fields,
         )
     ]
 
@@ -285,6 +284,7 @@ def read_novelai(src: MetadataSources) -> list[GeneratorMetadata]:
 _JOB_ID = re.compile(r"Job ID:\s*([0-9a-fA-F-]{36})")
 
 
+@GENERATOR_READERS.register("midjourney")
 def read_midjourney(src: MetadataSources) -> list[GeneratorMetadata]:
     """Midjourney: a ``Description`` (PNG text, XMP or EXIF) ending in ``Job ID: <uuid>``."""
     candidates = [
@@ -309,6 +309,7 @@ def read_midjourney(src: MetadataSources) -> list[GeneratorMetadata]:
     return []
 
 
+@GENERATOR_READERS.register("swarmui")
 def read_swarmui(src: MetadataSources) -> list[GeneratorMetadata]:
     """SwarmUI: JSON ``parameters`` (or EXIF UserComment) with ``sui_image_params``."""
     for text, where in (
@@ -329,17 +330,11 @@ def read_swarmui(src: MetadataSources) -> list[GeneratorMetadata]:
                 "height": params.get("height"),
                 "version": params.get("swarm_version"),
             }
-            return [
-                GeneratorMetadata(
-                    tool="SwarmUI",
-                    kind="parameters",
-                    where=where,
-                    fields={k: v for k, v in fields.items() if v is not None},
-                )
-            ]
+            return [_parameters("SwarmUI", where, fields)]
     return []
 
 
+@GENERATOR_READERS.register("fooocus")
 def read_fooocus(src: MetadataSources) -> list[GeneratorMetadata]:
     """Fooocus in its own JSON scheme (``fooocus_scheme`` chunk or a Fooocus ``version``).
 
@@ -366,35 +361,13 @@ def read_fooocus(src: MetadataSources) -> list[GeneratorMetadata]:
             "resolution": data.get("resolution"),
             "version": version or None,
         }
-        return [
-            GeneratorMetadata(
-                tool="Fooocus",
-                kind="parameters",
-                where=where,
-                fields={k: v for k, v in fields.items() if v is not None},
-            )
-        ]
+        return [_parameters("Fooocus", where, fields)]
     return []
-
-
-GENERATOR_READERS: dict[str, GeneratorReader] = {
-    "a1111": read_a1111,
-    "comfyui": read_comfyui,
-    "invokeai": read_invokeai,
-    "novelai": read_novelai,
-    "midjourney": read_midjourney,
-    "swarmui": read_swarmui,
-    "fooocus": read_fooocus,
-}
 
 
 def get_generator_reader(name: str) -> GeneratorReader:
     """The reader registered as ``name``; ``ValueError`` lists the known names."""
-    try:
-        return GENERATOR_READERS[name]
-    except KeyError:
-        known = ", ".join(GENERATOR_READERS)
-        raise ValueError(f"unknown generator reader {name!r}; known: {known}") from None
+    return GENERATOR_READERS[name]
 
 
 def read_generator_metadata(
@@ -403,7 +376,7 @@ def read_generator_metadata(
     """Run the named readers (all by default); a ``parameters`` text nobody understood is
     still reported, as tool ``unknown``, so that nothing in the file goes unmentioned."""
     found: list[GeneratorMetadata] = []
-    for name in names or list(GENERATOR_READERS):
+    for name in names or GENERATOR_READERS.names():
         found.extend(get_generator_reader(name)(src))
     text = src.blocks.text("parameters")
     where = _where(src.blocks, "parameters")

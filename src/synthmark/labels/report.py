@@ -25,6 +25,7 @@ from synthmark.labels.generators import (
 )
 from synthmark.labels.sourcetypes import declares_ai, short_name
 from synthmark.labels.xmp import XmpReport, parse_xmp
+from synthmark.names import NameRegistry
 
 
 @dataclass
@@ -58,38 +59,37 @@ class _ReadContext:
 LabelReader = Callable[[_ReadContext, LabelReport], None]
 
 
+#: Label readers by name, run in this order (generator readers look at EXIF and XMP).
+LABEL_READERS: NameRegistry[LabelReader] = NameRegistry("label reader")
+
+
+@LABEL_READERS.register("c2pa")
 def _read_c2pa(ctx: _ReadContext, report: LabelReport) -> None:
     mime = mime_type(ctx.blocks.format) if ctx.blocks.format else None
     report.c2pa = read_c2pa(ctx.data, mime, ctx.trust_anchors, jumbf_seen=ctx.blocks.jumbf)
 
 
+@LABEL_READERS.register("xmp")
 def _read_xmp(ctx: _ReadContext, report: LabelReport) -> None:
     if ctx.blocks.xmp is not None:
         report.xmp = parse_xmp(ctx.blocks.xmp)
 
 
+@LABEL_READERS.register("exif")
 def _read_exif(ctx: _ReadContext, report: LabelReport) -> None:
     report.exif = read_exif(ctx.blocks.exif)
 
 
+@LABEL_READERS.register("generators")
 def _read_generators(ctx: _ReadContext, report: LabelReport) -> None:
     report.generators = read_generator_metadata(
         MetadataSources(blocks=ctx.blocks, exif=report.exif, xmp=report.xmp)
     )
 
 
-#: Label readers by name, run in this order (generator readers look at EXIF and XMP).
-LABEL_READERS: dict[str, LabelReader] = {
-    "c2pa": _read_c2pa,
-    "xmp": _read_xmp,
-    "exif": _read_exif,
-    "generators": _read_generators,
-}
-
-
 def list_label_readers() -> list[str]:
     """Names of the label readers."""
-    return list(LABEL_READERS)
+    return LABEL_READERS.names()
 
 
 def declarations(report: LabelReport) -> list[str]:
@@ -118,6 +118,10 @@ def read_labels(
 ) -> LabelReport:
     """Read the labels of one image file's bytes.
 
+    >>> report = read_labels(Path("photo.jpg").read_bytes(), "photo.jpg")   # doctest: +SKIP
+    >>> report.c2pa.validation_state, report.declared_ai                   # doctest: +SKIP
+    ('Trusted', ['C2PA (Trusted): trainedAlgorithmicMedia'])
+
     Args:
         data: the file's bytes, any format.
         path: where it came from, for the report only.
@@ -128,10 +132,9 @@ def read_labels(
     Raises:
         ValueError: an unknown reader name (the message lists the known ones).
     """
-    names = readers or list(LABEL_READERS)
-    unknown = [n for n in names if n not in LABEL_READERS]
-    if unknown:
-        raise ValueError(f"unknown label reader {unknown[0]!r}; known: {', '.join(LABEL_READERS)}")
+    names = readers or LABEL_READERS.names()
+    for name in names:
+        _ = LABEL_READERS[name]  # an unknown name raises before any work
     blocks = extract_blocks(data)
     report = LabelReport(
         path=os.fspath(path) if path is not None else None,

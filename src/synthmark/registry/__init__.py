@@ -18,13 +18,13 @@ schema and its migrations live in :mod:`synthmark.registry.schema`, shared by al
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 from synthmark.errors import UsageError
-from synthmark.registry.base import Registry, record_to_dict
+from synthmark.names import NameRegistry
+from synthmark.registry.base import Commit, Registry, record_to_dict
 from synthmark.registry.phash import DEFAULT_RADIUS, MAX_RADIUS, phash_hex, phash_image
 from synthmark.registry.record import (
     GenerationRecord,
@@ -34,12 +34,9 @@ from synthmark.registry.record import (
 )
 from synthmark.settings import Settings
 
-#: URL scheme -> "module:factory", imported only when used. A factory takes the URL.
-BACKENDS: dict[str, str] = {
-    "sqlite": "synthmark.registry.sqlite:SqliteRegistry",
-    "postgresql": "synthmark.registry.postgres:PostgresRegistry",
-    "postgres": "synthmark.registry.postgres:PostgresRegistry",
-}
+#: URL scheme -> a factory that opens the registry at a URL; each backend's module (and
+#: its driver) is imported only when a URL of its scheme is opened.
+BACKENDS: NameRegistry[Callable[[str], Registry]] = NameRegistry("registry URL scheme")
 
 
 def _sqlite_path(url: str) -> Path:
@@ -50,18 +47,31 @@ def _sqlite_path(url: str) -> Path:
     return Path(url[len(prefix) :])
 
 
+@BACKENDS.register("sqlite")
+def _open_sqlite(url: str) -> Registry:
+    from synthmark.registry.sqlite import SqliteRegistry
+
+    return SqliteRegistry(_sqlite_path(url))
+
+
+@BACKENDS.register("postgresql")
+def _open_postgres(url: str) -> Registry:
+    from synthmark.registry.postgres import PostgresRegistry
+
+    return PostgresRegistry(url)
+
+
+BACKENDS.register("postgres", _open_postgres)
+
+
 def backend_for(url: str) -> Callable[[str], Registry]:
     """The factory registered for ``url``'s scheme; ``UsageError`` lists the known ones."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    spec = BACKENDS.get(scheme) or BACKENDS.get(scheme.split("+", 1)[0])
-    if spec is None:
-        known = ", ".join(f"{s}://" for s in BACKENDS)
-        raise UsageError(f"unknown registry URL scheme in {url!r}; known: {known}")
-    module_name, _, attr = spec.partition(":")
-    factory = getattr(importlib.import_module(module_name), attr)
-    if scheme == "sqlite":
-        return lambda u: factory(_sqlite_path(u))
-    return factory
+    for name in (scheme, scheme.split("+", 1)[0]):
+        if name in BACKENDS:
+            return BACKENDS[name]
+    known = ", ".join(f"{s}://" for s in BACKENDS)
+    raise UsageError(f"unknown registry URL scheme in {url!r}; known: {known}")
 
 
 def open_registry(target: Settings | str | os.PathLike[str] | None = None) -> Registry:
@@ -71,6 +81,10 @@ def open_registry(target: Settings | str | os.PathLike[str] | None = None) -> Re
     ``registry_path``), a URL such as ``sqlite:////abs/path.sqlite3`` or
     ``postgresql://user@host/db``, or a plain file path (SQLite). None means
     ``Settings.from_env()`` (which reads ``$SYNTHMARK_REGISTRY``).
+
+    >>> with open_registry("sqlite:////tmp/registry.sqlite3") as reg:   # doctest: +SKIP
+    ...     reg.lookup_image(image)[0].record.serial
+    1234
     """
     if target is None:
         target = Settings.from_env()
@@ -93,6 +107,7 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_RADIUS",
     "MAX_RADIUS",
+    "Commit",
     "GenerationRecord",
     "PhashMatch",
     "RecordStatus",

@@ -17,7 +17,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
@@ -59,6 +59,83 @@ class CommitFields:
     height: int | None
 
 
+@dataclass(frozen=True)
+class Commit:
+    """The facts of a final image that complete its reserved serial (:meth:`Registry.commit`).
+
+    Give the final file's bytes as ``data`` (the SHA-256, perceptual hash, format and size
+    are computed from them) or give ``sha256`` and ``phash`` directly. The prompt (from
+    ``prompt`` or ``parameters["prompt"]``) is stored as a hash; its text, and the negative
+    prompt, only with ``keep_prompt``.
+    """
+
+    data: bytes | None = field(default=None, repr=False)
+    sha256: str | None = None
+    phash: int | str | None = None
+    manifest_id: str | None = None
+    model_id: str | None = None
+    model_hash: str | None = None
+    pipeline: str | None = None
+    parameters: Mapping[str, Any] | None = None
+    prompt: str | None = field(default=None, repr=False)
+    keep_prompt: bool = False
+    image_format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    created_at: dt.datetime | None = None
+    #: The marked picture's content description (what its mark is bound to,
+    #: :func:`synthmark.watermark.attribution.describe_content`), stored with the commit
+    #: (:meth:`Registry.put_content`), and the scheme that wrote the mark.
+    content: bytes | None = field(default=None, repr=False)
+    content_scheme: str = "synthmark"
+
+    def normalise(self) -> CommitFields:
+        """The column values: hashes computed, values checked, the prompt kept or not.
+
+        Raises:
+            UsageError: neither ``data`` nor ``sha256`` + ``phash``, or bad values.
+        """
+        sha256, phash, image_format = self.sha256, self.phash, self.image_format
+        width, height = self.width, self.height
+        if self.data is not None:
+            from synthmark.imaging import load_image
+
+            loaded = load_image(self.data)
+            sha256 = sha256 or hashlib.sha256(self.data).hexdigest()
+            phash = phash if phash is not None else phash_image(loaded.image)
+            image_format = image_format or loaded.format
+            width = width or loaded.original_size[0]
+            height = height or loaded.original_size[1]
+        if sha256 is None or phash is None:
+            raise UsageError("commit needs the image bytes (data=) or both sha256= and phash=")
+        params = dict(self.parameters or {})
+        prompt = self.prompt
+        if prompt is None and isinstance(params.get("prompt"), str):
+            prompt = params["prompt"]
+        if not self.keep_prompt:
+            for key in _PROMPT_KEYS:
+                params.pop(key, None)
+        try:
+            parameters_json = json.dumps(params, sort_keys=True, ensure_ascii=False, default=str)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"parameters must be JSON-serialisable: {exc}") from None
+        return CommitFields(
+            created_at=self.created_at or utc_now(),
+            sha256=_check_sha256(sha256),
+            phash=parse_phash(phash),
+            manifest_id=self.manifest_id,
+            model_id=self.model_id,
+            model_hash=self.model_hash,
+            pipeline=self.pipeline,
+            parameters_json=parameters_json,
+            prompt_hash=prompt_digest(prompt) if prompt else None,
+            prompt=prompt if self.keep_prompt and prompt else None,
+            image_format=image_format,
+            width=width,
+            height=height,
+        )
+
+
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
@@ -84,6 +161,11 @@ def _check_sha256(value: str) -> str:
     if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
         raise UsageError(f"sha256 must be 64 hex digits, got {value!r}")
     return text
+
+
+def _check_content(description: object) -> None:
+    if not isinstance(description, (bytes, bytearray)) or not description:
+        raise UsageError("a content description must be non-empty bytes")
 
 
 def record_to_dict(record: GenerationRecord) -> dict[str, Any]:
@@ -113,52 +195,26 @@ class Registry(abc.ABC):
         """Allocate a new serial (status ``reserved``) and return it."""
 
     def commit(
-        self,
-        serial: int,
-        *,
-        data: bytes | None = None,
-        sha256: str | None = None,
-        phash: int | str | None = None,
-        manifest_id: str | None = None,
-        model_id: str | None = None,
-        model_hash: str | None = None,
-        pipeline: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
-        prompt: str | None = None,
-        keep_prompt: bool = False,
-        image_format: str | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        created_at: dt.datetime | None = None,
+        self, serial: int, facts: Commit | None = None, /, **fields: Any
     ) -> GenerationRecord:
-        """Complete a reserved serial with the final image's facts.
-
-        Give the final file's bytes as ``data`` (the SHA-256, perceptual hash, format and
-        size are computed from them) or give ``sha256`` and ``phash`` directly. The
-        prompt (from ``prompt`` or ``parameters["prompt"]``) is stored as a hash; its text,
-        and the negative prompt, only with ``keep_prompt``.
+        """Complete a reserved serial with the final image's facts: a :class:`Commit`, or its
+        fields as keywords (``reg.commit(serial, data=png_bytes, manifest_id=...)``). The
+        commit's content description, if it has one, is stored after the record.
 
         Raises:
             RegistryError: the serial does not exist or is not ``reserved``.
             UsageError: neither ``data`` nor ``sha256`` + ``phash`` given, or bad values.
+            TypeError: both a :class:`Commit` and keywords, or an unknown keyword.
         """
-        fields = self._commit_fields(
-            data=data,
-            sha256=sha256,
-            phash=phash,
-            manifest_id=manifest_id,
-            model_id=model_id,
-            model_hash=model_hash,
-            pipeline=pipeline,
-            parameters=parameters,
-            prompt=prompt,
-            keep_prompt=keep_prompt,
-            image_format=image_format,
-            width=width,
-            height=height,
-            created_at=created_at,
-        )
-        return self._commit(serial, fields)
+        if facts is not None and fields:
+            raise TypeError("give a Commit or its fields as keywords, not both")
+        facts = facts or Commit(**fields)
+        if facts.content is not None:
+            _check_content(facts.content)
+        record = self._commit(serial, facts.normalise())
+        if facts.content is not None:
+            self.put_content(serial, facts.content, scheme=facts.content_scheme)
+        return record
 
     @abc.abstractmethod
     def _commit(self, serial: int, fields: CommitFields) -> GenerationRecord:
@@ -173,8 +229,7 @@ class Registry(abc.ABC):
             RegistryError: no such serial, or it already has a description.
             UsageError: ``description`` is empty or not bytes.
         """
-        if not isinstance(description, (bytes, bytearray)) or not description:
-            raise UsageError("a content description must be non-empty bytes")
+        _check_content(description)
         if not self._put_content(serial, scheme, bytes(description), format_time(utc_now())):
             if self.get(serial) is None:
                 raise RegistryError(f"no record with serial {serial}")
@@ -309,61 +364,6 @@ class Registry(abc.ABC):
     # --- shared helpers ----------------------------------------------------------------
 
     @staticmethod
-    def _commit_fields(
-        *,
-        data: bytes | None,
-        sha256: str | None,
-        phash: int | str | None,
-        manifest_id: str | None,
-        model_id: str | None,
-        model_hash: str | None,
-        pipeline: str | None,
-        parameters: Mapping[str, Any] | None,
-        prompt: str | None,
-        keep_prompt: bool,
-        image_format: str | None,
-        width: int | None,
-        height: int | None,
-        created_at: dt.datetime | None,
-    ) -> CommitFields:
-        if data is not None:
-            from synthmark.imaging import load_image
-
-            loaded = load_image(data)
-            sha256 = sha256 or hashlib.sha256(data).hexdigest()
-            phash = phash if phash is not None else phash_image(loaded.image)
-            image_format = image_format or loaded.format
-            width = width or loaded.original_size[0]
-            height = height or loaded.original_size[1]
-        if sha256 is None or phash is None:
-            raise UsageError("commit needs the image bytes (data=) or both sha256= and phash=")
-        params = dict(parameters or {})
-        if prompt is None and isinstance(params.get("prompt"), str):
-            prompt = params["prompt"]
-        if not keep_prompt:
-            for key in _PROMPT_KEYS:
-                params.pop(key, None)
-        try:
-            parameters_json = json.dumps(params, sort_keys=True, ensure_ascii=False, default=str)
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"parameters must be JSON-serialisable: {exc}") from None
-        return CommitFields(
-            created_at=created_at or utc_now(),
-            sha256=_check_sha256(sha256),
-            phash=parse_phash(phash),
-            manifest_id=manifest_id,
-            model_id=model_id,
-            model_hash=model_hash,
-            pipeline=pipeline,
-            parameters_json=parameters_json,
-            prompt_hash=prompt_digest(prompt) if prompt else None,
-            prompt=prompt if keep_prompt and prompt else None,
-            image_format=image_format,
-            width=width,
-            height=height,
-        )
-
-    @staticmethod
     def _status(value: RecordStatus | str | None) -> RecordStatus | None:
         if value is None or value == "all":
             return None
@@ -381,6 +381,7 @@ class Registry(abc.ABC):
 
 
 __all__ = [
+    "Commit",
     "CommitFields",
     "Registry",
     "format_time",

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class RecordStatus(str, enum.Enum):
-    """Where a serial is in its life: reserved before watermarking, then committed or
-    abandoned (the generation failed). Serials are never reused."""
-
-    RESERVED = "reserved"
-    COMMITTED = "committed"
-    ABANDONED = "abandoned"
+from synthmark.choices import RecordStatus
 
 
 @dataclass

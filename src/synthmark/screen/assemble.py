@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from synthmark.imaging import ImageLimits
 from synthmark.screen.screener import Screener, ScreenOptions
 from synthmark.settings import Settings
-from synthmark.watermark.keys import KEY_ENV, NO_KEY_WARNING, find_key, retired_keys
+from synthmark.watermark.keys import NO_KEY_WARNING, find_key, retired_keys
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class ScreenerSpec:
         any work: a key named by ``$SYNTHMARK_WATERMARK_KEY`` that is missing or invalid
         raises :class:`~synthmark.errors.KeyMissing`; no key at all logs one warning (every
         record then notes that synthmark's mark was not checked)."""
-        kwargs.setdefault("watermark_key_file", os.environ.get(KEY_ENV) or None)
+        kwargs.setdefault("watermark_key_file", settings.watermark_key_file)
         spec = cls(home=os.fspath(settings.home), **kwargs)  # type: ignore[arg-type]
         if find_key(settings, spec.watermark_key_file) is None:
             logger.warning(NO_KEY_WARNING)
@@ -47,6 +48,16 @@ class ScreenerSpec:
 
     def __call__(self) -> Screener:
         return build_screener(self)
+
+    def preload(self, *, reuse: bool) -> Callable[[], Screener]:
+        """A factory of screeners, with the detector loaded now, once, so that a missing or
+        broken model fails here and not once per file. With ``reuse`` (one process), the
+        factory hands out the screener built here; otherwise each worker builds its own."""
+        if not self.use_detector:
+            return self
+        screener = self()
+        _ = screener.detector
+        return (lambda: screener) if reuse else self
 
 
 def build_screener(spec: ScreenerSpec) -> Screener:
@@ -84,4 +95,16 @@ def build_screener(spec: ScreenerSpec) -> Screener:
     )
 
 
-__all__ = ["ScreenerSpec", "build_screener"]
+def open_screener(settings: Settings | None = None, **options: object) -> Screener:
+    """A screener with the home folder's key, trust anchor and registry (``settings``:
+    default :meth:`Settings.from_env`); ``options`` are :class:`ScreenerSpec`'s fields.
+
+    >>> screener = open_screener(use_detector=False)               # doctest: +SKIP
+    >>> record = screener.screen_path("upload.jpg")                # doctest: +SKIP
+    >>> record["verdict"], record["reasons"][0]                    # doctest: +SKIP
+    ('synthetic', 'synthmark watermark found: serial 1234, ...')
+    """
+    return build_screener(ScreenerSpec.from_settings(settings or Settings.from_env(), **options))
+
+
+__all__ = ["ScreenerSpec", "build_screener", "open_screener"]

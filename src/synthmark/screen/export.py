@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from synthmark.jsonutil import dumps
+from synthmark.screen.record import RecordLike, record_json
 
 #: The CSV columns, in order.
 CSV_HEADER = ("path", "verdict", "score", "reasons", "error")
@@ -23,8 +24,9 @@ def utf8(text: Any) -> str:
     return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def csv_row(record: dict[str, Any]) -> list[Any]:
+def csv_row(record: RecordLike) -> list[Any]:
     """One record's CSV row (reasons joined by `` | ``); see :data:`CSV_HEADER`."""
+    record = record_json(record)
     return [
         utf8(record["path"]),
         record.get("verdict", ""),
@@ -34,12 +36,12 @@ def csv_row(record: dict[str, Any]) -> list[Any]:
     ]
 
 
-def jsonl_line(record: dict[str, Any]) -> str:
+def jsonl_line(record: RecordLike) -> str:
     """One record as one line of JSON Lines, with its newline."""
-    return dumps(record) + "\n"
+    return dumps(record_json(record)) + "\n"
 
 
-def to_csv(records: Iterable[dict[str, Any]]) -> str:
+def to_csv(records: Iterable[RecordLike]) -> str:
     """The header and a row per record, as ``csv.writer`` writes them (``\\r\\n`` lines)."""
     out = io.StringIO(newline="")
     writer = csv.writer(out)
@@ -49,7 +51,7 @@ def to_csv(records: Iterable[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def to_jsonl(records: Iterable[dict[str, Any]]) -> str:
+def to_jsonl(records: Iterable[RecordLike]) -> str:
     """A JSON Lines document, one record per line."""
     return "".join(jsonl_line(record) for record in records)
 

@@ -24,6 +24,7 @@ from synthmark.imaging import InputItem
 from synthmark.jsonutil import dumps
 from synthmark.screen.assemble import ScreenerSpec
 from synthmark.screen.batch import BatchSummary, plan, recorded_paths
+from synthmark.screen.record import RecordLike, ScreenRecord, record_json
 
 
 class _ScreenActor:
@@ -37,9 +38,10 @@ class _ScreenActor:
         records = []
         for path in paths:
             try:
-                records.append(dumps(self.screener.screen_path(path)))
+                record: RecordLike = self.screener.screen_path(path)
             except Exception as exc:
-                records.append(dumps({"path": path, "error": f"screening failed: {exc}"}))
+                record = ScreenRecord.failed(path, f"screening failed: {exc}")
+            records.append(dumps(record_json(record)))
         return {"path": paths, "record": records}
 
 
@@ -106,7 +108,7 @@ def run_ray(
 
     with output.open("a", encoding="utf-8") as sink:
         for record in early:
-            account(dumps(record), sink)
+            account(dumps(record_json(record)), sink)
         if pending:
             started_here = not ray.is_initialized()
             if started_here:

@@ -42,6 +42,17 @@ class ScreenOptions:
     use_detector: bool = True
     limits: ImageLimits = field(default_factory=ImageLimits)
 
+    def gather_options(self) -> GatherOptions:
+        """What :func:`~synthmark.screen.gather.gather` reads with these keys, anchors,
+        registry and limits (``synthmark inspect`` gathers without a verdict)."""
+        return GatherOptions(
+            watermark_key=self.watermark_key,
+            retired_keys=self.retired_keys,
+            trust_anchors=self.trust_anchors,
+            registry=self.registry,
+            limits=self.limits,
+        )
+
 
 def _layers(signals: Signals, score: DetectorScore | None) -> dict[str, Any]:
     labels = signals.labels
@@ -119,15 +130,8 @@ class Screener:
     def screen_bytes(self, data: bytes, name: str | os.PathLike[str]) -> dict[str, Any]:
         """Screen one file's bytes; never raises for a bad file (the record has ``error``)."""
         path = os.fspath(name)
-        options = GatherOptions(
-            watermark_key=self.options.watermark_key,
-            retired_keys=self.options.retired_keys,
-            trust_anchors=self.options.trust_anchors,
-            registry=self.options.registry,
-            limits=self.options.limits,
-        )
         try:
-            signals = gather(data, path, options)
+            signals = gather(data, path, self.options.gather_options())
             if not signals.decoded:
                 return {"path": path, "error": "; ".join(signals.errors) or "cannot decode"}
             score = self._score(signals)

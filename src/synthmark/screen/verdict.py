@@ -24,6 +24,8 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 
+from synthmark.choices import VerdictLabel
+
 
 class Strength(str, Enum):
     """How much one piece of evidence says about generation."""
@@ -33,18 +35,6 @@ class Strength(str, Enum):
     against = "against"  # evidence against AI generation (a declared capture, say), not proof
     neutral = "neutral"  # reported, says nothing either way
     warning = "warning"  # a reason the reader must see, counted for nothing
-
-
-class VerdictLabel(str, Enum):
-    """The three verdicts."""
-
-    synthetic = "synthetic"
-    likely_synthetic = "likely_synthetic"
-    no_evidence = "no_evidence"
-
-    @property
-    def rank(self) -> int:
-        return {"no_evidence": 0, "likely_synthetic": 1, "synthetic": 2}[self.value]
 
 
 @dataclass(frozen=True)

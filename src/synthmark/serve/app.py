@@ -15,13 +15,10 @@ Authentication is optional: when a token is configured (``SYNTHMARK_API_TOKEN``)
 from __future__ import annotations
 
 import hashlib
-import hmac
 import io
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -30,43 +27,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synthmark import __version__
 from synthmark.imaging import ImageLimits
+from synthmark.screen.record import RecordLike, ScreenRecord, record_json
 from synthmark.serve.access import AccessLog, note_verdict
 from synthmark.serve.body import TooLarge as _TooLarge
 from synthmark.serve.body import read_body as _read_body
 from synthmark.serve.console import add_console
+from synthmark.serve.guard import Guard, ServeConfig, bearer_guard
 from synthmark.serve.resolution import ManifestResolver, add_resolution
-from synthmark.serve.slots import Busy, Slots, TimedOut
+from synthmark.serve.slots import Busy, TimedOut
+from synthmark.settings import API_TOKEN_ENV
 
-TOKEN_ENV = "SYNTHMARK_API_TOKEN"  # noqa: S105 - the variable name, not a secret
+TOKEN_ENV = API_TOKEN_ENV
 
-#: screen(data, name, limits) -> JSON-ready dict with path, verdict, score, reasons or error.
-ScreenFn = Callable[[bytes, str, ImageLimits], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    """Limits and options of the service."""
-
-    max_bytes: int = 25 * 1024 * 1024
-    max_pixels: int = 50_000_000
-    timeout_s: float = 30.0
-    concurrency: int = 4
-    token: str | None = None
-    keep_uploads: Path | None = None
-
-    def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_pixels <= 0:
-            raise ValueError("max_bytes and max_pixels must be positive")
-        if self.timeout_s <= 0:
-            raise ValueError(f"timeout_s must be positive, got {self.timeout_s}")
-        if self.concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> ServeConfig:
-        """Config with the token taken from ``$SYNTHMARK_API_TOKEN`` unless given."""
-        overrides.setdefault("token", os.environ.get(TOKEN_ENV) or None)
-        return cls(**overrides)
+#: screen(data, name, limits) -> the record (:class:`~synthmark.screen.record.ScreenRecord`,
+#: or its JSON object): path, verdict, score, reasons, ... or path and error.
+ScreenFn = Callable[[bytes, str, ImageLimits], RecordLike]
 
 
 def _multipart_file(body: bytes, content_type: str) -> tuple[bytes, str]:
@@ -128,6 +103,87 @@ def _multipart_file(body: bytes, content_type: str) -> tuple[bytes, str]:
     raise HTTPException(400, "multipart body has no file part (send the image as 'file')")
 
 
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Every error answer has the same shape as a screening error: ``{"error": ...}``."""
+    return JSONResponse(
+        {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+def _too_large(max_bytes: int) -> JSONResponse:
+    return JSONResponse({"error": f"upload is over the limit of {max_bytes:,} bytes"}, 413)
+
+
+class _Screening:
+    """``POST /v1/screen`` and ``GET /healthz``, over one screening function and the
+    service's shared guard (slots, counters, token)."""
+
+    def __init__(self, guard: Guard, screen: ScreenFn) -> None:
+        self.guard = guard
+        self.config = guard.config
+        self.counters = guard.counters
+        self.screen = screen
+        self.limits = ImageLimits(
+            max_bytes=self.config.max_bytes, max_pixels=self.config.max_pixels
+        )
+        self.started = time.time()
+
+    async def healthz(self) -> dict[str, Any]:
+        """Liveness: the service answers, with counters."""
+        return {
+            "status": "ok",
+            "version": __version__,
+            "uptime_s": round(time.time() - self.started, 1),
+            **self.counters,
+        }
+
+    async def _upload(self, request: Request) -> tuple[bytes, str] | JSONResponse:
+        """The uploaded file and its name, or the answer that refuses it."""
+        config = self.config
+        try:
+            body = await _read_body(request, config.max_bytes + 64 * 1024)
+        except _TooLarge:
+            return _too_large(config.max_bytes)
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            data, name = _multipart_file(body, content_type)
+        else:
+            data = body
+            name = request.query_params.get("filename") or "upload"
+        if len(data) > config.max_bytes:
+            return _too_large(config.max_bytes)
+        if not data:
+            empty = ScreenRecord.failed(name, "empty upload (0 bytes)")
+            return JSONResponse(record_json(empty), status_code=400)
+        if config.keep_uploads is not None:
+            digest = hashlib.sha256(data).hexdigest()
+            config.keep_uploads.mkdir(parents=True, exist_ok=True)
+            (config.keep_uploads / digest).write_bytes(data)
+        return data, name
+
+    async def screen_upload(self, request: Request) -> JSONResponse:
+        denied = self.guard.denied(request)
+        if denied is not None:
+            return denied
+        upload = await self._upload(request)
+        if isinstance(upload, JSONResponse):
+            return upload
+        data, name = upload
+        try:
+            work = self.guard.slots.run(self.screen, data, name, self.limits)
+            result = record_json(await work)
+        except Busy:
+            return self.guard.busy()
+        except TimedOut:
+            late = f"screening took longer than {self.config.timeout_s:g} s"
+            return self.guard.timed_out(record_json(ScreenRecord.failed(name, late)))
+        note_verdict(request, "error" if result.get("error") else result.get("verdict"))
+        if result.get("error"):
+            self.counters["errors"] += 1
+            return JSONResponse(result, status_code=422)
+        return JSONResponse(result)
+
+
 def create_app(
     config: ServeConfig, screen: ScreenFn, resolver: ManifestResolver | None = None
 ) -> FastAPI:
@@ -144,49 +200,21 @@ def create_app(
         redoc_url=None,
     )
     app.add_middleware(AccessLog)  # one line per request; no image data, no token
-
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        """Every error answer has the same shape as a screening error: ``{"error": ...}``."""
-        return JSONResponse(
-            {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
-        )
-
-    slots = Slots(config.concurrency, config.timeout_s)
-    limits = ImageLimits(max_bytes=config.max_bytes, max_pixels=config.max_pixels)
-    started = time.time()
-    counters = {"requests": 0, "errors": 0, "busy": 0}
-
-    def _authorised(request: Request) -> bool:
-        if not config.token:
-            return True
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            value.strip().encode(), config.token.encode()
-        )
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        """Liveness: the service answers, with counters."""
-        return {
-            "status": "ok",
-            "version": __version__,
-            "uptime_s": round(time.time() - started, 1),
-            **counters,
-        }
-
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    guard = Guard(config)
+    service = _Screening(guard, screen)
+    app.add_api_route("/healthz", service.healthz, methods=["GET"])
     add_console(
         app,
-        authorised=_authorised,
+        authorised=guard.authorised,
         max_bytes=config.max_bytes,
         concurrency=config.concurrency,
         token_required=bool(config.token),
     )
-
-    @app.post(
+    app.add_api_route(
         "/v1/screen",
+        service.screen_upload,
+        methods=["POST"],
         summary="Screen one uploaded image",
         description="Send the image as multipart/form-data (field 'file') or as the raw "
         "request body. Returns the same JSON object as `synthmark screen --json`.",
@@ -197,64 +225,9 @@ def create_app(
             504: {"description": "time limit hit"},
         },
     )
-    async def screen_upload(request: Request) -> JSONResponse:
-        counters["requests"] += 1
-        if not _authorised(request):
-            return JSONResponse(
-                {"error": "missing or invalid bearer token"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        try:
-            body = await _read_body(request, config.max_bytes + 64 * 1024)
-        except _TooLarge:
-            return JSONResponse(
-                {"error": f"upload is over the limit of {config.max_bytes:,} bytes"},
-                status_code=413,
-            )
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith("multipart/form-data"):
-            data, name = _multipart_file(body, content_type)
-        else:
-            data = body
-            name = request.query_params.get("filename") or "upload"
-        if len(data) > config.max_bytes:
-            return JSONResponse(
-                {"error": f"upload is over the limit of {config.max_bytes:,} bytes"},
-                status_code=413,
-            )
-        if not data:
-            return JSONResponse({"path": name, "error": "empty upload (0 bytes)"}, status_code=400)
-        if config.keep_uploads is not None:
-            digest = hashlib.sha256(data).hexdigest()
-            config.keep_uploads.mkdir(parents=True, exist_ok=True)
-            (config.keep_uploads / digest).write_bytes(data)
-        try:
-            result = await slots.run(screen, data, name, limits)
-        except Busy:
-            counters["busy"] += 1
-            return JSONResponse(
-                {"error": "service busy, retry later"},
-                status_code=503,
-                headers={"Retry-After": "1"},
-            )
-        except TimedOut:
-            counters["errors"] += 1
-            return JSONResponse(
-                {"path": name, "error": f"screening took longer than {config.timeout_s:g} s"},
-                status_code=504,
-            )
-        note_verdict(request, "error" if result.get("error") else result.get("verdict"))
-        if result.get("error"):
-            counters["errors"] += 1
-            return JSONResponse(result, status_code=422)
-        return JSONResponse(result)
-
     if resolver is not None:
-        add_resolution(
-            app, resolver, authorised=_authorised, slots=slots, config=config, counters=counters
-        )
+        add_resolution(app, resolver, guard)
     return app
 
 
-__all__ = ["TOKEN_ENV", "ScreenFn", "ServeConfig", "create_app"]
+__all__ = ["TOKEN_ENV", "ScreenFn", "ServeConfig", "bearer_guard", "create_app"]

@@ -20,7 +20,7 @@ parameter), 401, 404 (unknown manifest id), 413, 415 (not an image), 503 and 504
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,10 +30,8 @@ from pydantic import BaseModel, Field
 from synthmark.errors import ImageTooLarge, KeyMissing, UnsupportedImage, UsageError
 from synthmark.labelling.resolve import ManifestNotFound, ManifestResolver
 from synthmark.serve.body import TooLarge, read_body
-from synthmark.serve.slots import Busy, Slots, TimedOut
-
-if TYPE_CHECKING:
-    from synthmark.serve.app import ServeConfig
+from synthmark.serve.guard import Guard
+from synthmark.serve.slots import Busy, TimedOut
 
 C2PA_MEDIA_TYPE = "application/c2pa"
 #: Upload media types byContent accepts (the description's ``image/*``; a body without a
@@ -90,33 +88,23 @@ def _error(status: int, message: str, **headers: str) -> JSONResponse:
 class _Routes:
     """The API's handlers, over one resolver and the service's shared guards."""
 
-    def __init__(
-        self,
-        resolver: ManifestResolver,
-        authorised: Callable[[Request], bool],
-        slots: Slots,
-        config: ServeConfig,
-        counters: dict[str, int],
-    ) -> None:
+    def __init__(self, resolver: ManifestResolver, guard: Guard) -> None:
         self.resolver = resolver
-        self.authorised = authorised
-        self.slots = slots
-        self.config = config
-        self.counters = counters
+        self.guard = guard
+        self.config = guard.config
 
     async def answer(self, request: Request, work: Callable[[], Any]) -> Any:
         """Authorise, run ``work`` in a slot, and turn its errors into the API's answers."""
-        self.counters["requests"] += 1
-        if not self.authorised(request):
-            return _error(401, "missing or invalid bearer token", **{"WWW-Authenticate": "Bearer"})
+        denied = self.guard.denied(request)
+        if denied is not None:
+            return denied
         try:
-            return await self.slots.run(work)
+            return await self.guard.slots.run(work)
         except Busy:
-            self.counters["busy"] += 1
-            return _error(503, "service busy, retry later", **{"Retry-After": "1"})
+            return self.guard.busy()
         except TimedOut:
-            self.counters["errors"] += 1
-            return _error(504, f"the request took longer than {self.config.timeout_s:g} s")
+            late = f"the request took longer than {self.config.timeout_s:g} s"
+            return self.guard.timed_out({"error": late})
         except ImageTooLarge as exc:
             return _error(413, str(exc))
         except UnsupportedImage as exc:
@@ -189,17 +177,10 @@ async def _bad_parameter(request: Request, exc: Exception) -> JSONResponse:
     return _error(400, f"invalid request ({where or exc})")
 
 
-def add_resolution(
-    app: FastAPI,
-    resolver: ManifestResolver,
-    *,
-    authorised: Callable[[Request], bool],
-    slots: Slots,
-    config: ServeConfig,
-    counters: dict[str, int],
-) -> None:
-    """Add the Soft Binding Resolution API's routes to ``app`` (see the module docstring)."""
-    routes = _Routes(resolver, authorised, slots, config, counters)
+def add_resolution(app: FastAPI, resolver: ManifestResolver, guard: Guard) -> None:
+    """Add the Soft Binding Resolution API's routes to ``app`` (see the module docstring),
+    behind the service's ``guard`` (token, slots, counters)."""
+    routes = _Routes(resolver, guard)
     app.add_exception_handler(RequestValidationError, _bad_parameter)
     found: dict[str, Any] = {
         "response_model": SoftBindingQueryResult, "response_model_exclude_none": True

@@ -23,14 +23,17 @@ Nothing here imports torch.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from PIL import Image
 
-from synthmark.errors import KeyMissing, UsageError
+from synthmark.errors import KeyMissing
+from synthmark.names import NameRegistry
 from synthmark.watermark.base import Readout, WatermarkScheme, WatermarkStatus
 
 __all__ = [
     "DEFAULT_SCHEME",
+    "SCHEMES",
     "Readout",
     "WatermarkScheme",
     "WatermarkStatus",
@@ -67,33 +70,26 @@ def _public(name: str) -> Callable[[bytes | None], WatermarkScheme]:
     return build
 
 
-_REGISTRY: dict[str, tuple[Callable[[bytes | None], WatermarkScheme], bool, str]] = {
-    "synthmark": (_synthmark, True, "synthmark's keyed 64-bit mark (default)"),
-    "dwtDct": (_invisible("dwtDct"), False, "invisible-watermark DWT-DCT, 48 bits + CRC-16"),
-    "dwtDctSvd": (
-        _invisible("dwtDctSvd"),
-        False,
-        "invisible-watermark DWT-DCT-SVD, 48 bits + CRC-16",
-    ),
-    "rivaGan": (
-        _invisible("rivaGan"),
-        False,
-        "invisible-watermark RivaGAN (onnxruntime), 24 bits + CRC-8",
-    ),
-    "sd1": (_public("sd1"), False, "Stable Diffusion 1.x public mark (read/write)"),
-    "sd2": (_public("sd2"), False, "Stable Diffusion 2.x public mark (read/write)"),
-    "sdxl": (_public("sdxl"), False, "Stable Diffusion XL public mark (read/write)"),
-}
+@dataclass(frozen=True)
+class _Entry:
+    """How to build a scheme, and whether it needs a key."""
+
+    build: Callable[[bytes | None], WatermarkScheme]
+    keyed: bool = False
+
+
+#: The watermark schemes, by name (:func:`get_scheme`, :func:`list_schemes`).
+SCHEMES: NameRegistry[_Entry] = NameRegistry("watermark scheme")
+SCHEMES.register("synthmark", _Entry(_synthmark, keyed=True))
+for _method in ("dwtDct", "dwtDctSvd", "rivaGan"):  # invisible-watermark's methods
+    SCHEMES.register(_method, _Entry(_invisible(_method)))
+for _mark in ("sd1", "sd2", "sdxl"):  # Stable Diffusion's public marks (read/write)
+    SCHEMES.register(_mark, _Entry(_public(_mark)))
 
 
 def list_schemes() -> list[str]:
     """Registered scheme names."""
-    return list(_REGISTRY)
-
-
-def describe_schemes() -> dict[str, str]:
-    """One line about each registered scheme."""
-    return {name: entry[2] for name, entry in _REGISTRY.items()}
+    return SCHEMES.names()
 
 
 def get_scheme(name: str, key: bytes | None = None) -> WatermarkScheme:
@@ -103,15 +99,13 @@ def get_scheme(name: str, key: bytes | None = None) -> WatermarkScheme:
         UsageError: unknown name (the message lists the known ones).
         KeyMissing: a keyed scheme (``synthmark``) without a key.
     """
-    if name not in _REGISTRY:
-        raise UsageError(f"unknown watermark scheme {name!r}; known: {', '.join(_REGISTRY)}")
-    build, keyed, _ = _REGISTRY[name]
-    if keyed and key is None:
+    entry = SCHEMES[name]
+    if entry.keyed and key is None:
         raise KeyMissing(
             f"scheme {name!r} needs a key: run `synthmark watermark keygen`, then pass "
             "key=load_key(settings)"
         )
-    return build(key)
+    return entry.build(key)
 
 
 def read_all(

@@ -25,7 +25,6 @@ copied one sits on another picture.
 
 from __future__ import annotations
 
-import enum
 import math
 import struct
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from synthmark.choices import Attribution
 from synthmark.errors import UsageError
 
 __all__ = [
@@ -69,18 +69,6 @@ _VERSION = 1
 # magic, version, working width and height, columns, rows, cell size, lattice step
 _HEADER = struct.Struct(">4sBHHHHff")
 _LUMA = np.array((0.299, 0.587, 0.114), np.float32)
-
-
-class Attribution(str, enum.Enum):
-    """Whether a present mark belongs to the picture it is on (see the module doc)."""
-
-    BOUND = "bound"
-    COPIED = "copied"
-    UNREGISTERED = "unregistered"
-    UNKNOWN = "unknown"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ The key decides every keyed choice of the ``synthmark`` scheme (which lines carr
 and which the payload, their phases, the interleaver). Without it the mark can be neither
 written nor read, and with another key an image reads ``absent``.
 
->>> from synthmark.settings import Settings
+>>> from synthmark.settings import WATERMARK_KEY_ENV, Settings
 >>> key = create_key(Settings.from_env())            # doctest: +SKIP
 >>> load_key(Settings.from_env()) == key             # doctest: +SKIP
 True
@@ -27,7 +27,7 @@ import secrets
 from pathlib import Path
 
 from synthmark.errors import KeyMissing, UsageError
-from synthmark.settings import Settings
+from synthmark.settings import WATERMARK_KEY_ENV, Settings
 
 __all__ = [
     "KEY_BYTES",
@@ -45,8 +45,9 @@ __all__ = [
     "rotate_key",
 ]
 
-#: Environment variable naming a key file to use instead of the default one.
-KEY_ENV = "SYNTHMARK_WATERMARK_KEY"
+#: Environment variable naming a key file to use instead of the default one (read by
+#: :meth:`Settings.from_env` into :attr:`Settings.watermark_key_file`).
+KEY_ENV = WATERMARK_KEY_ENV
 #: File name of the key under :attr:`Settings.keys_dir`.
 KEY_FILE = "watermark.key"
 #: Folder under :attr:`Settings.keys_dir` of retired keys, which read but no longer write.
@@ -58,17 +59,17 @@ _HEADER = "synthmark-watermark-key-v1"
 NO_KEY_NOTE = "synthmark watermark not checked: no key"
 #: The same, with the fix, for a person.
 NO_KEY_WARNING = (
-    f"{NO_KEY_NOTE} (create one with `synthmark watermark keygen` or point {KEY_ENV} "
+    f"{NO_KEY_NOTE} (create one with `synthmark keys init` or point {KEY_ENV} "
     "at a key file)"
 )
 
 
 def key_path(settings: Settings, path: str | os.PathLike[str] | None = None) -> Path:
-    """Where the key lives: ``path``, else ``$SYNTHMARK_WATERMARK_KEY``, else
-    ``keys_dir/watermark.key``."""
+    """Where the key lives: ``path``, else ``settings.watermark_key_file``
+    (``$SYNTHMARK_WATERMARK_KEY``), else ``keys_dir/watermark.key``."""
     if path is not None:
         return Path(path).expanduser()
-    override = os.environ.get(KEY_ENV)
+    override = settings.watermark_key_file
     if override:
         return Path(override).expanduser()
     return settings.keys_dir / KEY_FILE
@@ -129,7 +130,7 @@ def rotate_key(settings: Settings) -> bytes:
         UsageError: ``$SYNTHMARK_WATERMARK_KEY`` names another key file: rotation works on
             the home folder's key only.
     """
-    if os.environ.get(KEY_ENV):
+    if settings.watermark_key_file:
         raise UsageError(
             f"{KEY_ENV} names a key file; rotation works on the home folder's key only "
             f"(unset {KEY_ENV} to rotate {settings.keys_dir / KEY_FILE})"
@@ -192,7 +193,8 @@ def load_key(settings: Settings, path: str | os.PathLike[str] | None = None) -> 
 def find_key(settings: Settings, path: str | os.PathLike[str] | None = None) -> bytes | None:
     """The key when one is configured, ``None`` when none is.
 
-    A key is configured when ``path`` is given, ``$SYNTHMARK_WATERMARK_KEY`` is set, or the
+    A key is configured when ``path`` is given, ``settings.watermark_key_file``
+    (``$SYNTHMARK_WATERMARK_KEY``) is set, or the
     default ``keys_dir/watermark.key`` exists. Only in the last case may it be absent: a key
     the user named is never skipped silently.
 
@@ -200,7 +202,7 @@ def find_key(settings: Settings, path: str | os.PathLike[str] | None = None) -> 
         KeyMissing: a configured key file is missing, unreadable or not a synthmark key.
     """
     default = settings.keys_dir / KEY_FILE
-    explicit = path is not None or bool(os.environ.get(KEY_ENV))
+    explicit = path is not None or bool(settings.watermark_key_file)
     if not explicit and not (default.exists() or default.is_symlink()):
         return None
     return load_key(settings, path)

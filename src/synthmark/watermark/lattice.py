@@ -244,14 +244,6 @@ class LineScorer:
         the lattice basis ``B``."""
         return self._bilinear(*self._reciprocal_coords(recips))
 
-    def coarse_reciprocal(self, recips: NDArray) -> NDArray[np.float64]:
-        """Nearest-bin scores of reciprocal bases on the 3x3-max-filtered spectrum
-        (tolerates about a bin of error, as :meth:`coarse`)."""
-        y, x = self._reciprocal_coords(recips)
-        iy = np.rint(y).astype(np.intp) % self.h
-        ix = np.minimum(np.rint(x).astype(np.intp), self.q.shape[1] - 1)
-        return self.q_max[iy, ix].sum(axis=1) / (len(self.lines) * self.mean)
-
     def _reciprocal_coords(self, recips: NDArray) -> tuple[NDArray, NDArray]:
         g = np.asarray(recips, np.float64)
         k1, k2 = self.lines[None, :, 0], self.lines[None, :, 1]

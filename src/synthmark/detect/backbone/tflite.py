@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -327,17 +326,10 @@ def read_tflite(data: bytes, what: str = "model file") -> TFLiteGraph:
     )
 
 
-def read_tflite_file(path: str | Path) -> TFLiteGraph:
-    """:func:`read_tflite` on a file's bytes."""
-    p = Path(path)
-    return read_tflite(p.read_bytes(), str(p))
-
-
 __all__ = [
     "Operator",
     "Quantization",
     "TFLiteGraph",
     "Tensor",
     "read_tflite",
-    "read_tflite_file",
 ]

@@ -27,6 +27,7 @@ from synthmark.detect.extractors import (  # noqa: F401
     timm_backbone,
 )
 from synthmark.detect.extractors.base import (
+    EXTRACTORS,
     ConcatExtractor,
     FeatureExtractor,
     Features,
@@ -37,6 +38,7 @@ from synthmark.detect.extractors.base import (
 )
 
 __all__ = [
+    "EXTRACTORS",
     "ConcatExtractor",
     "FeatureExtractor",
     "Features",

@@ -21,6 +21,7 @@ from PIL import Image
 from sklearn.base import BaseEstimator
 
 from synthmark.errors import UsageError
+from synthmark.names import NameRegistry
 
 Features = NDArray[np.float32]
 
@@ -64,17 +65,18 @@ class FeatureExtractor(BaseEstimator):
         )
 
 
-_REGISTRY: dict[str, Callable[..., FeatureExtractor]] = {}
+#: The feature extractors by name, each registered by its module.
+EXTRACTORS: NameRegistry[Callable[..., FeatureExtractor]] = NameRegistry(
+    "feature extractor", sort=True
+)
 
 
 def register_extractor(name: str) -> Callable[[type[FeatureExtractor]], type[FeatureExtractor]]:
-    """Class decorator adding an extractor to the registry under ``name``."""
+    """Class decorator adding an extractor to :data:`EXTRACTORS` under ``name``."""
 
     def deco(cls: type[FeatureExtractor]) -> type[FeatureExtractor]:
-        if name in _REGISTRY:
-            raise ValueError(f"feature extractor {name!r} is registered twice")
+        EXTRACTORS.register(name, cls)
         cls.name = name
-        _REGISTRY[name] = cls
         return cls
 
     return deco
@@ -82,7 +84,7 @@ def register_extractor(name: str) -> Callable[[type[FeatureExtractor]], type[Fea
 
 def list_extractors() -> list[str]:
     """Names of the registered extractors (combine several with ``+``: ``grid+spectrum``)."""
-    return sorted(_REGISTRY)
+    return EXTRACTORS.names()
 
 
 def create_extractor(spec: str, params: dict[str, Any] | None = None) -> FeatureExtractor:
@@ -97,11 +99,8 @@ def create_extractor(spec: str, params: dict[str, Any] | None = None) -> Feature
     names = [n.strip() for n in spec.split("+") if n.strip()]
     if not names:
         raise UsageError(f"empty feature extractor name; known: {', '.join(list_extractors())}")
-    unknown = [n for n in names if n not in _REGISTRY]
-    if unknown:
-        raise UsageError(
-            f"unknown feature extractor {unknown[0]!r}; known: {', '.join(list_extractors())}"
-        )
+    for name in names:
+        _ = EXTRACTORS[name]  # an unknown name raises, listing the known ones
     if len(names) == 1:
         return _build(names[0], params)
     extra = sorted(set(params) - set(names))
@@ -111,10 +110,8 @@ def create_extractor(spec: str, params: dict[str, Any] | None = None) -> Feature
 
 
 def _build(name: str, params: dict[str, Any]) -> FeatureExtractor:
-    try:
-        return _REGISTRY[name](**params)
-    except TypeError as exc:
-        raise UsageError(f"bad parameters for feature extractor {name!r}: {exc}") from None
+    extractor: FeatureExtractor = EXTRACTORS.create(name, **params)
+    return extractor
 
 
 class ConcatExtractor(FeatureExtractor):
@@ -170,6 +167,7 @@ def extractor_spec(extractor: FeatureExtractor) -> str:
 
 
 __all__ = [
+    "EXTRACTORS",
     "ConcatExtractor",
     "FeatureExtractor",
     "Features",

@@ -1,0 +1,131 @@
+"""Finding the mark's lattice (:mod:`synthmark.watermark.lattice`,
+:mod:`~synthmark.watermark.tiled.sync`, :mod:`~synthmark.watermark.affine`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synthmark.attacks import get_attack
+from synthmark.watermark import (
+    WatermarkScheme,
+)
+
+
+def test_refinement_recovers_a_lattice_off_by_half_a_degree(
+    synthmark_scheme: WatermarkScheme, marked: Image.Image
+) -> None:
+    """The keyed local search climbs back from a lattice the keyless search got slightly
+    wrong (turned 0.55 degrees and scaled 0.8%) to the embedded one."""
+
+    from synthmark.watermark.lattice import Lattice
+    from synthmark.watermark.tiled import TiledScheme
+
+    assert isinstance(synthmark_scheme, TiledScheme)
+    d = synthmark_scheme.design
+    sync = synthmark_scheme.sync
+    rw, wt = synthmark_scheme.whitened(marked)
+
+    def lattice(turn_deg: float, scale: float) -> Lattice:
+        t = math.radians(math.degrees(math.atan2(1, 2)) + turn_deg)
+        rot = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+        return Lattice(basis=scale * d.step * math.sqrt(5.0) * rot, score=0.0)
+
+    true = sync.align(rw, wt, lattice(0.0, 1.0))
+    off = sync.align(rw, wt, lattice(0.55, 1.008))
+    assert off.z < 0.85 * true.z
+    found = sync.refine(rw, wt, off)
+    assert found.z >= 0.95 * true.z
+    # at 512 px the score is flat to within 1% around the truth in scale (7.8-7.9 from
+    # -0.6% to +0.6% for this mark): the climb ends anywhere on that plateau
+    assert abs(found.lattice.angle - true.lattice.angle) <= 0.3
+    assert abs(found.lattice.period / true.lattice.period - 1.0) <= 0.007
+
+
+def test_scan_finds_the_lattice_of_a_cropped_or_turned_mark(
+    synthmark_scheme: WatermarkScheme, marked: Image.Image, photo: Image.Image
+) -> None:
+    """The keyed scan, on its own, finds the lattice of a marked image cropped to 80% of
+    its side and shrunk (the decode-space period grows by 1 / 0.8), and of one turned."""
+
+    from synthmark.watermark.tiled import TiledScheme
+
+    assert isinstance(synthmark_scheme, TiledScheme)
+    d = synthmark_scheme.design
+    scan = synthmark_scheme.sync.scan
+    w, h = marked.size
+    side = round(0.8 * min(w, h))
+    left, top = (w - side) // 3, (h - side) // 2
+    cropped = marked.crop((left, top, left + side, top + side)).resize(
+        (round(0.75 * side),) * 2, Image.Resampling.BICUBIC
+    )
+    found = scan(*synthmark_scheme.whitened(cropped))
+    expected = d.step * 5**0.5 * min(w, h) / side
+    assert abs(found.lattice.period / expected - 1.0) < 2 * d.scan_step
+    assert found.z >= synthmark_scheme.thresholds()["damaged_scan"]  # sync alone is 1e-6
+    # a rotation by 3 degrees (same size, black corners): the angle family finds it
+    turned = marked.rotate(3.0, resample=Image.Resampling.BICUBIC)
+    found = scan(*synthmark_scheme.whitened(turned))
+    assert found.z >= synthmark_scheme.thresholds()["damaged_scan"]  # sync alone is 1e-6
+    nominal_angle = math.degrees(math.atan2(1, 2))
+    # PIL turns counter-clockwise on screen, which is clockwise in image coordinates
+    assert abs((found.lattice.angle - (nominal_angle - 3.0) + 45.0) % 90.0 - 45.0) < 0.3
+    # the same scan of the unmarked original stays below the gate
+    assert scan(*synthmark_scheme.whitened(photo)).z < d.scan_gate
+
+
+def test_fine_lattice_scores_interpolate_the_spectrum_bilinearly() -> None:
+    """The lattice scorer's bilinear reads (four gathers from a padded copy) match
+    scipy's order-1 interpolation, with the vertical frequency wrapping around and the
+    last column held, at random points and on both edges."""
+    from scipy import ndimage
+
+    from synthmark.watermark.lattice import LineScorer
+
+    rng = np.random.default_rng(3)
+    h, w = 48, 40
+    q = rng.random((h, w // 2 + 1)).astype(np.float32)
+    lines = np.array([[1, 0], [0, 1], [2, 1], [1, -2], [2, 0]])
+    scorer = LineScorer(q, (h, w), lines)
+    # |k| <= sqrt(5): from a period of 4.5 up every line is within half a cycle per pixel;
+    # at 4, line (2, 0) falls on the last column (angle 0) or the Nyquist row (90 degrees)
+    periods = np.concatenate([rng.uniform(4.5, 20.0, 60), [4.0, 4.0]])
+    angles = np.concatenate([rng.uniform(-np.pi, np.pi, 60), [0.0, np.pi / 2]])
+    y, x = scorer._coords(periods, angles)
+    assert x.max() == pytest.approx(w / 2) and (np.floor(y) == h - 1).any()  # both edges
+    # wrap vertically by stacking a copy of the first row; hold the last column
+    padded = np.vstack([q, q[:1]]).astype(np.float64)
+    expected = ndimage.map_coordinates(padded, [y.ravel(), x.ravel()], order=1, mode="nearest")
+    expected = expected.reshape(y.shape).sum(axis=1) / (len(lines) * scorer.mean)
+    np.testing.assert_allclose(scorer.fine(periods, angles), expected, rtol=1e-6)
+
+
+def test_affine_search_recovers_the_basis_of_a_stretched_lattice(
+    synthmark_scheme: WatermarkScheme, marked: Image.Image
+) -> None:
+
+    from synthmark.watermark.affine import affine_lattices, reduce_basis
+    from synthmark.watermark.lattice import line_scorer
+    from synthmark.watermark.tiled import TiledScheme
+
+    assert isinstance(synthmark_scheme, TiledScheme)
+    d = synthmark_scheme.design
+    stretched = get_attack("aspect:0.8").apply(marked)  # 512 x 410: decode space x 1/0.8
+    rw, _ = synthmark_scheme.whitened(stretched)
+    lines = np.concatenate([synthmark_scheme.layout.sync, synthmark_scheme.layout.data])
+    found = affine_lattices(line_scorer(rw, lines, d.search), d.affine)
+    assert found
+    scale = 512 / 410
+    truth = scale * np.diag([1.0, 410 / 512]) @ (d.step * np.array([[2.0, -1.0], [1.0, 2.0]]))
+    # the same lattice: truth^-1 basis is an integer matrix of determinant +-1
+    m = np.linalg.solve(truth, found[0].basis)
+    assert np.abs(m - np.rint(m)).max() < 0.01
+    assert abs(abs(np.linalg.det(np.rint(m))) - 1) < 1e-9
+    # Lagrange-Gauss reduction finds the short basis of a skewed one
+    a, b = reduce_basis(np.array([1.0, 0.0]), np.array([7.0, 1.0]))
+    assert {tuple(np.abs(a)), tuple(np.abs(b))} == {(1.0, 0.0), (0.0, 1.0)}
+    assert math.isclose(abs(float(a[0] * b[1] - a[1] * b[0])), 1.0)
