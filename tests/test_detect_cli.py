@@ -49,7 +49,7 @@ def model(folders: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) 
             "--no-augment",
             "--licence",
             "real=CC0",
-            "--extractor-params",
+            "--extractor-args",
             '{"channels": "luma"}',
             "--threshold-by",
             "source",
@@ -72,8 +72,8 @@ def test_train_with_bad_extractor_params_is_a_usage_error(
 ) -> None:
     real, fake = folders
     args = ["detect", "train", "--real", str(real), "--fake", str(fake), "-o", str(tmp_path / "m")]
-    result = runner.invoke(app, [*args, "--extractor-params", text])
-    assert result.exit_code == 2 and "--extractor-params" in result.output
+    result = runner.invoke(app, [*args, "--extractor-args", text])
+    assert result.exit_code == 2 and "--extractor-args" in result.output
     assert not (tmp_path / "m").exists()
 
 

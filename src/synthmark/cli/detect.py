@@ -43,6 +43,7 @@ _Extractor = Annotated[
 _ExtractorParams = Annotated[
     str | None,
     typer.Option(
+        "--extractor-args",
         help="The extractor's parameters as JSON; the shipped default model uses "
         '\'{"stats": ["mean", "std", "absmean"]}\' with mobilenetv2.'
     ),
@@ -139,7 +140,7 @@ def train(
     st = state(ctx)
     det = Detector(
         extractor=extractor,
-        extractor_params=_json_object(extractor_params, "--extractor-params"),
+        extractor_params=_json_object(extractor_params, "--extractor-args"),
         head=head.value,
         target_fpr=target_fpr,
         threshold_by=threshold_by.value,
