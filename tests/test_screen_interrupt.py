@@ -16,6 +16,8 @@ import pytest
 
 from synthmark.imaging import InputItem
 from synthmark.screen.batch import run_batch
+from synthmark.settings import Settings
+from synthmark.watermark.keys import create_key
 from tests import hostile
 
 pytestmark = pytest.mark.timeout(120)
@@ -53,9 +55,12 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path: Path) -> None:
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(160):
-        hostile.photo_like((256, 256), seed=i).save(folder / f"p{i:03d}.png")
+        hostile.photo_like((512, 512), seed=i).save(folder / f"p{i:03d}.png")
     out = tmp_path / "results.jsonl"
     env = {**os.environ, "SYNTHMARK_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+    # With a key every file gets a watermark read (about 0.1 s at 512 px), so the batch lasts
+    # seconds: without one, 160 files could all be done before the signal arrives.
+    create_key(Settings.from_env(environ=env))
     command = [sys.executable, "-m", "synthmark", "screen", str(folder), "--no-detector",
                "--workers", "2", "-o", str(out)]
     proc = subprocess.Popen(command, env=env, start_new_session=True,
