@@ -9,7 +9,8 @@
 2. **Per-image cost** on one thread: decode + preprocessing + features + head, in ms, for the
    screening budget (screening runs every layer; its target is >= 10 images/s on 2 cores).
 3. **ONNX single-thread latency** of the exported model through onnxruntime: the graph alone
-   on one 320 px tile, and a whole 512 px file with the preprocessing.
+   on one 320 px tile, and a whole 512 px file with the preprocessing; and batch prediction
+   through the exported file (``detect predict --model detector.onnx``) with 1 and 2 workers.
 
 Timings depend on the machine and its load; the script prints both with the core count.
 """
@@ -51,6 +52,8 @@ def batch_rate(det: Detector | OnnxDetector, files: list[Path], jobs: int) -> fl
     import torch
 
     torch.set_num_threads(1 if jobs > 1 else max(1, os.cpu_count() or 1))
+    if isinstance(det, OnnxDetector):
+        det = OnnxDetector(det.path, n_jobs=jobs)
     det.n_jobs = jobs
     list(predict_paths(det, files[:4]))  # warm up
     start = time.perf_counter()
@@ -101,6 +104,8 @@ def onnx_latency(det: Detector, files: list[Path], folder: Path) -> dict[str, fl
         onnx_det.predict_proba([load_image(p).image])
         whole.append(1000 * (time.perf_counter() - t))
     return {
+        "images_per_second_1_worker": batch_rate(onnx_det, files, 1),
+        "images_per_second_2_workers": batch_rate(onnx_det, files, 2),
         "file_mb": path.stat().st_size / 1e6,
         "graph_ms_per_tile": statistics.median(graph),
         "tile_px": int(tile.shape[0]),

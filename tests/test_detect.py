@@ -425,3 +425,39 @@ def test_predict_paths_holds_torch_to_one_thread_per_worker_and_restores_it(
     finally:
         fitted.n_jobs = 1
         torch.set_num_threads(before)
+
+
+def test_operating_threshold_by_source_keeps_every_real_source_at_the_target() -> None:
+    from synthmark.detect.validation import operating_threshold
+
+    # A large real source with low scores and a small one with high scores: the pooled
+    # threshold lets the small source be flagged 40% of the time, the per-source one not.
+    p = np.r_[np.linspace(0.0, 0.5, 95), np.linspace(0.55, 0.9, 10), np.linspace(0.6, 1.0, 20)]
+    y = np.r_[np.zeros(105, dtype=int), np.ones(20, dtype=int)]
+    src = np.asarray(["big"] * 95 + ["small"] * 10 + ["gen"] * 20)
+    pooled = operating_threshold(p, y, src, 0.05, "pooled")
+    per_source = operating_threshold(p, y, src, 0.05, "source")
+    assert pooled == threshold_at_fpr(p[y == 0], 0.05)
+    assert np.mean(p[src == "small"] >= pooled) == pytest.approx(0.5)
+    for s in ("big", "small"):
+        assert np.mean(p[src == s] >= per_source) <= 0.05
+    assert per_source > pooled
+    with pytest.raises(UsageError, match="threshold_by"):
+        operating_threshold(p, y, src, 0.05, "mean")
+
+
+def test_detector_threshold_by_source_bounds_each_real_source_out_of_fold() -> None:
+    images, labels = tiny_set(12)
+    sources = [f"{lab}-{i % 3}" for i, lab in enumerate(labels)]
+    det = tiny_detector(cv_by="source", threshold_by="source").fit(images, labels, sources=sources)
+    y = np.array([lab == "generated" for lab in labels])
+    src = np.asarray(sources)
+    for s in {s for s, g in zip(sources, y, strict=True) if not g}:
+        assert np.mean(det.oof_proba_[src == s] >= det.threshold_) <= det.target_fpr
+    for name, info in det.validation_["by_source"].items():
+        if info["label"] == "real":
+            assert info["flagged"] <= det.target_fpr, name
+    assert "each training source" in det.card.to_markdown()
+    assert "each training source" not in tiny_detector().fit(images, labels).card.to_markdown()
+    with pytest.raises(UsageError, match="threshold_by"):
+        tiny_detector(threshold_by="worst").fit(images, labels)

@@ -235,6 +235,36 @@ def test_extractor_features_with_random_weights(tiny_network: object) -> None:
         ext.transform([hostile.photo_like((16, 96), seed=3)])
 
 
+def test_extractor_statistics_are_the_named_ones_per_layer_in_order(
+    tiny_network: object,
+) -> None:
+    import torch
+
+    images = [hostile.photo_like((96, 96), seed=4)]
+    layers = ["blocks.1", "blocks.2"]
+    default = MobileNetV2Features(layers=layers).bind(tiny_network)
+    picked = MobileNetV2Features(layers=layers, stats=["std", "absmean"]).bind(tiny_network)
+    assert default.statistics == ("mean", "std") and picked.n_features == 2 * (24 + 32)
+    x = torch.from_numpy(np.array(images[0])[None]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.inference_mode():
+        net = tiny_network
+        a1 = net.blocks[1](net.blocks[0](net.bn1(net.conv_stem(x))))  # type: ignore[attr-defined]
+        a2 = net.blocks[2](a1).flatten(2)  # type: ignore[attr-defined]
+        a1 = a1.flatten(2)
+    expected = torch.cat(
+        [a1.mean(2), a1.std(2, unbiased=False), a2.mean(2), a2.std(2, unbiased=False)], 1
+    )
+    np.testing.assert_allclose(default.transform(images), expected.numpy(), rtol=1e-5, atol=1e-6)
+    expected = torch.cat(
+        [a1.std(2, unbiased=False), a1.abs().mean(2), a2.std(2, unbiased=False), a2.abs().mean(2)],
+        1,
+    )
+    np.testing.assert_allclose(picked.transform(images), expected.numpy(), rtol=1e-5, atol=1e-6)
+    bad = MobileNetV2Features(stats=["median"]).bind(tiny_network)
+    with pytest.raises(UsageError, match="unknown statistic"):
+        bad.transform(images)
+
+
 def test_extractor_is_registered_and_checks_its_parameters() -> None:
     ext = create_extractor("mobilenetv2", {"layers": ["blocks.9"]})
     with pytest.raises(UsageError, match="unknown MobileNetV2 layer"):

@@ -49,11 +49,32 @@ def model(folders: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) 
             "--no-augment",
             "--licence",
             "real=CC0",
+            "--extractor-args",
+            '{"channels": "luma"}',
+            "--threshold-by",
+            "source",
         ],
     )
     assert result.exit_code == 0, result.output
     assert "Validation" in result.output and "AUC" in result.output
     return out
+
+
+def test_train_keeps_the_extractor_parameters_and_threshold_rule(model: Path) -> None:
+    params = json.loads((model / "detector.json").read_text())["params"]
+    assert params["extractor_params"] == {"channels": "luma"}
+    assert params["threshold_by"] == "source"
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]"])
+def test_train_with_bad_extractor_params_is_a_usage_error(
+    text: str, tmp_path: Path, folders: tuple[Path, Path]
+) -> None:
+    real, fake = folders
+    args = ["detect", "train", "--real", str(real), "--fake", str(fake), "-o", str(tmp_path / "m")]
+    result = runner.invoke(app, [*args, "--extractor-args", text])
+    assert result.exit_code == 2 and "--extractor-args" in result.output
+    assert not (tmp_path / "m").exists()
 
 
 def test_train_writes_a_model_with_a_card(model: Path) -> None:
@@ -147,3 +168,21 @@ def test_predict_abstains_in_screens_words_and_exits_0(tmp_path: Path) -> None:
     assert scored["label"] == expected
     text = runner.invoke(app, ["detect", "predict", str(flat)])
     assert text.exit_code == 0 and text.stdout.split("\t")[:3] == ["-", "abstained", str(flat)]
+
+
+def test_train_defaults_are_the_shipped_models_settings() -> None:
+    """`detect train --help` shows what ships: each default equals the default model's."""
+    import inspect
+
+    from synthmark.cli import detect as cli
+    from synthmark.detect.loading import packaged_model_path
+
+    shipped = json.loads((packaged_model_path("default") / "detector.json").read_text())["params"]
+    defaults = {
+        name: getattr(p.default, "value", p.default)
+        for name, p in inspect.signature(cli.train).parameters.items()
+    }
+    for name in ("extractor", "tile", "max_tiles", "tile_multiple", "target_fpr", "cv"):
+        assert defaults[name] == shipped[name], name
+    assert defaults["cv_by"] == shipped["cv_by"] and defaults["head"] == shipped["head"]
+    assert defaults["threshold_by"] == shipped["threshold_by"]

@@ -26,16 +26,16 @@ def _images(n: int, offset: int = 0) -> list:
     return [hostile.photo_like(sizes[i % len(sizes)], seed=offset + i) for i in range(n)]
 
 
-@pytest.fixture(scope="module")
-def tiny_detector() -> Detector:
+def _tiny_detector(stats: list[str] | None = None) -> Detector:
     """A mobilenetv2 detector on tiny random weights, fitted on features of random photos."""
     import torch
 
     torch.manual_seed(0)
-    ext = MobileNetV2Features(layers=["blocks.1", "blocks.2"]).bind(build_mobilenet(0))
+    params = {"layers": ["blocks.1", "blocks.2"], "stats": stats}
+    ext = MobileNetV2Features(**params).bind(build_mobilenet(0))  # type: ignore[arg-type]
     det = Detector(
         extractor="mobilenetv2",
-        extractor_params={"layers": ["blocks.1", "blocks.2"]},
+        extractor_params=params,
         tile=96,
         max_tiles=2,
         tile_multiple=32,
@@ -46,6 +46,11 @@ def tiny_detector() -> Detector:
     labels = [i % 2 for i in range(16)]
     feats = [ImageFeatures(tiles=ext.transform(det.tiles(im))) for im in images]
     return det.fit_features(feats, labels, extractor=ext)
+
+
+@pytest.fixture(scope="module")
+def tiny_detector() -> Detector:
+    return _tiny_detector()
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +66,22 @@ def test_onnx_scores_match_pytorch(tiny_detector: Detector, exported: Path) -> N
     onnx_p = onnx_det.predict_proba(images)[:, 1]
     assert np.abs(torch_p - onnx_p).max() < 1e-3
     assert onnx_det.threshold_ == pytest.approx(tiny_detector.threshold_)
+
+
+def test_onnx_export_of_other_statistics_matches_pytorch(tmp_path: Path) -> None:
+    det = _tiny_detector(["std", "absmean"])
+    onnx_det = load_detector(export_onnx(det, tmp_path / "stats.onnx"))
+    images = _images(4, offset=200)
+    torch_p = det.predict_proba(images)[:, 1]
+    assert np.abs(torch_p - onnx_det.predict_proba(images)[:, 1]).max() < 1e-3
+
+
+def test_onnx_session_runs_one_thread_per_worker(exported: Path) -> None:
+    """predict_paths' workers are the parallelism: a session of its own threads per worker
+    would oversubscribe the cores (fails with a session of n_jobs threads)."""
+    det = OnnxDetector(exported, n_jobs=2)
+    assert det.n_jobs == 2
+    assert det._session.get_session_options().intra_op_num_threads == 1
 
 
 def test_onnx_metadata_documents_preprocessing_and_size(exported: Path) -> None:

@@ -272,3 +272,29 @@ def test_perturbation_plot_fits_its_title_with_any_grid(grid: list[str], tmp_pat
     title = figure._suptitle.get_window_extent()
     assert title.x0 >= 0 and title.x1 <= figure.bbox.width
     assert width >= 600  # 352 px before: the title was cut off at both ends
+
+
+def test_training_augmentation_of_an_image_does_not_depend_on_its_place_in_the_list(
+    tmp_path: Path,
+) -> None:
+    """A subset run (--per-source) and the full run draw the same augmentation for an image,
+    so the cache never holds one draw under the key of another (fails with a draw seeded by
+    list position)."""
+    from synthmark.detect import Augment, Detector
+    from synthmark.eval.detector_crossval import CrossvalSample, compute_features
+    from tests.test_detect import tiny_image
+
+    samples = []
+    for i in range(6):
+        path = tmp_path / f"im{i}.png"
+        tiny_image(i % 2, seed=i).save(path)
+        samples.append(CrossvalSample(path, i % 2, f"s{i % 2}", f"f{i % 2}", f"g{i}"))
+    recipe = Detector(tile=64, max_tiles=1)
+    from synthmark.eval.detector_eval import Alignment
+
+    align = Alignment(True, 96, 90)
+    augment = Augment(p_half=0.5)
+    full = compute_features(recipe, samples, (), augment, align, None)["train"]
+    rev = compute_features(recipe, samples[::-1], (), augment, align, None)["train"][::-1]
+    for a, b in zip(full, rev, strict=True):
+        np.testing.assert_array_equal(a.tiles, b.tiles)

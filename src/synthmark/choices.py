@@ -117,6 +117,14 @@ class FoldSplit(str, Enum):
     group = "group"
 
 
+class ThresholdRule(str, Enum):
+    """How a detector's threshold meets its target false-positive rate: over all real
+    validation photos pooled, or on each real source."""
+
+    pooled = "pooled"
+    source = "source"
+
+
 class DetectorExport(str, Enum):
     """Formats a detector is exported to."""
 

@@ -10,6 +10,7 @@ import typer
 from synthmark.choices import DetectorExport as ExportFormat
 from synthmark.choices import DetectorHead as Head
 from synthmark.choices import FoldSplit as CvBy
+from synthmark.choices import ThresholdRule as ThresholdBy
 from synthmark.cli._common import (
     PathsArgument,
     emit_json,
@@ -27,6 +28,7 @@ DEFAULT_EXTRACTOR = "mobilenetv2"
 DEFAULT_TILE = 320
 DEFAULT_MAX_TILES = 4
 DEFAULT_TILE_MULTIPLE = 32
+DEFAULT_THRESHOLD_BY = "source"
 
 
 _Real = Annotated[
@@ -38,9 +40,24 @@ _Fake = Annotated[
 _Extractor = Annotated[
     str, typer.Option(help="Feature extractor(s), e.g. mobilenetv2 or grid+cooccurrence.")
 ]
+_ExtractorParams = Annotated[
+    str | None,
+    typer.Option(
+        "--extractor-args",
+        help="The extractor's parameters as JSON; the shipped default model uses "
+        '\'{"stats": ["mean", "std", "absmean"]}\' with mobilenetv2.'
+    ),
+]
 _TargetFpr = Annotated[
     float,
     typer.Option(help="False-positive rate on real validation images the threshold is set for."),
+]
+_ThresholdBy = Annotated[
+    ThresholdBy,
+    typer.Option(
+        help="pooled: the target FPR over all real validation images; source: at most the "
+        "target FPR on each real source (a lower TPR)."
+    ),
 ]
 _MaxTiles = Annotated[int, typer.Option(min=1, help="Tiles per image at most.")]
 _TileMultiple = Annotated[
@@ -85,8 +102,10 @@ def train(
     fake: _Fake,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the model into.")],
     extractor: _Extractor = DEFAULT_EXTRACTOR,
+    extractor_params: _ExtractorParams = None,
     head: Annotated[Head, typer.Option(help="Classifier head.")] = Head.logistic,
     target_fpr: _TargetFpr = 0.05,
+    threshold_by: _ThresholdBy = ThresholdBy(DEFAULT_THRESHOLD_BY),
     tile: Annotated[int, typer.Option(help="Tile side in pixels (multiple of 8).")] = DEFAULT_TILE,
     max_tiles: _MaxTiles = DEFAULT_MAX_TILES,
     tile_multiple: _TileMultiple = DEFAULT_TILE_MULTIPLE,
@@ -121,8 +140,10 @@ def train(
     st = state(ctx)
     det = Detector(
         extractor=extractor,
+        extractor_params=_json_object(extractor_params, "--extractor-args"),
         head=head.value,
         target_fpr=target_fpr,
+        threshold_by=threshold_by.value,
         tile=tile,
         max_tiles=max_tiles,
         tile_multiple=tile_multiple,
@@ -153,6 +174,21 @@ def train(
         train(plan, progress)
     det.save(output, det.card)
     _report_training(st.console, det, output)
+
+
+def _json_object(text: str | None, option: str) -> dict[str, Any] | None:
+    """A JSON object given on the command line (a usage error, exit 2, otherwise)."""
+    import json
+
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not JSON ({exc})", param_hint=option) from None
+    if not isinstance(value, dict):
+        raise typer.BadParameter(f"must be a JSON object, got {text!r}", param_hint=option)
+    return value
 
 
 def _report_training(console: Any, det: Any, output: Path) -> None:

@@ -67,6 +67,8 @@ class ModelCard:
     training_seconds: float | None = None
     threshold: float = 0.5
     target_fpr: float = 0.05
+    #: ``pooled``: the target FPR over all real validation photos; ``source``: on each source
+    threshold_by: str = "pooled"
     validation: dict[str, Any] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)
     intended_use: str = INTENDED_USE
@@ -120,7 +122,12 @@ class ModelCard:
             "P(generated), calibrated on validation data.",
             f"Operating threshold on P(generated): **{self.threshold:.4f}**, chosen on "
             f"validation data for a false-positive rate of {self.target_fpr:.0%} on real "
-            "photos, and never retuned on test data.",
+            + (
+                "photos of each training source (the highest of the per-source thresholds)"
+                if self.threshold_by == "source"
+                else "photos"
+            )
+            + ", and never retuned on test data.",
             "",
             "## How it works",
             "",

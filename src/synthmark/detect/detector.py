@@ -55,11 +55,12 @@ from synthmark.detect.extractors import FeatureExtractor, create_extractor, extr
 from synthmark.detect.heads import head_from_arrays
 from synthmark.detect.preprocess import GRID, Preprocess, check_texture, grid_tiles
 from synthmark.detect.validation import (
-    CV_MODES,
     calibration,
+    check_validation_params,
     fit_head,
     flagged_by_source,
     image_decision,
+    operating_threshold,
     out_of_fold,
     sigmoid,
     training_inputs,
@@ -92,6 +93,8 @@ class Detector(BaseEstimator):
         tile_multiple: a tile smaller than ``tile`` has a side that is a multiple of this
             (8; 32 for a network with five stride-2 layers, so that its export is exact).
         target_fpr: false-positive rate on real validation images the threshold is set for.
+        threshold_by: ``pooled`` (target FPR over all real validation images) or ``source``
+            (at most the target FPR on each real source; see ``operating_threshold``).
         cv: validation folds (grouped) for calibration and threshold.
         cv_by: ``group`` (folds split by near-duplicate group) or ``source`` (each fold
             holds whole sources out); see :mod:`synthmark.detect.validation`.
@@ -112,6 +115,7 @@ class Detector(BaseEstimator):
         max_tiles: int = 16,
         tile_multiple: int = GRID,
         target_fpr: float = 0.05,
+        threshold_by: str = "pooled",
         cv: int = 5,
         cv_by: str = "group",
         validation_fraction: float = 0.25,
@@ -128,6 +132,7 @@ class Detector(BaseEstimator):
         self.max_tiles = max_tiles
         self.tile_multiple = tile_multiple
         self.target_fpr = target_fpr
+        self.threshold_by = threshold_by
         self.cv = cv
         self.cv_by = cv_by
         self.validation_fraction = validation_fraction
@@ -157,16 +162,9 @@ class Detector(BaseEstimator):
             )
         if self.max_tiles < 1:
             raise UsageError(f"max_tiles must be >= 1, got {self.max_tiles}")
-        if not 0.0 <= self.target_fpr < 1.0:
-            raise UsageError(f"target_fpr must lie in [0, 1), got {self.target_fpr}")
-        if self.cv < 2:
-            raise UsageError(f"cv must be >= 2, got {self.cv}")
-        if self.cv_by not in CV_MODES:
-            raise UsageError(f"cv_by must be one of {', '.join(CV_MODES)}, got {self.cv_by!r}")
-        if not 0.0 < self.validation_fraction < 1.0:
-            raise UsageError(
-                f"validation_fraction must lie in (0, 1), got {self.validation_fraction}"
-            )
+        check_validation_params(
+            self.target_fpr, self.threshold_by, self.cv, self.cv_by, self.validation_fraction
+        )
 
     @property
     def preprocess(self) -> Preprocess:
@@ -327,7 +325,7 @@ class Detector(BaseEstimator):
         started: float,
     ) -> None:
         from synthmark.jsonutil import to_jsonable
-        from synthmark.metrics import detector_metrics, threshold_at_fpr
+        from synthmark.metrics import detector_metrics
 
         seen = np.flatnonzero(np.isfinite(oof))
         weights = balanced_weights(y, src.tolist())
@@ -342,7 +340,9 @@ class Detector(BaseEstimator):
         #: memory for analyses such as the content-matched check, never saved.
         self.oof_proba_ = np.full(len(y), np.nan)
         self.oof_proba_[seen] = p_val
-        self.threshold_ = float(threshold_at_fpr(p_val[y[seen] == 0], self.target_fpr))
+        self.threshold_ = operating_threshold(
+            p_val, y[seen], src[seen], self.target_fpr, self.threshold_by
+        )
         val = detector_metrics(
             y[seen], p_val, self.threshold_, n_boot=200, random_state=self.random_state
         )
@@ -486,6 +486,7 @@ class Detector(BaseEstimator):
                 summary=getattr(self, "training_summary_", {}),
                 threshold=float(self.threshold_),
                 target_fpr=float(self.target_fpr),
+                threshold_by=self.threshold_by,
                 validation=dict(getattr(self, "validation_", {})),
             )
         return stored

@@ -20,12 +20,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from synthmark.choices import FoldSplit
+from synthmark.choices import FoldSplit, ThresholdRule
 from synthmark.detect.heads import create_head
 from synthmark.errors import UsageError
 
 Folds = list[tuple[NDArray[np.int_], NDArray[np.int_]]]
 CV_MODES = tuple(sorted(split.value for split in FoldSplit))
+#: How the operating threshold meets ``target_fpr`` (:func:`operating_threshold`).
+THRESHOLD_MODES = tuple(rule.value for rule in ThresholdRule)
 
 
 def training_inputs(
@@ -51,6 +53,23 @@ def training_inputs(
     if len(grp) != n or len(src) != n:
         raise UsageError(f"groups/sources must have one entry per image ({n})")
     return y, grp, src
+
+
+def check_validation_params(
+    target_fpr: float, threshold_by: str, cv: int, cv_by: str, validation_fraction: float
+) -> None:
+    """A UsageError naming the first validation parameter out of range."""
+    if not 0.0 <= target_fpr < 1.0:
+        raise UsageError(f"target_fpr must lie in [0, 1), got {target_fpr}")
+    if threshold_by not in THRESHOLD_MODES:
+        modes = ", ".join(THRESHOLD_MODES)
+        raise UsageError(f"threshold_by must be one of {modes}, got {threshold_by!r}")
+    if cv < 2:
+        raise UsageError(f"cv must be >= 2, got {cv}")
+    if cv_by not in CV_MODES:
+        raise UsageError(f"cv_by must be one of {', '.join(CV_MODES)}, got {cv_by!r}")
+    if not 0.0 < validation_fraction < 1.0:
+        raise UsageError(f"validation_fraction must lie in (0, 1), got {validation_fraction}")
 
 
 def source_units(groups: Sequence[str], sources: Sequence[str]) -> NDArray[np.int_]:
@@ -183,6 +202,27 @@ def calibration(
     return np.array([float(lr.coef_.ravel()[0]), float(lr.intercept_[0])])
 
 
+def operating_threshold(
+    p: NDArray[np.float64], y: NDArray[np.int_], src: NDArray[Any], target_fpr: float, by: str
+) -> float:
+    """The threshold on validation scores ``p`` for ``target_fpr`` false positives.
+
+    ``pooled``: over all real images together, so a large real source sets it and a small
+    one may be flagged far more often; ``source``: the highest of each real source's own
+    threshold, so no real source is flagged above ``target_fpr`` (a lower TPR).
+    """
+    from synthmark.metrics import threshold_at_fpr
+
+    if by not in THRESHOLD_MODES:
+        raise UsageError(f"threshold_by must be one of {', '.join(THRESHOLD_MODES)}, got {by!r}")
+    real = y == 0
+    if by == "pooled":
+        return float(threshold_at_fpr(p[real], target_fpr))
+    return max(
+        float(threshold_at_fpr(p[real & (src == s)], target_fpr)) for s in np.unique(src[real])
+    )
+
+
 def flagged_by_source(
     src: NDArray[Any], y: NDArray[np.int_], p: NDArray[np.float64], threshold: float
 ) -> dict[str, dict[str, Any]]:
@@ -198,10 +238,13 @@ def flagged_by_source(
 
 __all__ = [
     "CV_MODES",
+    "THRESHOLD_MODES",
     "calibration",
+    "check_validation_params",
     "fit_head",
     "flagged_by_source",
     "image_decision",
+    "operating_threshold",
     "out_of_fold",
     "sigmoid",
     "source_units",

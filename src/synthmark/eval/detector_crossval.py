@@ -140,7 +140,9 @@ def compute_features(
     """Features of every sample under ``train`` (augmented) and each test view."""
     detector.extractor_ = detector.new_extractor()
     cache = FeatureCache(cache_dir, recipe_fingerprint(detector)) if cache_dir else None
-    aug_key = f"train-{augment!r}-{seed}"
+    # The draw is seeded by the image's content, not its position in the list, so that a
+    # subset run (--per-source) and the full run agree and the cache key names the draw.
+    aug_key = f"train-{augment!r}-{seed}-by-content"
     fns = {v: view_transform(v, alignment) for v in views}
     out: dict[str, list[ImageFeatures]] = {v: [] for v in ("train", *views)}
     for i, sample in enumerate(samples):
@@ -152,7 +154,7 @@ def compute_features(
             if cached is None:
                 image = sample.load() if image is None else image
                 if view == "train":
-                    rng = np.random.default_rng([seed, i])
+                    rng = np.random.default_rng([seed, int(key[:15], 16)])
                     shown = augment(image, rng) if augment else image
                 else:
                     shown = fns[view](image)

@@ -10,8 +10,10 @@ Each image (a canonical tile, see :mod:`synthmark.detect.preprocess`) goes throu
 network at its own size, never resized: the network is fully convolutional, and resizing
 would erase the fine texture a generator leaves. From each named layer the mean over
 positions of every channel is taken (what the layer sees on average), and with ``std``
-also its standard deviation (how much it varies: texture). Early layers see pixels and
-noise, late layers see objects; the head weighs them.
+also its standard deviation (how much it varies: texture); ``stats`` names other per-channel
+statistics instead (:data:`STATS`: ``absmean``, the mean absolute activation, is the
+activation's energy whatever its sign). Early layers see pixels and noise, late layers see
+objects; the head weighs them.
 
 Input scaling is the TFLite graph's own: ``x / 127.5 - 1``.
 """
@@ -44,6 +46,8 @@ CHANNELS = {
     "bn2": 1280,
 }
 MIN_SIDE = 32
+#: Per-channel statistics over positions that ``stats`` may name.
+STATS = ("mean", "std", "absmean")
 
 
 @register_extractor("mobilenetv2")
@@ -56,16 +60,25 @@ class MobileNetV2Features(FeatureExtractor):
         std: bool = True,
         weights: str = "tf2_mobilenet_v2_1.0_224_ptq.tflite",
         batch_size: int = 8,
+        stats: Sequence[str] | None = None,
     ) -> None:
         self.layers = layers
         self.std = std
         self.weights = weights
         self.batch_size = batch_size
+        self.stats = stats
+
+    @property
+    def statistics(self) -> tuple[str, ...]:
+        """The statistics read per channel, in order: ``stats``, or mean (and std)."""
+        if self.stats is not None:
+            return tuple(self.stats)
+        return ("mean", "std") if self.std else ("mean",)
 
     @property
     def n_features(self) -> int:
         """Length of the feature vector."""
-        return sum(CHANNELS[name] for name in self.layers) * (2 if self.std else 1)
+        return sum(CHANNELS[name] for name in self.layers) * len(self.statistics)
 
     def _check(self) -> None:
         from synthmark.detect.backbone.weights import PINNED
@@ -73,6 +86,9 @@ class MobileNetV2Features(FeatureExtractor):
         bad = [name for name in self.layers if name not in CHANNELS]
         if bad or not self.layers:
             raise UsageError(f"unknown MobileNetV2 layer {bad}; known: {', '.join(CHANNELS)}")
+        bad_stats = [s for s in self.statistics if s not in STATS]
+        if bad_stats or not self.statistics:
+            raise UsageError(f"unknown statistic {bad_stats}; known: {', '.join(STATS)}")
         if self.weights not in PINNED:
             raise UsageError(
                 f"unknown backbone weights {self.weights!r}; known: {', '.join(sorted(PINNED))}"
@@ -131,9 +147,13 @@ class MobileNetV2Features(FeatureExtractor):
         parts = []
         for name in self.layers:
             act = acts[name].flatten(2)
-            parts.append(act.mean(dim=2))
-            if self.std:
-                parts.append(act.std(dim=2, unbiased=False))
+            for stat in self.statistics:
+                if stat == "mean":
+                    parts.append(act.mean(dim=2))
+                elif stat == "std":
+                    parts.append(act.std(dim=2, unbiased=False))
+                else:
+                    parts.append(act.abs().mean(dim=2))
         return torch.cat(parts, dim=1)
 
     def transform(self, images: Sequence[Image.Image]) -> Features:
@@ -166,7 +186,7 @@ class MobileNetV2Features(FeatureExtractor):
     def describe(self) -> str:
         from synthmark.detect.backbone.weights import PINNED
 
-        kind = "mean and std" if self.std else "mean"
+        kind = " and ".join(self.statistics)
         pinned = PINNED.get(self.weights)
         origin = (
             f"{pinned.filename}, sha256 {pinned.sha256[:16]}..., {pinned.licence}, from "
@@ -180,4 +200,4 @@ class MobileNetV2Features(FeatureExtractor):
         )
 
 
-__all__ = ["CHANNELS", "LAYERS", "MobileNetV2Features"]
+__all__ = ["CHANNELS", "LAYERS", "STATS", "MobileNetV2Features"]
