@@ -19,7 +19,7 @@ os.environ.setdefault("SYNTHMARK_MODELS", str(SHARED_DATA.parent / "models"))
 
 # pg_server / pg_url: a throwaway PostgreSQL server for the registry tests; the watermark
 # tests' images (photo, marked, ...).
-pytest_plugins = ("tests.pg_server", "tests.watermark_images")
+pytest_plugins = ("tests.pg_server", "tests.watermark_images", "tests.detect_images")
 
 #: Fixtures that need a system program, and the marker a test using them must carry, so
 #: that the default run (``pytest``) needs none of them and ``make test`` runs them all.

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from synthmark.cli.main import app
 from tests import hostile
-from tests.test_detect import tiny_folders
+from tests.detect_images import tiny_folders
 
 runner = CliRunner()
 

@@ -97,7 +97,7 @@ def test_onnx_metadata_documents_preprocessing_and_size(exported: Path) -> None:
 
 
 def test_only_network_features_export(tmp_path: Path) -> None:
-    from tests.test_detect import tiny_set
+    from tests.detect_images import tiny_set
 
     images, labels = tiny_set(6)
     det = Detector(tile=64, max_tiles=1, cv=3).fit(images, labels)

@@ -136,7 +136,7 @@ def test_leave_one_family_out_never_scores_a_family_it_trained_on(
         compute_features,
         leave_one_family_out,
     )
-    from tests.test_detect import tiny_image
+    from tests.detect_images import tiny_image
 
     samples = []
     for i in range(24):
@@ -282,7 +282,7 @@ def test_training_augmentation_of_an_image_does_not_depend_on_its_place_in_the_l
     list position)."""
     from synthmark.detect import Augment, Detector
     from synthmark.eval.detector_crossval import CrossvalSample, compute_features
-    from tests.test_detect import tiny_image
+    from tests.detect_images import tiny_image
 
     samples = []
     for i in range(6):
