@@ -120,13 +120,13 @@ class AveragingAttack:
         """The mean residual of the first ``n`` of ``marked`` (all the same size)."""
         if len(marked) < self.n:
             raise UsageError(f"{self.name} needs {self.n} marked images, got {len(marked)}")
-        total: NDArray[np.float32] | None = None
-        for image in marked[: self.n]:
+        first, *rest = marked[: self.n]  # n >= 1: checked in __post_init__
+        total = highpass_residual(first, self.filter)
+        for image in rest:
             r = highpass_residual(image, self.filter)
-            if total is not None and r.shape != total.shape:
+            if r.shape != total.shape:
                 raise UsageError("averaging needs marked images of one size")
-            total = r if total is None else total + r
-        assert total is not None  # n >= 1
+            total = total + r
         return total / np.float32(self.n)
 
     def apply(self, image: Image.Image, pattern: NDArray[np.float32]) -> Image.Image:
