@@ -114,7 +114,7 @@ def test_unknown_extractor_or_head_lists_the_known_ones() -> None:
     images, labels = tiny_set(4)
     with pytest.raises(ValueError, match=r"known: .*grid"):
         Detector(extractor="resnet-magic", cv=2).fit(images, labels)
-    with pytest.raises(ValueError, match="known: logistic, novelty"):
+    with pytest.raises(ValueError, match="known: logistic, mlp, novelty"):
         Detector(head="svm", cv=2, tile=64).fit(images, labels)
 
 

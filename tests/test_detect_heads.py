@@ -8,6 +8,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from synthmark.detect.heads import (
     LogisticHead,
+    MLPHead,
     NoveltyHead,
     create_head,
     head_from_arrays,
@@ -26,7 +27,10 @@ def _expected_failures(estimator: object) -> dict[str, str]:
     return {}
 
 
-@parametrize_with_checks([LogisticHead(), NoveltyHead()], expected_failed_checks=_expected_failures)
+@parametrize_with_checks(
+    [LogisticHead(), MLPHead(max_iter=200), NoveltyHead()],
+    expected_failed_checks=_expected_failures,
+)
 def test_scikit_learn_conventions(estimator, check) -> None:  # type: ignore[no-untyped-def]
     check(estimator)
 
@@ -41,6 +45,31 @@ def test_arrays_round_trip_gives_identical_decisions(name: str) -> None:
     assert np.array_equal(rebuilt.decision_function(X), head.decision_function(X))
     assert np.array_equal(rebuilt.predict(X), head.predict(X))
     assert list(rebuilt.classes_) == [0, 1]
+
+
+def test_mlp_head_learns_what_a_linear_head_cannot() -> None:
+    """An XOR of two features: no hyperplane separates it, one hidden layer does."""
+    rng = np.random.default_rng(2)
+    X = rng.uniform(-1, 1, size=(400, 2))
+    y = ((X[:, 0] > 0) ^ (X[:, 1] > 0)).astype(int)
+    mlp = MLPHead(hidden=16, alpha=1e-3).fit(X, y)
+    linear = LogisticHead().fit(X, y)
+    assert (mlp.predict(X) == y).mean() > 0.9
+    assert (linear.predict(X) == y).mean() < 0.7
+
+
+def test_mlp_head_decision_is_the_fitted_networks_logit() -> None:
+    """The stored arrays reproduce scikit-learn's probability (what ONNX export relies on)."""
+    from sklearn.neural_network import MLPClassifier
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(120, 5)) * 10 + 3
+    y = (X[:, 0] + X[:, 1] > 6).astype(int)
+    head = MLPHead(hidden=8, max_iter=300).fit(X, y)
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    ref = MLPClassifier((8,), alpha=1.0, max_iter=300, random_state=0).fit(Z, y)
+    p = 1 / (1 + np.exp(-head.decision_function(X)))
+    assert np.allclose(p, ref.predict_proba(Z)[:, 1], atol=1e-6)
 
 
 def test_novelty_head_scores_outliers_of_the_first_class_higher() -> None:

@@ -26,7 +26,7 @@ def _images(n: int, offset: int = 0) -> list:
     return [hostile.photo_like(sizes[i % len(sizes)], seed=offset + i) for i in range(n)]
 
 
-def _tiny_detector(stats: list[str] | None = None) -> Detector:
+def _tiny_detector(stats: list[str] | None = None, head: str = "logistic") -> Detector:
     """A mobilenetv2 detector on tiny random weights, fitted on features of random photos."""
     import torch
 
@@ -41,6 +41,8 @@ def _tiny_detector(stats: list[str] | None = None) -> Detector:
         tile_multiple=32,
         cv=3,
         target_fpr=0.1,
+        head=head,
+        head_params={"hidden": 8, "max_iter": 100} if head == "mlp" else None,
     )
     images = _images(16)
     labels = [i % 2 for i in range(16)]
@@ -74,6 +76,15 @@ def test_onnx_export_of_other_statistics_matches_pytorch(tmp_path: Path) -> None
     images = _images(4, offset=200)
     torch_p = det.predict_proba(images)[:, 1]
     assert np.abs(torch_p - onnx_det.predict_proba(images)[:, 1]).max() < 1e-3
+
+
+def test_onnx_export_of_the_mlp_head_matches_pytorch(tmp_path: Path) -> None:
+    det = _tiny_detector(head="mlp")
+    onnx_det = load_detector(export_onnx(det, tmp_path / "mlp.onnx"))
+    images = _images(4, offset=300)
+    torch_p = det.predict_proba(images)[:, 1]
+    assert np.abs(torch_p - onnx_det.predict_proba(images)[:, 1]).max() < 1e-3
+    assert np.ptp(torch_p) > 1e-3  # the images are told apart, so the match means something
 
 
 def test_onnx_session_runs_one_thread_per_worker(exported: Path) -> None:

@@ -107,6 +107,7 @@ class DetectorHead(str, Enum):
 
     novelty = "novelty"
     logistic = "logistic"
+    mlp = "mlp"
 
 
 class FoldSplit(str, Enum):

@@ -5,6 +5,9 @@ name         what it is
 ============ ==============================================================================
 ``logistic`` standardisation + logistic regression (default). Discriminative: it learns the
              grid patterns of the generators it was trained on.
+``mlp``      standardisation + a one-hidden-layer perceptron (ReLU, L2 penalty ``alpha``,
+             scikit-learn's ``MLPClassifier`` with Adam and a fixed seed); its decision is
+             the output unit's logit, so it exports to ONNX as two matrix products.
 ``novelty``  a Gaussian model of *real* images (Ledoit-Wolf covariance); the score is the log
              Mahalanobis distance from it, made a probability by a sigmoid fitted on both
              classes. Meant to flag anything unlike the real photos it has seen; on the
@@ -106,6 +109,15 @@ class _ArrayHead(ClassifierMixin, BaseEstimator):
         return head
 
 
+def _weighted_standardisation(
+    X: NDArray[np.float64], w: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Weighted mean and scale of every column (scale 1 where a column is constant)."""
+    mean = np.average(X, axis=0, weights=w)
+    var = np.average((X - mean) ** 2, axis=0, weights=w)
+    return mean, np.where(var > 1e-24, np.sqrt(var), 1.0)
+
+
 class LogisticHead(_ArrayHead):
     """Standardisation followed by L2-regularised logistic regression (lbfgs)."""
 
@@ -126,9 +138,7 @@ class LogisticHead(_ArrayHead):
         total = w.sum()
         if total <= 0:
             raise ValueError("sample weights sum to zero")
-        self.mean_ = np.average(Xv, axis=0, weights=w)
-        var = np.average((Xv - self.mean_) ** 2, axis=0, weights=w)
-        self.scale_ = np.where(var > 1e-24, np.sqrt(var), 1.0)
+        self.mean_, self.scale_ = _weighted_standardisation(Xv, w)
         model = LogisticRegression(C=self.C, max_iter=self.max_iter)
         model.fit((Xv - self.mean_) / self.scale_, target, sample_weight=w)
         self.n_iter_ = np.asarray(model.n_iter_)
@@ -140,6 +150,67 @@ class LogisticHead(_ArrayHead):
         out: NDArray[np.float64] = ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_[
             0
         ]
+        return out
+
+
+class MLPHead(_ArrayHead):
+    """Standardisation followed by one hidden ReLU layer and a logistic output unit.
+
+    Fitted by scikit-learn's ``MLPClassifier`` (Adam, ``max_iter`` epochs, seed
+    ``random_state``, so a refit gives the same weights); ``hidden_weights_`` (d x h),
+    ``hidden_bias_``, ``output_weights_`` (h) and ``output_bias_`` are its two layers.
+    """
+
+    array_names = (
+        "mean_",
+        "scale_",
+        "hidden_weights_",
+        "hidden_bias_",
+        "output_weights_",
+        "output_bias_",
+    )
+
+    def __init__(
+        self, hidden: int = 64, alpha: float = 1.0, max_iter: int = 500, random_state: int = 0
+    ) -> None:
+        self.hidden = hidden
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> MLPHead:
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+
+        if self.hidden < 1:
+            raise ValueError(f"hidden must be >= 1, got {self.hidden}")
+        Xv, yv = validate_data(self, X, y, dtype=np.float64)
+        self.classes_, target = _binary_targets(self, yv)
+        w = _check_sample_weight(sample_weight, Xv)
+        if w.sum() <= 0:
+            raise ValueError("sample weights sum to zero")
+        self.mean_, self.scale_ = _weighted_standardisation(Xv, w)
+        model = MLPClassifier(
+            (self.hidden,), alpha=self.alpha, max_iter=self.max_iter, random_state=self.random_state
+        )
+        with warnings.catch_warnings():
+            # A fixed epoch budget is the regulariser here, as early stopping would be.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit((Xv - self.mean_) / self.scale_, target, sample_weight=w)
+        self.n_iter_ = int(model.n_iter_)
+        self.hidden_weights_ = np.asarray(model.coefs_[0], dtype=np.float64)
+        self.hidden_bias_ = np.asarray(model.intercepts_[0], dtype=np.float64)
+        self.output_weights_ = np.asarray(model.coefs_[1], dtype=np.float64).ravel()
+        self.output_bias_ = np.asarray(model.intercepts_[1], dtype=np.float64).reshape(1)
+        return self
+
+    def _decision(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        hidden = np.maximum(
+            ((X - self.mean_) / self.scale_) @ self.hidden_weights_ + self.hidden_bias_, 0.0
+        )
+        out: NDArray[np.float64] = hidden @ self.output_weights_ + self.output_bias_[0]
         return out
 
 
@@ -216,6 +287,7 @@ class NoveltyHead(_ArrayHead):
 #: The heads by name.
 HEADS: NameRegistry[type[_ArrayHead]] = NameRegistry("head", sort=True)
 HEADS.register("logistic", LogisticHead)
+HEADS.register("mlp", MLPHead)
 HEADS.register("novelty", NoveltyHead)
 
 
@@ -235,4 +307,12 @@ def head_from_arrays(name: str, params: dict[str, Any], arrays: Arrays) -> _Arra
     return HEADS[name].from_arrays(params, arrays)
 
 
-__all__ = ["HEADS", "LogisticHead", "NoveltyHead", "create_head", "head_from_arrays", "list_heads"]
+__all__ = [
+    "HEADS",
+    "LogisticHead",
+    "MLPHead",
+    "NoveltyHead",
+    "create_head",
+    "head_from_arrays",
+    "list_heads",
+]

@@ -18,8 +18,9 @@ JPEG re-encoding at ``canonical_quality``, then up to ``max_tiles`` square tiles
 ``tile`` px (multiples of ``tile_multiple``).
 
 Only a detector whose features are all computed by a network (``mobilenetv2``) and whose
-head is ``logistic`` can be exported; others are refused with the reason. A file of another
-kind (a pickle, random bytes, an ONNX graph with other inputs) is refused when loaded.
+head is ``logistic`` or ``mlp`` can be exported; others are refused with the reason. A file
+of another kind (a pickle, random bytes, an ONNX graph with other inputs) is refused when
+loaded.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ INPUT = "tiles"
 OUTPUTS = ("probability", "tile_decision")
 #: H and W of the tiles must be multiples of this (five stride-2 layers, TF "same" padding).
 TILE_MULTIPLE = 32
+#: Heads whose decision the exported graph computes.
+EXPORTABLE_HEADS = ("logistic", "mlp")
 
 
 def _exportable(detector: Any) -> Any:
@@ -55,10 +58,10 @@ def _exportable(detector: Any) -> Any:
     from synthmark.detect.extractors.mobilenet import MobileNetV2Features
 
     ext = detector._fitted("extractor_")
-    if not isinstance(ext, MobileNetV2Features) or detector.head != "logistic":
+    if not isinstance(ext, MobileNetV2Features) or detector.head not in EXPORTABLE_HEADS:
         raise UsageError(
-            f"only a detector with the mobilenetv2 extractor and the logistic head exports to "
-            f"ONNX; this one uses {detector.extractor!r} and {detector.head!r}"
+            f"only a detector with the mobilenetv2 extractor and the logistic or mlp head "
+            f"exports to ONNX; this one uses {detector.extractor!r} and {detector.head!r}"
         )
     head = detector.head_
     a, b = (float(v) for v in detector.calibration_)
@@ -72,12 +75,25 @@ def _exportable(detector: Any) -> Any:
             self.network = ext._network()
             self.register_buffer("mean", const(head.mean_))
             self.register_buffer("scale", const(head.scale_))
-            self.register_buffer("coef", const(head.coef_))
-            self.register_buffer("intercept", const(head.intercept_).reshape(()))
+            # The mlp head is a hidden ReLU layer before the same linear output as logistic's.
+            self.hidden = detector.head == "mlp"
+            if self.hidden:
+                self.register_buffer("hidden_weights", const(head.hidden_weights_))
+                self.register_buffer("hidden_bias", const(head.hidden_bias_))
+            linear = (
+                (head.output_weights_, head.output_bias_)
+                if self.hidden
+                else (head.coef_, head.intercept_)
+            )
+            self.register_buffer("coef", const(linear[0]))
+            self.register_buffer("intercept", const(linear[1]).reshape(()))
 
         def forward(self, tiles: Any) -> tuple[Any, Any]:
             feats = ext.forward(tiles / 127.5 - 1.0)
-            decision = ((feats - self.mean) / self.scale) @ self.coef + self.intercept
+            z = (feats - self.mean) / self.scale
+            if self.hidden:
+                z = torch.relu(z @ self.hidden_weights + self.hidden_bias)
+            decision = z @ self.coef + self.intercept
             logit = a * decision.mean() + b
             return torch.sigmoid(logit).reshape(1), decision
 
