@@ -18,8 +18,8 @@ into their 512 px tiles, near-duplicate groups inside one family (DrawBench SD 1
 twins, sdcpp quantisations, PolyU scenes and Kolors subjects never straddle a fold).
 
 ``--per-source N`` keeps at most N images per source (a quick run); 0 keeps everything.
-``--extractor SPEC --extractor-params JSON``, ``--head-params JSON`` and ``--threshold-by``
-evaluate another recipe (the comparisons in docs/detector.md).
+``--extractor SPEC --extractor-params JSON``, ``--head NAME``, ``--head-params JSON`` and
+``--threshold-by`` evaluate another recipe (the comparisons in docs/detector.md).
 """
 
 from __future__ import annotations
@@ -286,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--extractor", default=None, help="another recipe: extractor spec")
     parser.add_argument("--extractor-params", default=None, help="... and its parameters (JSON)")
+    parser.add_argument("--head", default=None, help="another head (logistic, mlp, ...)")
     parser.add_argument("--head-params", default=None, help="the head's parameters (JSON)")
     parser.add_argument(
         "--threshold-by",
@@ -304,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.extractor:
         params = json.loads(args.extractor_params) if args.extractor_params else None
         recipe.set_params(extractor=args.extractor, extractor_params=params)
+    if args.head:
+        recipe.set_params(head=args.head, head_params=None)
     if args.head_params:
         recipe.set_params(head_params=json.loads(args.head_params))
     if args.threshold_by:
