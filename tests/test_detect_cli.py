@@ -51,6 +51,8 @@ def model(folders: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) 
             "real=CC0",
             "--extractor-args",
             '{"channels": "luma"}',
+            "--head-args",
+            '{"C": 0.05, "nuisance": 1}',
             "--threshold-by",
             "source",
         ],
@@ -63,17 +65,19 @@ def model(folders: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) 
 def test_train_keeps_the_extractor_parameters_and_threshold_rule(model: Path) -> None:
     params = json.loads((model / "detector.json").read_text())["params"]
     assert params["extractor_params"] == {"channels": "luma"}
+    assert params["head_params"] == {"C": 0.05, "nuisance": 1}
     assert params["threshold_by"] == "source"
 
 
 @pytest.mark.parametrize("text", ["{not json", "[1, 2]"])
-def test_train_with_bad_extractor_params_is_a_usage_error(
-    text: str, tmp_path: Path, folders: tuple[Path, Path]
+@pytest.mark.parametrize("option", ["--extractor-args", "--head-args"])
+def test_train_with_bad_extractor_or_head_params_is_a_usage_error(
+    option: str, text: str, tmp_path: Path, folders: tuple[Path, Path]
 ) -> None:
     real, fake = folders
     args = ["detect", "train", "--real", str(real), "--fake", str(fake), "-o", str(tmp_path / "m")]
-    result = runner.invoke(app, [*args, "--extractor-args", text])
-    assert result.exit_code == 2 and "--extractor-args" in result.output
+    result = runner.invoke(app, [*args, option, text])
+    assert result.exit_code == 2 and option in result.output
     assert not (tmp_path / "m").exists()
 
 

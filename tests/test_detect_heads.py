@@ -72,6 +72,49 @@ def test_mlp_head_decision_is_the_fitted_networks_logit() -> None:
     assert np.allclose(p, ref.predict_proba(Z)[:, 1], atol=1e-6)
 
 
+def _two_real_sources(n: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Feature 0 tells the real sources apart (and happens to separate this generated set),
+    feature 1 is the real signal; features 2-3 are noise."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(3 * n, 4))
+    X[:n, 0] += 2.0  # real source A
+    X[2 * n :, 0] -= 2.0  # generated: all at one side of feature 0
+    X[2 * n :, 1] += 1.5
+    y = np.r_[np.zeros(2 * n), np.ones(n)].astype(int)
+    sources = np.array(["A"] * n + ["B"] * n + ["gen"] * n)
+    return X, y, sources
+
+
+def test_nuisance_drops_what_tells_the_real_sources_apart() -> None:
+    X, y, sources = _two_real_sources()
+    plain = LogisticHead().fit(X, y)
+    head = LogisticHead(nuisance=1).fit(X, y, sources=sources)
+    assert abs(plain.coef_[0]) > abs(plain.coef_[1])  # the shortcut wins without it
+    assert abs(head.coef_[0]) < 0.15 * abs(head.coef_[1])
+    assert head.nuisance_dims_ == 1
+    # A new real source, shifted along the nuisance direction, is not pushed to "generated".
+    rng = np.random.default_rng(5)
+    new_real = rng.normal(size=(200, 4)) - np.array([2.0, 0, 0, 0])
+    assert head.predict(new_real).mean() < 0.2 < plain.predict(new_real).mean()
+
+
+def test_nuisance_is_capped_by_the_real_sources_and_needs_them() -> None:
+    X, y, sources = _two_real_sources(50)
+    # two real sources span one direction, whatever is asked
+    assert LogisticHead(nuisance=6).fit(X, y, sources=sources).nuisance_dims_ == 1
+    with pytest.raises(ValueError, match="sources"):
+        LogisticHead(nuisance=1).fit(X, y)
+    with pytest.raises(ValueError, match=">= 0"):
+        LogisticHead(nuisance=-1).fit(X, y, sources=sources)
+
+
+def test_nuisance_head_survives_a_save_as_a_plain_logistic_head() -> None:
+    X, y, sources = _two_real_sources(50)
+    head = LogisticHead(nuisance=1).fit(X, y, sources=sources)
+    rebuilt = head_from_arrays("logistic", head.get_params(), head.to_arrays())
+    assert np.array_equal(rebuilt.decision_function(X), head.decision_function(X))
+
+
 def test_novelty_head_scores_outliers_of_the_first_class_higher() -> None:
     rng = np.random.default_rng(1)
     real = rng.normal(size=(200, 5))

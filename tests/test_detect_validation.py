@@ -47,6 +47,22 @@ def test_fit_features_with_source_folds_matches_fit(tmp_path: Path) -> None:
     assert np.array_equal(clone.predict_proba(images[:3]), det.predict_proba(images[:3]))
 
 
+def test_fit_head_gives_a_source_reading_head_the_source_of_every_tile() -> None:
+    from synthmark.detect.validation import fit_head
+
+    rng = np.random.default_rng(0)
+    tiles = [rng.normal(size=(1 + i % 3, 4)).astype(np.float32) for i in range(30)]
+    y = np.array([i % 2 for i in range(30)])
+    for i in range(0, 30, 2):  # real images of source "a" sit far off along feature 0
+        tiles[i][:, 0] += 5.0 if i % 4 == 0 else 0.0
+    sources = np.array(["a" if i % 4 == 0 else "b" if i % 2 == 0 else "g" for i in range(30)])
+    idx = np.arange(30)
+    head = fit_head("logistic", {"nuisance": 1}, tiles, y, np.ones(30), idx, sources)
+    assert head.nuisance_dims_ == 1
+    with pytest.raises(ValueError, match="sources"):
+        fit_head("logistic", {"nuisance": 1}, tiles, y, np.ones(30), idx)
+
+
 def test_operating_threshold_by_source_keeps_every_real_source_at_the_target() -> None:
     from synthmark.detect.validation import operating_threshold
 

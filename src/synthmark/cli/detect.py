@@ -45,7 +45,16 @@ _ExtractorParams = Annotated[
     typer.Option(
         "--extractor-args",
         help="The extractor's parameters as JSON; the shipped default model uses "
-        '\'{"stats": ["mean", "std", "absmean"]}\' with mobilenetv2.'
+        '\'{"stats": ["mean", "std", "absmean"]}\' with mobilenetv2.',
+    ),
+]
+_HeadParams = Annotated[
+    str | None,
+    typer.Option(
+        "--head-args",
+        help="The head's parameters as JSON; the shipped default model uses "
+        "'{\"nuisance\": 6}' with the logistic head (drop the 6 directions that tell the real "
+        "training sources apart).",
     ),
 ]
 _TargetFpr = Annotated[
@@ -104,6 +113,7 @@ def train(
     extractor: _Extractor = DEFAULT_EXTRACTOR,
     extractor_params: _ExtractorParams = None,
     head: Annotated[Head, typer.Option(help="Classifier head.")] = Head.logistic,
+    head_params: _HeadParams = None,
     target_fpr: _TargetFpr = 0.05,
     threshold_by: _ThresholdBy = ThresholdBy(DEFAULT_THRESHOLD_BY),
     tile: Annotated[int, typer.Option(help="Tile side in pixels (multiple of 8).")] = DEFAULT_TILE,
@@ -142,6 +152,7 @@ def train(
         extractor=extractor,
         extractor_params=_json_object(extractor_params, "--extractor-args"),
         head=head.value,
+        head_params=_json_object(head_params, "--head-args"),
         target_fpr=target_fpr,
         threshold_by=threshold_by.value,
         tile=tile,

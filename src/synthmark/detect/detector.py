@@ -269,7 +269,7 @@ class Detector(BaseEstimator):
         feats = self._map(lambda im: self._features_one(extractor, im), images, progress, "")
         tiles = [f.tiles for f in feats]
         weights = balanced_weights(y, src.tolist())
-        head = fit_head(self.head, self.head_params, tiles, y, weights, train_idx)
+        head = fit_head(self.head, self.head_params, tiles, y, weights, train_idx, src)
         oof = np.full(n, np.nan)
         oof[val_idx] = [image_decision(head, tiles[i]) for i in val_idx]
         note = f"group hold-out: {len(val_idx)} of {n} images never seen in training"
@@ -301,7 +301,7 @@ class Detector(BaseEstimator):
         )
 
         def fit(idx: NDArray[np.int_]) -> Any:
-            return fit_head(self.head, self.head_params, tiles, y, weights, idx)
+            return fit_head(self.head, self.head_params, tiles, y, weights, idx, src)
 
         oof = out_of_fold(fit, tiles, folds, progress)
         head = fit(np.arange(len(y)))

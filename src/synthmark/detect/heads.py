@@ -119,19 +119,36 @@ def _weighted_standardisation(
 
 
 class LogisticHead(_ArrayHead):
-    """Standardisation followed by L2-regularised logistic regression (lbfgs)."""
+    """Standardisation followed by L2-regularised logistic regression (lbfgs).
+
+    ``nuisance`` = k > 0 first removes the k directions along which the *real* training
+    sources (cameras, photo collections: ``sources`` given to :meth:`fit`) differ most from
+    one another: the leading right singular vectors of their centred mean standardised
+    features, each source one row whatever its size. What tells one real collection from
+    another (subject, camera, processing) is then not available to tell real from
+    generated. The projection is folded into ``coef_`` (a linear map composed with a
+    linear map), so prediction, saving and ONNX export are those of a plain logistic head.
+    """
 
     array_names = ("mean_", "scale_", "coef_", "intercept_")
+    uses_sources: ClassVar[bool] = True
 
-    def __init__(self, C: float = 0.1, max_iter: int = 5000) -> None:
+    def __init__(self, C: float = 0.1, max_iter: int = 5000, nuisance: int = 0) -> None:
         self.C = C
         self.max_iter = max_iter
+        self.nuisance = nuisance
 
     def fit(
-        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        sources: ArrayLike | None = None,
     ) -> LogisticHead:
         from sklearn.linear_model import LogisticRegression
 
+        if self.nuisance < 0:
+            raise ValueError(f"nuisance must be >= 0, got {self.nuisance}")
         Xv, yv = validate_data(self, X, y, dtype=np.float64)
         self.classes_, target = _binary_targets(self, yv)
         w = _check_sample_weight(sample_weight, Xv)
@@ -139,10 +156,19 @@ class LogisticHead(_ArrayHead):
         if total <= 0:
             raise ValueError("sample weights sum to zero")
         self.mean_, self.scale_ = _weighted_standardisation(Xv, w)
+        Z = (Xv - self.mean_) / self.scale_
+        basis = np.zeros((Z.shape[1], 0))
+        if self.nuisance:
+            if sources is None or len(np.asarray(sources)) != len(Z):
+                raise ValueError("nuisance > 0 needs the source of every sample (sources=)")
+            basis = _nuisance_basis(Z, target == 0, np.asarray(sources), w, self.nuisance)
+            Z = Z - (Z @ basis) @ basis.T
+        self.nuisance_dims_ = basis.shape[1]
         model = LogisticRegression(C=self.C, max_iter=self.max_iter)
-        model.fit((Xv - self.mean_) / self.scale_, target, sample_weight=w)
+        model.fit(Z, target, sample_weight=w)
         self.n_iter_ = np.asarray(model.n_iter_)
-        self.coef_ = model.coef_.ravel().astype(np.float64)
+        coef = model.coef_.ravel().astype(np.float64)
+        self.coef_ = coef - basis @ (basis.T @ coef)
         self.intercept_ = np.asarray(model.intercept_, dtype=np.float64).reshape(1)
         return self
 
@@ -151,6 +177,30 @@ class LogisticHead(_ArrayHead):
             0
         ]
         return out
+
+
+def _nuisance_basis(
+    Z: NDArray[np.float64],
+    real: NDArray[np.bool_],
+    sources: NDArray[Any],
+    w: NDArray[np.float64],
+    k: int,
+) -> NDArray[np.float64]:
+    """Orthonormal columns (at most ``k``, fewer with fewer real sources) spanning the
+    directions that separate the weighted means of the real sources."""
+    names = [s for s in np.unique(sources[real]) if w[real & (sources == s)].sum() > 0]
+    if len(names) < 2:
+        return np.zeros((Z.shape[1], 0))
+    means = np.array(
+        [
+            np.average(Z[real & (sources == s)], axis=0, weights=w[real & (sources == s)])
+            for s in names
+        ]
+    )
+    _, sv, vt = np.linalg.svd(means - means.mean(axis=0), full_matrices=False)
+    keep = min(k, int((sv > 1e-9 * max(sv[0], 1e-300)).sum()))
+    out: NDArray[np.float64] = vt[:keep].T
+    return out
 
 
 class MLPHead(_ArrayHead):

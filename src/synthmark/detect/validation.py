@@ -154,13 +154,18 @@ def fit_head(
     y: NDArray[np.int_],
     weights: NDArray[np.float64],
     idx: NDArray[np.int_],
+    sources: NDArray[Any] | None = None,
 ) -> Any:
-    """A head fitted on the tiles of images ``idx``, each image weighing ``weights[i]``."""
+    """A head fitted on the tiles of images ``idx``, each image weighing ``weights[i]``;
+    a head that reads the images' ``sources`` (``uses_sources``) gets them per tile."""
     X = np.concatenate([tiles[i] for i in idx]).astype(np.float64)
     yt = np.concatenate([np.full(len(tiles[i]), y[i]) for i in idx])
     wt = np.concatenate([np.full(len(tiles[i]), weights[i] / len(tiles[i])) for i in idx])
     head = create_head(name, params)
-    head.fit(X, yt, sample_weight=wt * (len(wt) / wt.sum()))
+    extra: dict[str, Any] = {}
+    if getattr(head, "uses_sources", False) and sources is not None:
+        extra["sources"] = np.concatenate([np.full(len(tiles[i]), sources[i]) for i in idx])
+    head.fit(X, yt, sample_weight=wt * (len(wt) / wt.sum()), **extra)
     return head
 
 
