@@ -206,11 +206,14 @@ class Decoder:
         sync: Synchroniser,
         affine: Callable[[], list[Lattice]] | None = None,
         extra: Callable[[], Sequence[tuple[float, float]]] | None = None,
+        scan_periods: Sequence[float] = (),
     ) -> Outcome:
         """Every stage in turn until a word passes the CRC (see the module doc); ``rw`` is
         the weighted residual, ``wt`` its weights, ``lattices`` the keyless candidates
         (at least one); ``affine`` gives the affine search's lattices, which the scan
-        stage aligns too; ``extra`` gives (period, angle) lattices the scan scores too."""
+        stage aligns too; ``extra`` gives (period, angle) lattices the scan scores too, and
+        the scan tries every angle at each of ``scan_periods``
+        (:func:`~.sync.crop_periods`)."""
         d = self.design
         tried: list[Attempt] = []
 
@@ -230,7 +233,7 @@ class Decoder:
             found = run(sync.refine(rw, wt, top), Stage.REFINED)
             if found is not None:
                 return found
-        scanned = sync.scan(rw, wt, extra() if extra is not None else ())
+        scanned = sync.scan(rw, wt, extra() if extra is not None else (), scan_periods)
         for lattice in affine() if affine is not None else []:
             aligned = sync.align(rw, wt, lattice)
             if aligned.z > scanned.z:

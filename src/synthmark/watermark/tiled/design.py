@@ -226,6 +226,14 @@ class TileDesign:
     scan_gate: float = 4.2
     #: share of ``alpha`` given to the scan's refined alignments
     scan_share: float = 0.05
+    #: the scan also tries every angle (as its rotation family) at the period of a crop
+    #: that kept the pixel scale, of an image marked with one of these short sides (the
+    #: sizes images are generated at): a crop, with or without a turn, of an image that
+    #: was not resized since marking. The period is ``nominal_period * side / short`` in
+    #: decode space, for the cropped image's short side ``short``: the compound chain (a
+    #: 5 degree turn and a crop to 60%) leaves a lattice at 1.29 times the nominal period
+    #: and 5 degrees off, which neither of the other families nor the keyless search finds
+    crop_sides: tuple[int, ...] = (512, 768, 1024)
     #: the scan also scores the keyless search's ``scan_global`` best global (log-polar)
     #: lattices by the keyed sync (the first stage decodes only its ``n_global`` best), and
     #: the ``scan_sharp`` best of a log-polar search on the spike spectrum itself rather

@@ -43,7 +43,12 @@ from synthmark.watermark.tiled.design import (
     variant_of,
 )
 from synthmark.watermark.tiled.pattern import PatternTiler, symbols
-from synthmark.watermark.tiled.sync import Alignment, Synchroniser, false_positive_bound
+from synthmark.watermark.tiled.sync import (
+    Alignment,
+    Synchroniser,
+    crop_periods,
+    false_positive_bound,
+)
 
 __all__ = ["TiledScheme", "luma"]
 
@@ -220,6 +225,7 @@ class TiledScheme(WatermarkScheme):
             partial(affine_lattices, scorer, d.affine),
             lambda: global_peaks(scorer, d.search, d.scan_global)
             + global_peaks(scorer, d.search, d.scan_sharp, sharp=True),
+            crop_periods(d, min(image.size)),
         )
         details = self._details(image, outcome)
         if outcome.status is WatermarkStatus.PRESENT:

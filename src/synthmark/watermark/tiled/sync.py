@@ -35,7 +35,13 @@ from synthmark.watermark.lattice import Lattice, fold, line_frequencies, vertex
 from synthmark.watermark.tiled.bound import FalsePositiveBound
 from synthmark.watermark.tiled.design import D4, Layout, TileDesign
 
-__all__ = ["Alignment", "Synchroniser", "false_positive_bound", "hermitian_half"]
+__all__ = [
+    "Alignment",
+    "Synchroniser",
+    "crop_periods",
+    "false_positive_bound",
+    "hermitian_half",
+]
 
 #: how many lattice periods the candidate search assumes (marked at >= 512 px, or at the
 #: image's own size below it; see ``Synchroniser.nominal_periods``)
@@ -91,6 +97,22 @@ def scan_lattices(
     )
 
 
+def crop_periods(design: TileDesign, short: int) -> list[float]:
+    """Decode-space periods of a mark cropped, without a resize, to a short side of
+    ``short`` pixels from an image of short side one of ``design.crop_sides`` (marked at
+    ``work_short`` or more): longer than ``short``, in the search's range and not the
+    nominal period (which the rotation family covers)."""
+    d = design
+    longest = min(d.search.max_period, d.search.max_period_fraction * d.work_short)
+    out = []
+    for side in d.crop_sides:
+        period = d.nominal_period * side / short
+        if side > short and math.log(period / d.nominal_period) > d.scan_step:
+            if period <= longest:
+                out.append(period)
+    return out
+
+
 def refine_grid_size(design: TileDesign) -> int:
     """Points of the refinement grid."""
     return (2 * design.refine_angle_steps + 1) * (2 * design.refine_scale_steps + 1)
@@ -107,7 +129,9 @@ def false_positive_bound(design: TileDesign) -> FalsePositiveBound:
     candidates = d.search.max_candidates(_NOMINAL_PERIODS)
     n_hypotheses = candidates * len(D4) * d.shift_grid**2
     grid = refine_grid_size(d)
-    n_scanned = sum(len(periods) for periods, _ in scan_lattices(d))
+    families = scan_lattices(d)
+    n_scanned = sum(len(periods) for periods, _ in families)
+    n_scanned += len(d.crop_sides) * len(families[1][0])  # crop_periods x every angle
     n_scanned += d.affine.count + (d.scan_global + d.scan_sharp) * len(_NEIGHBOURS)
     return FalsePositiveBound(
         n_sync=d.n_sync,
@@ -227,7 +251,11 @@ class Synchroniser:
         return best
 
     def scan(
-        self, rw: NDArray, wt: NDArray, extra: Sequence[tuple[float, float]] = ()
+        self,
+        rw: NDArray,
+        wt: NDArray,
+        extra: Sequence[tuple[float, float]] = (),
+        periods: Sequence[float] = (),
     ) -> Alignment:
         """The keyed scan (see ``TileDesign.scan_step``): every lattice of
         :attr:`scan_lattices` is scored by the phase-only sync correlation of the image's
@@ -236,15 +264,19 @@ class Synchroniser:
         other, the ``scan_top`` best overall are aligned exactly, and the best alignment is
         returned. ``extra`` (period, angle in radians) lattices, the keyless search's
         weaker global peaks, are scored too, each at its 3 x 3 neighbours in scan steps of
-        period and angle."""
+        period and angle; and every angle of the rotation family at each of ``periods``
+        (:func:`crop_periods`: at most ``len(crop_sides)``)."""
         d = self.design
         h, w = rw.shape
         big_h, big_w = d.scan_pad * h, d.scan_pad * w
         spectrum = sfft.rfft2(rw, s=(big_h, big_w))
         best: list[tuple[float, NDArray[np.float64]]] = []  # (approximate score, basis)
-        for periods, angles in self.scan_lattices:
-            score = self._scan_scores(spectrum, (h, w), periods, angles)
-            best.extend(self._scan_peaks(score, periods, angles))
+        families = list(self.scan_lattices)
+        turns = families[1][1]
+        families += [(np.full(len(turns), p), turns) for p in periods]
+        for family_periods, angles in families:
+            score = self._scan_scores(spectrum, (h, w), family_periods, angles)
+            best.extend(self._scan_peaks(score, family_periods, angles))
         if extra:
             periods, angles = _neighbours(extra, d)
             score = self._scan_scores(spectrum, (h, w), periods, angles).reshape(len(extra), -1)
