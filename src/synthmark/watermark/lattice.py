@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 __all__ = [
+    "Folder",
     "Lattice",
     "LatticeSearch",
     "LineScorer",
@@ -453,6 +454,59 @@ def _close(period: float, angle: float, lattice: Lattice) -> bool:
     return abs(period / lattice.period - 1.0) < 0.003 and d_angle < 0.15
 
 
+class Folder:
+    """Folds one weighted residual onto the cells of many lattices (:func:`fold`), reusing
+    what does not depend on the lattice: the weights as float64 (what ``np.bincount``
+    works in) and the pixel-sized buffers. Not thread-safe: one per read.
+
+    Args:
+        rw: the residual times its weights.
+        w: the weights.
+        grid: bins per cell side, a power of two.
+    """
+
+    def __init__(self, rw: FloatArray, w: FloatArray, grid: int) -> None:
+        if grid & (grid - 1):
+            raise ValueError(f"grid must be a power of two, got {grid}")
+        self.grid = grid
+        self._num_w = np.asarray(rw, np.float64).ravel()
+        self._den_w = np.asarray(w, np.float64).ravel()
+        h, wd = rw.shape
+        self._xs = np.arange(wd, dtype=np.float32) - np.float32(wd / 2)
+        self._ys = (np.arange(h, dtype=np.float32) - np.float32(h / 2))[:, None]
+        self._coord = np.empty(rw.shape, np.float32)
+        self._bin = np.empty(rw.shape, np.int32)
+        self._bin2 = np.empty(rw.shape, np.int32)
+
+    def __call__(self, basis: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The weighted mean of the residual over each bin of ``basis``'s cell."""
+        g = self.grid
+        inv = np.linalg.inv(basis).astype(np.float32) * np.float32(g)
+        coord, bins, second = self._coord, self._bin, self._bin2
+        mask = g - 1
+        # bin = (floor(u) & mask) * g + (floor(v) & mask), in place
+        np.multiply(self._ys, inv[0, 1], out=coord)
+        coord += self._xs * inv[0, 0]
+        np.floor(coord, out=coord)
+        np.copyto(bins, coord, casting="unsafe")
+        bins &= mask
+        bins *= g
+        np.multiply(self._ys, inv[1, 1], out=coord)
+        coord += self._xs * inv[1, 0]
+        np.floor(coord, out=coord)
+        np.copyto(second, coord, casting="unsafe")
+        second &= mask
+        bins += second
+        flat = bins.ravel().astype(np.intp)
+        num = np.bincount(flat, self._num_w, g * g)
+        den = np.bincount(flat, self._den_w, g * g)
+        filled = den > 0
+        tile = np.zeros(g * g)
+        tile[filled] = num[filled] / den[filled]
+        tile[filled] -= tile[filled].mean()
+        return tile.reshape(g, g)
+
+
 def fold(
     rw: FloatArray, w: FloatArray, basis: NDArray[np.float64], grid: int
 ) -> NDArray[np.float64]:
@@ -460,24 +514,7 @@ def fold(
 
     ``rw`` is the residual times its weights ``w``. Pixel ``p`` (relative to the image
     centre) lands in cell coordinates ``u = basis^-1 p`` modulo 1. Empty bins are set to
-    the mean, so they carry no information. ``grid`` must be a power of two.
+    the mean, so they carry no information. ``grid`` must be a power of two. To fold one
+    residual onto many lattices, a :class:`Folder` is faster.
     """
-    if grid & (grid - 1):
-        raise ValueError(f"grid must be a power of two, got {grid}")
-    h, wd = rw.shape
-    inv = np.linalg.inv(basis).astype(np.float32) * np.float32(grid)
-    xs = np.arange(wd, dtype=np.float32) - np.float32(wd / 2)
-    ys = np.arange(h, dtype=np.float32) - np.float32(h / 2)
-    u = (ys[:, None] * inv[0, 1]) + (xs[None, :] * inv[0, 0])
-    v = (ys[:, None] * inv[1, 1]) + (xs[None, :] * inv[1, 0])
-    mask = grid - 1
-    idx = (np.floor(u).astype(np.int32) & mask) * grid
-    idx += np.floor(v).astype(np.int32) & mask
-    flat = idx.ravel()
-    num = np.bincount(flat, rw.ravel(), grid * grid)
-    den = np.bincount(flat, w.ravel(), grid * grid)
-    filled = den > 0
-    tile = np.zeros(grid * grid)
-    tile[filled] = num[filled] / den[filled]
-    tile[filled] -= tile[filled].mean()
-    return tile.reshape(grid, grid)
+    return Folder(rw, w, grid)(basis)

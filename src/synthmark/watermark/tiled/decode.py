@@ -216,6 +216,7 @@ class Decoder:
         (:func:`~.sync.crop_periods`)."""
         d = self.design
         tried: list[Attempt] = []
+        folder = sync.folder(rw, wt)
 
         def run(al: Alignment, stage: Stage) -> Outcome | None:
             attempt = self.attempt(al, stage)
@@ -225,21 +226,21 @@ class Decoder:
             return found
 
         for lattice in lattices:
-            found = run(sync.align(rw, wt, lattice), Stage.CANDIDATES)
+            found = run(sync.align(rw, wt, lattice, folder), Stage.CANDIDATES)
             if found is not None:
                 return found
         top = max(tried, key=lambda t: t.alignment.z).alignment
         if top.z >= d.refine_gate:
-            found = run(sync.refine(rw, wt, top), Stage.REFINED)
+            found = run(sync.refine(rw, wt, top, folder), Stage.REFINED)
             if found is not None:
                 return found
-        scanned = sync.scan(rw, wt, extra() if extra is not None else (), scan_periods)
+        scanned = sync.scan(rw, wt, extra() if extra is not None else (), scan_periods, folder)
         for lattice in affine() if affine is not None else []:
-            aligned = sync.align(rw, wt, lattice)
+            aligned = sync.align(rw, wt, lattice, folder)
             if aligned.z > scanned.z:
                 scanned = aligned
         if scanned.z >= d.scan_gate:
-            found = run(sync.refine(rw, wt, scanned), Stage.SCAN)
+            found = run(sync.refine(rw, wt, scanned, folder), Stage.SCAN)
             if found is not None:
                 return found
         best = min(tried, key=lambda t: (t.p_sync, -t.alignment.z))

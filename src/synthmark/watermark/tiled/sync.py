@@ -31,7 +31,7 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
-from synthmark.watermark.lattice import Lattice, fold, line_frequencies, vertex
+from synthmark.watermark.lattice import Folder, Lattice, line_frequencies, vertex
 from synthmark.watermark.tiled.bound import FalsePositiveBound
 from synthmark.watermark.tiled.design import D4, Layout, TileDesign
 
@@ -107,9 +107,9 @@ def crop_periods(design: TileDesign, short: int) -> list[float]:
     out = []
     for side in d.crop_sides:
         period = d.nominal_period * side / short
-        if side > short and math.log(period / d.nominal_period) > d.scan_step:
-            if period <= longest:
-                out.append(period)
+        beyond_nominal = math.log(period / d.nominal_period) > d.scan_step
+        if side > short and beyond_nominal and period <= longest:
+            out.append(period)
     return out
 
 
@@ -189,13 +189,22 @@ class Synchroniser:
             out.append(d.small_step * math.sqrt(5.0) * d.work_short / short)
         return out
 
-    def align(self, rw: NDArray, wt: NDArray, lattice: Lattice) -> Alignment:
+    def folder(self, rw: NDArray, wt: NDArray) -> Folder:
+        """A :class:`~synthmark.watermark.lattice.Folder` of ``rw`` (weights ``wt``) onto
+        this design's cell grid, to pass to every method of one read."""
+        return Folder(rw, wt, self.design.grid)
+
+    def align(
+        self, rw: NDArray, wt: NDArray, lattice: Lattice, folder: Folder | None = None
+    ) -> Alignment:
         """Fold the weighted residual ``rw`` (weights ``wt``) onto ``lattice``'s cell and find
-        the symmetry and cyclic shift that best align the sync lines (phase only)."""
+        the symmetry and cyclic shift that best align the sync lines (phase only); pass
+        ``folder`` (:meth:`folder` of ``rw``, ``wt``) when aligning many lattices."""
         d = self.design
         lay = self.layout
         g, pg = d.grid, d.shift_grid
-        spectrum = sfft.fft2(fold(rw, wt, lattice.basis, g))
+        folder = folder or self.folder(rw, wt)
+        spectrum = sfft.fft2(folder(lattice.basis))
         sync = lay.sync
         rot = np.exp(-1j * lay.psi)
         # phase only: each line contributes cos(phase error), whatever its magnitude. The
@@ -217,7 +226,9 @@ class Synchroniser:
         s1 = i1 + vertex(corr[i0, (i1 - 1) % pg], corr[i0, i1], corr[i0, (i1 + 1) % pg])
         return Alignment(lattice, peak, sym, (float(s0), float(s1)), spectrum)
 
-    def refine(self, rw: NDArray, wt: NDArray, start: Alignment) -> Alignment:
+    def refine(
+        self, rw: NDArray, wt: NDArray, start: Alignment, folder: Folder | None = None
+    ) -> Alignment:
         """Keyed local search around ``start``: the lattice turned and scaled on a fixed
         grid (:class:`TileDesign` ``refine_*``), climbing the sync score, first in strides of
         three grid points, then one. The keyless search finds a weak mark's lattice only
@@ -232,6 +243,7 @@ class Synchroniser:
             scaled = (1.0 + pos[1] * d.refine_scale_step) * (turn @ base)
             return Lattice(basis=scaled, score=start.lattice.score)
 
+        folder = folder or self.folder(rw, wt)
         best, here = start, (0, 0)
         seen = {here}
         for stride in d.refine_strides:
@@ -243,7 +255,7 @@ class Synchroniser:
                     if pos in seen or abs(pos[0]) > span[0] or abs(pos[1]) > span[1]:
                         continue
                     seen.add(pos)
-                    al = self.align(rw, wt, lattice_at(pos))
+                    al = self.align(rw, wt, lattice_at(pos), folder)
                     if al.z > best.z:
                         best, best_pos, moved = al, pos, True
                 if moved:
@@ -256,6 +268,7 @@ class Synchroniser:
         wt: NDArray,
         extra: Sequence[tuple[float, float]] = (),
         periods: Sequence[float] = (),
+        folder: Folder | None = None,
     ) -> Alignment:
         """The keyed scan (see ``TileDesign.scan_step``): every lattice of
         :attr:`scan_lattices` is scored by the phase-only sync correlation of the image's
@@ -286,7 +299,10 @@ class Synchroniser:
                 basis = periods[j] * np.array([[ci, -si], [si, ci]])
                 best.append((float(score[row, i]), basis))
         best.sort(key=lambda t: t[0], reverse=True)
-        aligned = [self.align(rw, wt, Lattice(basis=b, score=z)) for z, b in best[: d.scan_top]]
+        folder = folder or self.folder(rw, wt)
+        aligned = [
+            self.align(rw, wt, Lattice(basis=b, score=z), folder) for z, b in best[: d.scan_top]
+        ]
         return max(aligned, key=lambda al: al.z)
 
     def _scan_scores(
