@@ -282,7 +282,9 @@ class Synchroniser:
         d = self.design
         h, w = rw.shape
         big_h, big_w = d.scan_pad * h, d.scan_pad * w
-        spectrum = sfft.rfft2(rw, s=(big_h, big_w))
+        # rfft2(rw, s=(big_h, big_w)) in two steps, the rows first: the same numbers, without
+        # transforming the padding's rows of zeros (a third faster)
+        spectrum = sfft.fft(sfft.rfft(rw, n=big_w, axis=1), n=big_h, axis=0)
         best: list[tuple[float, NDArray[np.float64]]] = []  # (approximate score, basis)
         families = list(self.scan_lattices)
         turns = families[1][1]
