@@ -146,6 +146,9 @@ def false_positive_bound(design: TileDesign) -> FalsePositiveBound:
     )
 
 
+#: lattices whose scan correlations are computed at once (their planes fit in the cache)
+_SCAN_CHUNK = 32
+
 #: symmetries whose correlation :meth:`Synchroniser.align` computes at every shift, the
 #: best at every other shift (the exact best whenever it is among them)
 _FINE_SYMMETRIES = 2
@@ -293,19 +296,18 @@ class Synchroniser:
         (:func:`crop_periods`: at most ``len(crop_sides)``)."""
         d = self.design
         h, w = rw.shape
-        big_h, big_w = d.scan_pad * h, d.scan_pad * w
-        # rfft2(rw, s=(big_h, big_w)) in two steps, the rows first: the same numbers, without
-        # transforming the padding's rows of zeros (a third faster)
-        spectrum = sfft.fft(sfft.rfft(rw, n=big_w, axis=1), n=big_h, axis=0)
-        best: list[tuple[float, NDArray[np.float64]]] = []  # (approximate score, basis)
         families = list(self.scan_lattices)
         turns = families[1][1]
         families += [(np.full(len(turns), p), turns) for p in periods]
+        near = _neighbours(extra, d) if extra else (np.zeros(0), np.zeros(0))
+        shortest = min(float(p.min()) for p in (*(f[0] for f in families), near[0]) if p.size)
+        spectrum = self._padded_spectrum(rw, shortest)
+        best: list[tuple[float, NDArray[np.float64]]] = []  # (approximate score, basis)
         for family_periods, angles in families:
             score = self._scan_scores(spectrum, (h, w), family_periods, angles)
             best.extend(self._scan_peaks(score, family_periods, angles))
         if extra:
-            periods, angles = _neighbours(extra, d)
+            periods, angles = near
             score = self._scan_scores(spectrum, (h, w), periods, angles).reshape(len(extra), -1)
             for row, i in enumerate(np.argmax(score, axis=1)):
                 j = row * score.shape[1] + int(i)
@@ -318,6 +320,20 @@ class Synchroniser:
             self.align(rw, wt, Lattice(basis=b, score=z), folder) for z, b in best[: d.scan_top]
         ]
         return max(aligned, key=lambda al: al.z)
+
+    def _padded_spectrum(self, rw: NDArray, shortest: float) -> NDArray[np.complex64]:
+        """``rfft2(rw, s=(scan_pad * h, scan_pad * w))``, cut to the columns (horizontal
+        frequencies) that a sync line of a lattice of period ``shortest`` or more can reach:
+        the rows' transforms first, then the columns' for the columns kept only; so the
+        same numbers there without transforming the padding's rows of zeros, nor the
+        columns no lattice reads."""
+        d = self.design
+        h, w = rw.shape
+        big_h, big_w = d.scan_pad * h, d.scan_pad * w
+        reach = float(np.hypot(self.layout.sync[:, 0], self.layout.sync[:, 1]).max())
+        cols = min(big_w // 2 + 1, math.ceil(reach * big_w / shortest) + 2)
+        rows = sfft.rfft(rw, n=big_w, axis=1)[:, :cols]
+        return np.asarray(sfft.fft(rows, n=big_h, axis=0))
 
     def _scan_scores(
         self, spectrum: NDArray, shape: tuple[int, int], periods: NDArray, angles: NDArray
@@ -335,9 +351,12 @@ class Synchroniser:
         z = z * np.exp(2j * np.pi * (fx * (w / 2) + fy * (h / 2)))  # phase at the centre
         z = np.where(sign < 0, np.conj(z), z)
         unit = z / (np.abs(z) + 1e-12) * np.exp(-1j * lay.psi)
-        planes = hermitian_half((len(periods), pg), sync, unit, np.complex64)
-        corr = sfft.irfft2(planes, s=(pg, pg), axes=(1, 2))
-        scores: NDArray[np.float32] = corr.reshape(len(periods), -1).max(axis=1)
+        scores: NDArray[np.float32] = np.empty(len(periods), np.float32)
+        for start in range(0, len(periods), _SCAN_CHUNK):  # chunks stay in the cache
+            part = unit[start : start + _SCAN_CHUNK]
+            planes = hermitian_half((len(part), pg), sync, part, np.complex64)
+            corr = sfft.irfft2(planes, s=(pg, pg), axes=(1, 2))
+            scores[start : start + len(part)] = corr.reshape(len(part), -1).max(axis=1)
         return scores
 
     def _scan_peaks(
