@@ -223,6 +223,8 @@ class LineScorer:
         self.mean = float(positive.mean()) if positive.size else 1.0
         #: the log-polar peaks found so far (:func:`global_peaks`), by search
         self.peaks: dict[tuple[LatticeSearch, bool], list[tuple[float, float]]] = {}
+        #: the log-polar search's grid and template, by search
+        self.log_polar: dict[LatticeSearch, _LogPolar] = {}
 
     def _coords(self, periods: NDArray, angles: NDArray) -> tuple[NDArray, NDArray]:
         fx, fy, _ = line_frequencies(self.lines, periods, angles)
@@ -289,6 +291,55 @@ class LineScorer:
         return [(float(a), float(b), float(c)) for a, b, c in zip(p, t, best, strict=True)]
 
 
+@dataclass(frozen=True)
+class _LogPolar:
+    """What the log-polar search needs that depends on the lines and the band only: where
+    each polar bin reads the spectrum, and the lines' template, transformed."""
+
+    iy: NDArray[np.intp]
+    ix: NDArray[np.intp]
+    template: NDArray[np.complex128]
+    size: int
+    step: float
+    k_lo: float
+
+
+def _log_polar(scorer: LineScorer, search: LatticeSearch) -> _LogPolar:
+    """The :class:`_LogPolar` of ``scorer`` and ``search`` (kept on the scorer)."""
+    cached = scorer.log_polar.get(search)
+    if cached is not None:
+        return cached
+    n_phi, n_rho = _N_PHI, _N_RHO
+    f_lo, f_hi = search.band_low, search.band_high
+    step = math.log(f_hi / f_lo) / (n_rho - 1)
+    rho = math.log(f_lo) + step * np.arange(n_rho)
+    phi = np.pi * (np.arange(n_phi) / n_phi - 0.5)
+    fr = np.exp(rho)[:, None]
+    fx = fr * np.cos(phi)[None, :]
+    fy = fr * np.sin(phi)[None, :]
+    iy = np.rint(fy * scorer.h).astype(np.intp) % scorer.h
+    ix = np.rint(fx * scorer.w).astype(np.intp)
+    allk = np.concatenate([scorer.lines, -scorer.lines])
+    k_rad = np.hypot(allk[:, 0], allk[:, 1])
+    k_lo = float(k_rad.min())
+    t_rho = np.rint((np.log(k_rad) - math.log(k_lo)) / step).astype(np.intp)
+    ang = np.arctan2(allk[:, 1], allk[:, 0])
+    t_phi = np.rint(((ang / np.pi + 0.5) % 1.0) * n_phi).astype(np.intp) % n_phi
+    n_t = int(t_rho.max()) + 1
+    template = np.zeros((n_t, n_phi))
+    np.add.at(template, (t_rho, t_phi), 1.0)
+    # a linear correlation needs n_rho + n_t - 1 rows; a length of small prime factors
+    # is faster (the rows past it hold periods under the shortest searched)
+    size = sfft.next_fast_len(n_rho + n_t, real=True)
+    out = _LogPolar(iy, ix, np.conj(sfft.rfft2(template, s=(size, n_phi))), size, step, k_lo)
+    scorer.log_polar[search] = out
+    return out
+
+
+#: the log-polar grid: angles over half a turn, log-radii over the search's band
+_N_PHI, _N_RHO = 360, 256
+
+
 def _log_polar_peaks(
     scorer: LineScorer,
     search: LatticeSearch,
@@ -299,31 +350,12 @@ def _log_polar_peaks(
 ) -> list[tuple[float, float]]:
     """Fourier-Mellin: the ``count`` best (period, angle) over every period and angle, on
     the 3x3-max-filtered spike spectrum (or, ``sharp``, on the spectrum itself)."""
-    n_phi, n_rho = 360, 256
-    f_lo, f_hi = search.band_low, search.band_high
-    step = math.log(f_hi / f_lo) / (n_rho - 1)
-    rho = math.log(f_lo) + step * np.arange(n_rho)
-    phi = np.pi * (np.arange(n_phi) / n_phi - 0.5)
-    fr = np.exp(rho)[:, None]
-    fx = fr * np.cos(phi)[None, :]
-    fy = fr * np.sin(phi)[None, :]
-    iy = np.rint(fy * scorer.h).astype(np.intp) % scorer.h
-    ix = np.rint(fx * scorer.w).astype(np.intp)
-    polar = (scorer.q if sharp else scorer.q_max)[iy, ix]
-    allk = np.concatenate([scorer.lines, -scorer.lines])
-    k_rad = np.hypot(allk[:, 0], allk[:, 1])
-    k_lo = float(k_rad.min())
-    t_rho = np.rint((np.log(k_rad) - math.log(k_lo)) / step).astype(np.intp)
-    ang = np.arctan2(allk[:, 1], allk[:, 0])
-    t_phi = np.rint(((ang / np.pi + 0.5) % 1.0) * n_phi).astype(np.intp) % n_phi
-    n_t = int(t_rho.max()) + 1
-    template = np.zeros((n_t, n_phi))
-    np.add.at(template, (t_rho, t_phi), 1.0)
-    size = n_rho + n_t
-    corr = sfft.irfft2(
-        sfft.rfft2(polar, s=(size, n_phi)) * np.conj(sfft.rfft2(template, s=(size, n_phi))),
-        s=(size, n_phi),
-    )
+    n_phi = _N_PHI
+    f_lo = search.band_low
+    lp = _log_polar(scorer, search)
+    step, k_lo, size = lp.step, lp.k_lo, lp.size
+    polar = (scorer.q if sharp else scorer.q_max)[lp.iy, lp.ix]
+    corr = sfft.irfft2(sfft.rfft2(polar, s=(size, n_phi)) * lp.template, s=(size, n_phi))
     # Row s: line log|k| = log k_lo + j*step sits at rho index j + s: P = k_lo / f_lo e^(-s step).
     log_p = math.log(k_lo) - math.log(f_lo) - np.arange(size) * step
     corr[(log_p < math.log(min_p)) | (log_p > math.log(max_p)), :] = -np.inf

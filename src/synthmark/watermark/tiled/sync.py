@@ -307,12 +307,13 @@ class Synchroniser:
             score = self._scan_scores(spectrum, (h, w), family_periods, angles)
             best.extend(self._scan_peaks(score, family_periods, angles))
         if extra:
-            periods, angles = near
-            score = self._scan_scores(spectrum, (h, w), periods, angles).reshape(len(extra), -1)
+            near_periods, near_angles = near
+            score = self._scan_scores(spectrum, (h, w), near_periods, near_angles)
+            score = score.reshape(len(extra), -1)
             for row, i in enumerate(np.argmax(score, axis=1)):
                 j = row * score.shape[1] + int(i)
-                ci, si = math.cos(angles[j]), math.sin(angles[j])
-                basis = periods[j] * np.array([[ci, -si], [si, ci]])
+                ci, si = math.cos(near_angles[j]), math.sin(near_angles[j])
+                basis = near_periods[j] * np.array([[ci, -si], [si, ci]])
                 best.append((float(score[row, i]), basis))
         best.sort(key=lambda t: t[0], reverse=True)
         folder = folder or self.folder(rw, wt)
