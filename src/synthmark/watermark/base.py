@@ -172,7 +172,8 @@ def check_readback(
         WatermarkError: the mark does not read ``present`` with that payload; ``hint`` ends
             the message.
     """
-    readout = scheme.read_back(image)
+    # a scheme that is not a WatermarkScheme subclass (duck-typed) may lack read_back
+    readout = getattr(scheme, "read_back", scheme.extract)(image)
     if not readout.present or (payload and readout.payload != payload):
         raise WatermarkError(
             f"the {scheme.name} watermark did not read back after embedding "
