@@ -42,6 +42,7 @@ __all__ = [
     "global_peaks",
     "line_frequencies",
     "line_scorer",
+    "nominal_lattices",
     "residual",
     "spike_spectrum",
     "vertex",
@@ -98,6 +99,22 @@ class Lattice:
     def angle(self) -> float:
         """Angle of the first basis vector in degrees."""
         return float(math.degrees(math.atan2(self.basis[1, 0], self.basis[0, 0])))
+
+    @classmethod
+    def square(cls, period: float, angle: float, score: float = 0.0) -> Lattice:
+        """The square lattice of ``period`` pixels turned by ``angle`` radians."""
+        c, s = math.cos(angle), math.sin(angle)
+        return cls(basis=period * np.array([[c, -s], [s, c]]), score=score)
+
+
+def nominal_lattices(nominal_periods: Sequence[float], search: LatticeSearch) -> list[Lattice]:
+    """The lattices of an image as marked (each nominal period at each nominal angle): the
+    first candidates of :func:`find_lattices`, in its order."""
+    return [
+        Lattice.square(period, math.radians(angle))
+        for period in nominal_periods
+        for angle in search.nominal_angles
+    ]
 
 
 class Smoother:
@@ -451,8 +468,7 @@ def find_lattices(
     for period, angle, score in found:
         if any(_close(period, angle, lat) for lat in results):
             continue
-        c, sn = math.cos(angle), math.sin(angle)
-        results.append(Lattice(basis=period * np.array([[c, -sn], [sn, c]]), score=score))
+        results.append(Lattice.square(period, angle, score))
     return results
 
 

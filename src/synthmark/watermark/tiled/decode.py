@@ -198,6 +198,17 @@ class Decoder:
                 )
         return None
 
+    def first(
+        self, rw: NDArray, wt: NDArray, lattices: Sequence[Lattice], sync: Synchroniser
+    ) -> Outcome | None:
+        """The first stage alone on ``lattices``: the outcome of the first that reads
+        present, or None (no refinement, scan or list decoding)."""
+        for lattice in lattices:
+            found = self._present(self.attempt(sync.align(rw, wt, lattice), Stage.CANDIDATES))
+            if found is not None:
+                return found
+        return None
+
     def read(
         self,
         rw: NDArray,
