@@ -8,10 +8,11 @@ set. :func:`find_lattices` scores candidate lattices by the image's whitened spe
 over those predicted lines: the nominal lattice (no geometric change), scans of the angle at
 the nominal period (rotation) and of the period at the nominal angle (crop, resize), and a
 log-polar (Fourier-Mellin) correlation over every period and angle, each refined by a local
-search. :func:`fold` then averages every pixel into one ``G x G`` cell in lattice
-coordinates (``u = V^-1 p``), without resampling the image. What is left unknown is a
-symmetry of the square lattice (one of eight) and a cyclic shift inside the cell; the
-scheme that owns the pattern resolves those with its keyed synchronisation lines.
+search. :func:`~synthmark.watermark.fold.fold` then averages every pixel into one
+``G x G`` cell in lattice coordinates (``u = V^-1 p``), without resampling the image.
+What is left unknown is a symmetry of the square lattice (one of eight) and a cyclic
+shift inside the cell; the scheme that owns the pattern resolves those with its keyed
+synchronisation lines.
 
 The host image is suppressed twice before the spectrum is scored: a high-pass residual is
 normalised by its local energy (so that edges and texture do not dominate), and its power
@@ -32,13 +33,11 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 __all__ = [
-    "Folder",
     "Lattice",
     "LatticeSearch",
     "LineScorer",
     "Smoother",
     "find_lattices",
-    "fold",
     "global_peaks",
     "line_frequencies",
     "line_scorer",
@@ -308,10 +307,13 @@ class LineScorer:
         return [(float(a), float(b), float(c)) for a, b, c in zip(p, t, best, strict=True)]
 
 
+#: the log-polar grid: angles over half a turn, log-radii over the search's band
+_N_PHI, _N_RHO = 360, 256
+
+
 @dataclass(frozen=True)
 class _LogPolar:
-    """What the log-polar search needs that depends on the lines and the band only: where
-    each polar bin reads the spectrum, and the lines' template, transformed."""
+    """Where each log-polar bin reads the spectrum, and the lines' template, transformed."""
 
     iy: NDArray[np.intp]
     ix: NDArray[np.intp]
@@ -351,10 +353,6 @@ def _log_polar(scorer: LineScorer, search: LatticeSearch) -> _LogPolar:
     out = _LogPolar(iy, ix, np.conj(sfft.rfft2(template, s=(size, n_phi))), size, step, k_lo)
     scorer.log_polar[search] = out
     return out
-
-
-#: the log-polar grid: angles over half a turn, log-radii over the search's band
-_N_PHI, _N_RHO = 360, 256
 
 
 def _log_polar_peaks(
@@ -500,69 +498,3 @@ def _best_of_scan(
 def _close(period: float, angle: float, lattice: Lattice) -> bool:
     d_angle = abs((math.degrees(angle) - lattice.angle + 45.0) % 90.0 - 45.0)
     return abs(period / lattice.period - 1.0) < 0.003 and d_angle < 0.15
-
-
-class Folder:
-    """Folds one weighted residual onto the cells of many lattices (:func:`fold`), reusing
-    what does not depend on the lattice: the weights as float64 (what ``np.bincount``
-    works in) and the pixel-sized buffers. Not thread-safe: one per read.
-
-    Args:
-        rw: the residual times its weights.
-        w: the weights.
-        grid: bins per cell side, a power of two.
-    """
-
-    def __init__(self, rw: FloatArray, w: FloatArray, grid: int) -> None:
-        if grid & (grid - 1):
-            raise ValueError(f"grid must be a power of two, got {grid}")
-        self.grid = grid
-        self._num_w = np.asarray(rw, np.float64).ravel()
-        self._den_w = np.asarray(w, np.float64).ravel()
-        h, wd = rw.shape
-        self._xs = np.arange(wd, dtype=np.float32) - np.float32(wd / 2)
-        self._ys = (np.arange(h, dtype=np.float32) - np.float32(h / 2))[:, None]
-        self._coord = np.empty(rw.shape, np.float32)
-        self._bin = np.empty(rw.shape, np.int32)
-        self._bin2 = np.empty(rw.shape, np.int32)
-
-    def __call__(self, basis: NDArray[np.float64]) -> NDArray[np.float64]:
-        """The weighted mean of the residual over each bin of ``basis``'s cell."""
-        g = self.grid
-        inv = np.linalg.inv(basis).astype(np.float32) * np.float32(g)
-        coord, bins, second = self._coord, self._bin, self._bin2
-        mask = g - 1
-        # bin = (floor(u) & mask) * g + (floor(v) & mask), in place
-        np.multiply(self._ys, inv[0, 1], out=coord)
-        coord += self._xs * inv[0, 0]
-        np.floor(coord, out=coord)
-        np.copyto(bins, coord, casting="unsafe")
-        bins &= mask
-        bins *= g
-        np.multiply(self._ys, inv[1, 1], out=coord)
-        coord += self._xs * inv[1, 0]
-        np.floor(coord, out=coord)
-        np.copyto(second, coord, casting="unsafe")
-        second &= mask
-        bins += second
-        flat = bins.ravel().astype(np.intp)
-        num = np.bincount(flat, self._num_w, g * g)
-        den = np.bincount(flat, self._den_w, g * g)
-        filled = den > 0
-        tile = np.zeros(g * g)
-        tile[filled] = num[filled] / den[filled]
-        tile[filled] -= tile[filled].mean()
-        return tile.reshape(g, g)
-
-
-def fold(
-    rw: FloatArray, w: FloatArray, basis: NDArray[np.float64], grid: int
-) -> NDArray[np.float64]:
-    """Weighted mean of a residual over each of ``grid x grid`` bins of the lattice cell.
-
-    ``rw`` is the residual times its weights ``w``. Pixel ``p`` (relative to the image
-    centre) lands in cell coordinates ``u = basis^-1 p`` modulo 1. Empty bins are set to
-    the mean, so they carry no information. ``grid`` must be a power of two. To fold one
-    residual onto many lattices, a :class:`Folder` is faster.
-    """
-    return Folder(rw, w, grid)(basis)

@@ -31,7 +31,8 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
-from synthmark.watermark.lattice import Folder, Lattice, line_frequencies, vertex
+from synthmark.watermark.fold import Folder
+from synthmark.watermark.lattice import Lattice, line_frequencies, vertex
 from synthmark.watermark.tiled.bound import FalsePositiveBound
 from synthmark.watermark.tiled.design import D4, Layout, TileDesign
 
