@@ -50,3 +50,14 @@ def test_watermark_bench_takes_attacks_and_a_seed(
         assert "| crop_corner:0.5 |" in table and "| jpeg:50 |" not in table
     # another seed picks another image, so another mark and PSNR
     assert tables[0].split("| synthmark | 256 |")[1] != tables[1].split("| synthmark | 256 |")[1]
+
+
+def test_png_compress_reports_each_level_with_smaller_files_at_higher_levels(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bench = _load("png_compress")
+    assert bench.main(["--size", "128", "--repeat", "1"]) == 0
+    levels = json.loads(capsys.readouterr().out)["levels"]
+    assert list(levels) == ["1", "3", "6"]
+    assert levels["1"]["mean_bytes"] > levels["3"]["mean_bytes"] > levels["6"]["mean_bytes"]
+    assert levels["6"]["size_vs_level_6"] == 1.0 and levels["1"]["size_vs_level_6"] > 1.0

@@ -62,6 +62,22 @@ def test_description_is_compact_and_round_trips(marked: Image.Image) -> None:
             ContentDescription.from_bytes(bad)
 
 
+@pytest.mark.parametrize("size", [(512, 512), (300, 400), (700, 513), (1500, 1024)])
+def test_description_values_are_the_blurred_luminance_at_cell_centres(
+    marked: Image.Image, size: tuple[int, int]
+) -> None:
+    from synthmark.watermark.attribution import _blur, _luma, _sample
+
+    desc = ContentDescription.from_bytes(describe_content(marked.resize(size)))
+    work = marked.resize(size)
+    if desc.work_size != size:
+        work = work.resize(desc.work_size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    # the definition: blur the whole image, then sample it bilinearly at each cell centre
+    rows, cols = desc.values.shape
+    reference = _sample(_blur(_luma(work), desc.cell / 2.0), desc.centres().reshape(rows, cols, 2))
+    assert np.abs(desc.values - np.rint(reference)).max() <= 1
+
+
 @pytest.mark.parametrize(
     "attack",
     ["none", "jpeg:50", "crop_corner:0.5", "rotate:10", "hflip", "resize:0.5", "aspect:0.8"],

@@ -85,3 +85,25 @@ def test_check_readback_refuses_a_mark_that_does_not_read_back() -> None:
     assert check_readback(scheme, marked, payload).payload == payload
     with pytest.raises(WatermarkError, match="status present"):  # another payload
         check_readback(scheme, marked, bytes(8))
+
+
+def test_read_back_skips_the_search_yet_reads_as_extract_does(
+    synthmark_scheme: WatermarkScheme, photo: Image.Image
+) -> None:
+    from unittest import mock
+
+    from synthmark.watermark.tiled import scheme as tiled
+
+    for size in [(512, 512), (640, 400), (300, 300)]:
+        marked = synthmark_scheme.embed(photo.resize(size), PAYLOAD)
+        full = synthmark_scheme.extract(marked)
+        with mock.patch.object(tiled, "find_lattices", side_effect=AssertionError("searched")):
+            quick = synthmark_scheme.read_back(marked)
+        assert quick.present and quick.payload == PAYLOAD
+        assert (quick.p_value, quick.details) == (full.p_value, full.details)
+    # off the nominal lattices (a turned copy), the full read decides, search and all
+    turned = marked.rotate(7, resample=Image.Resampling.BICUBIC)
+    with mock.patch.object(tiled, "find_lattices", wraps=tiled.find_lattices) as search:
+        assert synthmark_scheme.read_back(turned) == synthmark_scheme.extract(turned)
+    assert search.called
+    assert not synthmark_scheme.read_back(photo).present

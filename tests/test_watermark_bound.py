@@ -200,3 +200,28 @@ def test_rotated_keys_still_read_and_the_bound_counts_every_key(
     )
     assert read.returncode == 0, read.stderr
     assert '"status": "present"' in read.stdout and PAYLOAD.hex() in read.stdout
+
+
+def test_the_scans_crop_periods_are_paid_for_in_the_bound(
+    synthmark_scheme: WatermarkScheme,
+) -> None:
+    """Each crop side adds the rotation family's angles to the scan's hypotheses (so its
+    ``damaged`` threshold rises), and a valid CRC alone still keeps a read within alpha."""
+    from synthmark.watermark.tiled import TiledScheme
+    from synthmark.watermark.tiled.sync import false_positive_bound, scan_lattices
+
+    assert isinstance(synthmark_scheme, TiledScheme)
+    d = synthmark_scheme.design
+    without = false_positive_bound(replace(d, crop_sides=()))
+    with_crops = synthmark_scheme.bound
+    per_lattice = without.n_scan_hypotheses // (
+        sum(len(p) for p, _ in scan_lattices(d))
+        + d.affine.count
+        + (d.scan_global + d.scan_sharp) * 9
+    )
+    n_angles = len(scan_lattices(d)[1][1])
+    added = len(d.crop_sides) * n_angles * per_lattice
+    assert with_crops.n_scan_hypotheses == without.n_scan_hypotheses + added
+    assert with_crops.thresholds()["damaged_scan"] > without.thresholds()["damaged_scan"]
+    assert with_crops.thresholds()["present_scan"] == 0.0
+    assert with_crops.max_decodes * 2.0**-d.crc_bits <= d.alpha

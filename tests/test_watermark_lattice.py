@@ -78,6 +78,34 @@ def test_scan_finds_the_lattice_of_a_cropped_or_turned_mark(
     assert scan(*synthmark_scheme.whitened(photo)).z < d.scan_gate
 
 
+def test_scan_finds_a_turned_mark_cropped_without_a_resize(
+    synthmark_scheme: WatermarkScheme, marked: Image.Image
+) -> None:
+    """A mark turned by 5 degrees and cropped to 60% of its area (the compound chain's
+    geometry) sits at 1.29 times the nominal period and 5 degrees off in decode space:
+    neither scan family covers it, the crop periods of :func:`crop_periods` do."""
+
+    from synthmark.watermark.tiled import TiledScheme
+    from synthmark.watermark.tiled.sync import crop_periods
+
+    assert isinstance(synthmark_scheme, TiledScheme)
+    d = synthmark_scheme.design
+    scan = synthmark_scheme.sync.scan
+    image = get_attack("crop:0.6").apply(marked.rotate(5.0, resample=Image.Resampling.BICUBIC))
+    short = min(image.size)
+    periods = crop_periods(d, short)
+    assert len(periods) == 3  # a crop of a 512, 768 or 1024 px image
+    assert abs(periods[0] / (d.nominal_period * 512 / short) - 1.0) < 1e-9
+    rw, wt = synthmark_scheme.whitened(image)
+    threshold = synthmark_scheme.thresholds()["damaged_scan"]
+    assert scan(rw, wt).z < d.scan_gate
+    found = scan(rw, wt, periods=periods)
+    assert found.z >= threshold  # sync alone is 1e-6
+    assert abs(found.lattice.period / periods[0] - 1.0) < 2 * d.scan_step
+    nominal_angle = math.degrees(math.atan2(1, 2))
+    assert abs((found.lattice.angle - (nominal_angle - 5.0) + 45.0) % 90.0 - 45.0) < 0.3
+
+
 def test_fine_lattice_scores_interpolate_the_spectrum_bilinearly() -> None:
     """The lattice scorer's bilinear reads (four gathers from a padded copy) match
     scipy's order-1 interpolation, with the vertical frequency wrapping around and the

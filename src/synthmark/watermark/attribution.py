@@ -192,12 +192,34 @@ def describe_content(image: Image.Image) -> bytes:
         work = image.resize((ww, wh), Image.Resampling.BILINEAR, reducing_gap=2.0)
     cell = max(_CELL, max(ww, wh) / _MAX_CELLS)
     cols, rows = max(1, int(ww // cell)), max(1, int(wh // cell))
-    y = _blur(_luma(work), cell / 2.0)
     step = float(design.step_for(min(w, h)))
-    shell = ContentDescription((ww, wh), cell, step, np.zeros((rows, cols), np.uint8))
-    vals = _sample(y, shell.centres().reshape(rows, cols, 2))
-    values = np.clip(np.rint(np.nan_to_num(vals, nan=0.0)), 0, 255).astype(np.uint8)
+    # the centres form a grid, so blurring and sampling are one matrix per axis (the blur
+    # of the whole image, then bilinear samples at the centres, at a tenth of the cost)
+    centre = (np.arange(max(rows, cols), dtype=np.float64) + 0.5) * cell - 0.5
+    y = _luma(work)
+    along_y = _blur_and_sample(wh, cell / 2.0, centre[:rows])
+    along_x = _blur_and_sample(ww, cell / 2.0, centre[:cols])
+    vals = along_y @ y.astype(np.float64) @ along_x.T
+    values = np.clip(np.rint(vals), 0, 255).astype(np.uint8)
     return ContentDescription((ww, wh), cell, step, values).to_bytes()
+
+
+def _blur_and_sample(n: int, sigma: float, points: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The matrix (points, n) that takes a line of ``n`` pixels to its Gaussian blur
+    (scipy's ``gaussian_filter1d``, ``mode="nearest"``, as :func:`_blur`) sampled with
+    linear interpolation at ``points`` (as :func:`_sample`)."""
+    radius = int(4.0 * sigma + 0.5)
+    taps = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (taps / sigma) ** 2)
+    kernel /= kernel.sum()
+    base = np.clip(np.floor(points).astype(np.int64), 0, n - 1)
+    frac = points - base
+    out = np.zeros((len(points), n))
+    index = np.arange(len(points))[:, None]
+    for shift, weight in ((0, 1.0 - frac), (1, frac)):
+        where = np.clip(base + shift, 0, n - 1)[:, None] + taps[None, :]
+        np.add.at(out, (index, np.clip(where, 0, n - 1)), weight[:, None] * kernel[None, :])
+    return out
 
 
 def placed(

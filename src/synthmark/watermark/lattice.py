@@ -8,10 +8,11 @@ set. :func:`find_lattices` scores candidate lattices by the image's whitened spe
 over those predicted lines: the nominal lattice (no geometric change), scans of the angle at
 the nominal period (rotation) and of the period at the nominal angle (crop, resize), and a
 log-polar (Fourier-Mellin) correlation over every period and angle, each refined by a local
-search. :func:`fold` then averages every pixel into one ``G x G`` cell in lattice
-coordinates (``u = V^-1 p``), without resampling the image. What is left unknown is a
-symmetry of the square lattice (one of eight) and a cyclic shift inside the cell; the
-scheme that owns the pattern resolves those with its keyed synchronisation lines.
+search. :func:`~synthmark.watermark.fold.fold` then averages every pixel into one
+``G x G`` cell in lattice coordinates (``u = V^-1 p``), without resampling the image.
+What is left unknown is a symmetry of the square lattice (one of eight) and a cyclic
+shift inside the cell; the scheme that owns the pattern resolves those with its keyed
+synchronisation lines.
 
 The host image is suppressed twice before the spectrum is scored: a high-pass residual is
 normalised by its local energy (so that edges and texture do not dominate), and its power
@@ -37,10 +38,10 @@ __all__ = [
     "LineScorer",
     "Smoother",
     "find_lattices",
-    "fold",
     "global_peaks",
     "line_frequencies",
     "line_scorer",
+    "nominal_lattices",
     "residual",
     "spike_spectrum",
     "vertex",
@@ -97,6 +98,22 @@ class Lattice:
     def angle(self) -> float:
         """Angle of the first basis vector in degrees."""
         return float(math.degrees(math.atan2(self.basis[1, 0], self.basis[0, 0])))
+
+    @classmethod
+    def square(cls, period: float, angle: float, score: float = 0.0) -> Lattice:
+        """The square lattice of ``period`` pixels turned by ``angle`` radians."""
+        c, s = math.cos(angle), math.sin(angle)
+        return cls(basis=period * np.array([[c, -s], [s, c]]), score=score)
+
+
+def nominal_lattices(nominal_periods: Sequence[float], search: LatticeSearch) -> list[Lattice]:
+    """The lattices of an image as marked (each nominal period at each nominal angle): the
+    first candidates of :func:`find_lattices`, in its order."""
+    return [
+        Lattice.square(period, math.radians(angle))
+        for period in nominal_periods
+        for angle in search.nominal_angles
+    ]
 
 
 class Smoother:
@@ -222,6 +239,8 @@ class LineScorer:
         self.mean = float(positive.mean()) if positive.size else 1.0
         #: the log-polar peaks found so far (:func:`global_peaks`), by search
         self.peaks: dict[tuple[LatticeSearch, bool], list[tuple[float, float]]] = {}
+        #: the log-polar search's grid and template, by search
+        self.log_polar: dict[LatticeSearch, _LogPolar] = {}
 
     def _coords(self, periods: NDArray, angles: NDArray) -> tuple[NDArray, NDArray]:
         fx, fy, _ = line_frequencies(self.lines, periods, angles)
@@ -288,6 +307,54 @@ class LineScorer:
         return [(float(a), float(b), float(c)) for a, b, c in zip(p, t, best, strict=True)]
 
 
+#: the log-polar grid: angles over half a turn, log-radii over the search's band
+_N_PHI, _N_RHO = 360, 256
+
+
+@dataclass(frozen=True)
+class _LogPolar:
+    """Where each log-polar bin reads the spectrum, and the lines' template, transformed."""
+
+    iy: NDArray[np.intp]
+    ix: NDArray[np.intp]
+    template: NDArray[np.complex128]
+    size: int
+    step: float
+    k_lo: float
+
+
+def _log_polar(scorer: LineScorer, search: LatticeSearch) -> _LogPolar:
+    """The :class:`_LogPolar` of ``scorer`` and ``search`` (kept on the scorer)."""
+    cached = scorer.log_polar.get(search)
+    if cached is not None:
+        return cached
+    n_phi, n_rho = _N_PHI, _N_RHO
+    f_lo, f_hi = search.band_low, search.band_high
+    step = math.log(f_hi / f_lo) / (n_rho - 1)
+    rho = math.log(f_lo) + step * np.arange(n_rho)
+    phi = np.pi * (np.arange(n_phi) / n_phi - 0.5)
+    fr = np.exp(rho)[:, None]
+    fx = fr * np.cos(phi)[None, :]
+    fy = fr * np.sin(phi)[None, :]
+    iy = np.rint(fy * scorer.h).astype(np.intp) % scorer.h
+    ix = np.rint(fx * scorer.w).astype(np.intp)
+    allk = np.concatenate([scorer.lines, -scorer.lines])
+    k_rad = np.hypot(allk[:, 0], allk[:, 1])
+    k_lo = float(k_rad.min())
+    t_rho = np.rint((np.log(k_rad) - math.log(k_lo)) / step).astype(np.intp)
+    ang = np.arctan2(allk[:, 1], allk[:, 0])
+    t_phi = np.rint(((ang / np.pi + 0.5) % 1.0) * n_phi).astype(np.intp) % n_phi
+    n_t = int(t_rho.max()) + 1
+    template = np.zeros((n_t, n_phi))
+    np.add.at(template, (t_rho, t_phi), 1.0)
+    # a linear correlation needs n_rho + n_t - 1 rows; a length of small prime factors
+    # is faster (the rows past it hold periods under the shortest searched)
+    size = sfft.next_fast_len(n_rho + n_t, real=True)
+    out = _LogPolar(iy, ix, np.conj(sfft.rfft2(template, s=(size, n_phi))), size, step, k_lo)
+    scorer.log_polar[search] = out
+    return out
+
+
 def _log_polar_peaks(
     scorer: LineScorer,
     search: LatticeSearch,
@@ -298,31 +365,12 @@ def _log_polar_peaks(
 ) -> list[tuple[float, float]]:
     """Fourier-Mellin: the ``count`` best (period, angle) over every period and angle, on
     the 3x3-max-filtered spike spectrum (or, ``sharp``, on the spectrum itself)."""
-    n_phi, n_rho = 360, 256
-    f_lo, f_hi = search.band_low, search.band_high
-    step = math.log(f_hi / f_lo) / (n_rho - 1)
-    rho = math.log(f_lo) + step * np.arange(n_rho)
-    phi = np.pi * (np.arange(n_phi) / n_phi - 0.5)
-    fr = np.exp(rho)[:, None]
-    fx = fr * np.cos(phi)[None, :]
-    fy = fr * np.sin(phi)[None, :]
-    iy = np.rint(fy * scorer.h).astype(np.intp) % scorer.h
-    ix = np.rint(fx * scorer.w).astype(np.intp)
-    polar = (scorer.q if sharp else scorer.q_max)[iy, ix]
-    allk = np.concatenate([scorer.lines, -scorer.lines])
-    k_rad = np.hypot(allk[:, 0], allk[:, 1])
-    k_lo = float(k_rad.min())
-    t_rho = np.rint((np.log(k_rad) - math.log(k_lo)) / step).astype(np.intp)
-    ang = np.arctan2(allk[:, 1], allk[:, 0])
-    t_phi = np.rint(((ang / np.pi + 0.5) % 1.0) * n_phi).astype(np.intp) % n_phi
-    n_t = int(t_rho.max()) + 1
-    template = np.zeros((n_t, n_phi))
-    np.add.at(template, (t_rho, t_phi), 1.0)
-    size = n_rho + n_t
-    corr = sfft.irfft2(
-        sfft.rfft2(polar, s=(size, n_phi)) * np.conj(sfft.rfft2(template, s=(size, n_phi))),
-        s=(size, n_phi),
-    )
+    n_phi = _N_PHI
+    f_lo = search.band_low
+    lp = _log_polar(scorer, search)
+    step, k_lo, size = lp.step, lp.k_lo, lp.size
+    polar = (scorer.q if sharp else scorer.q_max)[lp.iy, lp.ix]
+    corr = sfft.irfft2(sfft.rfft2(polar, s=(size, n_phi)) * lp.template, s=(size, n_phi))
     # Row s: line log|k| = log k_lo + j*step sits at rho index j + s: P = k_lo / f_lo e^(-s step).
     log_p = math.log(k_lo) - math.log(f_lo) - np.arange(size) * step
     corr[(log_p < math.log(min_p)) | (log_p > math.log(max_p)), :] = -np.inf
@@ -418,8 +466,7 @@ def find_lattices(
     for period, angle, score in found:
         if any(_close(period, angle, lat) for lat in results):
             continue
-        c, sn = math.cos(angle), math.sin(angle)
-        results.append(Lattice(basis=period * np.array([[c, -sn], [sn, c]]), score=score))
+        results.append(Lattice.square(period, angle, score))
     return results
 
 
@@ -451,33 +498,3 @@ def _best_of_scan(
 def _close(period: float, angle: float, lattice: Lattice) -> bool:
     d_angle = abs((math.degrees(angle) - lattice.angle + 45.0) % 90.0 - 45.0)
     return abs(period / lattice.period - 1.0) < 0.003 and d_angle < 0.15
-
-
-def fold(
-    rw: FloatArray, w: FloatArray, basis: NDArray[np.float64], grid: int
-) -> NDArray[np.float64]:
-    """Weighted mean of a residual over each of ``grid x grid`` bins of the lattice cell.
-
-    ``rw`` is the residual times its weights ``w``. Pixel ``p`` (relative to the image
-    centre) lands in cell coordinates ``u = basis^-1 p`` modulo 1. Empty bins are set to
-    the mean, so they carry no information. ``grid`` must be a power of two.
-    """
-    if grid & (grid - 1):
-        raise ValueError(f"grid must be a power of two, got {grid}")
-    h, wd = rw.shape
-    inv = np.linalg.inv(basis).astype(np.float32) * np.float32(grid)
-    xs = np.arange(wd, dtype=np.float32) - np.float32(wd / 2)
-    ys = np.arange(h, dtype=np.float32) - np.float32(h / 2)
-    u = (ys[:, None] * inv[0, 1]) + (xs[None, :] * inv[0, 0])
-    v = (ys[:, None] * inv[1, 1]) + (xs[None, :] * inv[1, 0])
-    mask = grid - 1
-    idx = (np.floor(u).astype(np.int32) & mask) * grid
-    idx += np.floor(v).astype(np.int32) & mask
-    flat = idx.ravel()
-    num = np.bincount(flat, rw.ravel(), grid * grid)
-    den = np.bincount(flat, w.ravel(), grid * grid)
-    filled = den > 0
-    tile = np.zeros(grid * grid)
-    tile[filled] = num[filled] / den[filled]
-    tile[filled] -= tile[filled].mean()
-    return tile.reshape(grid, grid)

@@ -198,6 +198,17 @@ class Decoder:
                 )
         return None
 
+    def first(
+        self, rw: NDArray, wt: NDArray, lattices: Sequence[Lattice], sync: Synchroniser
+    ) -> Outcome | None:
+        """The first stage alone on ``lattices``: the outcome of the first that reads
+        present, or None (no refinement, scan or list decoding)."""
+        for lattice in lattices:
+            found = self._present(self.attempt(sync.align(rw, wt, lattice), Stage.CANDIDATES))
+            if found is not None:
+                return found
+        return None
+
     def read(
         self,
         rw: NDArray,
@@ -206,13 +217,17 @@ class Decoder:
         sync: Synchroniser,
         affine: Callable[[], list[Lattice]] | None = None,
         extra: Callable[[], Sequence[tuple[float, float]]] | None = None,
+        scan_periods: Sequence[float] = (),
     ) -> Outcome:
         """Every stage in turn until a word passes the CRC (see the module doc); ``rw`` is
         the weighted residual, ``wt`` its weights, ``lattices`` the keyless candidates
         (at least one); ``affine`` gives the affine search's lattices, which the scan
-        stage aligns too; ``extra`` gives (period, angle) lattices the scan scores too."""
+        stage aligns too; ``extra`` gives (period, angle) lattices the scan scores too, and
+        the scan tries every angle at each of ``scan_periods``
+        (:func:`~.sync.crop_periods`)."""
         d = self.design
         tried: list[Attempt] = []
+        folder = sync.folder(rw, wt)
 
         def run(al: Alignment, stage: Stage) -> Outcome | None:
             attempt = self.attempt(al, stage)
@@ -222,21 +237,21 @@ class Decoder:
             return found
 
         for lattice in lattices:
-            found = run(sync.align(rw, wt, lattice), Stage.CANDIDATES)
+            found = run(sync.align(rw, wt, lattice, folder), Stage.CANDIDATES)
             if found is not None:
                 return found
         top = max(tried, key=lambda t: t.alignment.z).alignment
         if top.z >= d.refine_gate:
-            found = run(sync.refine(rw, wt, top), Stage.REFINED)
+            found = run(sync.refine(rw, wt, top, folder), Stage.REFINED)
             if found is not None:
                 return found
-        scanned = sync.scan(rw, wt, extra() if extra is not None else ())
+        scanned = sync.scan(rw, wt, extra() if extra is not None else (), scan_periods, folder)
         for lattice in affine() if affine is not None else []:
-            aligned = sync.align(rw, wt, lattice)
+            aligned = sync.align(rw, wt, lattice, folder)
             if aligned.z > scanned.z:
                 scanned = aligned
         if scanned.z >= d.scan_gate:
-            found = run(sync.refine(rw, wt, scanned), Stage.SCAN)
+            found = run(sync.refine(rw, wt, scanned, folder), Stage.SCAN)
             if found is not None:
                 return found
         best = min(tried, key=lambda t: (t.p_sync, -t.alignment.z))

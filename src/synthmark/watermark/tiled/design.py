@@ -221,11 +221,22 @@ class TileDesign:
     #: points closer than ``scan_peak_gap`` steps are the same peak
     scan_pad: int = 2
     scan_peak_gap: int = 3
-    #: the scan's best is refined from this sync score: of 80 unmarked images none
-    #: reached 3.7, and the marks it found scored 4.8-5.5 before refinement
-    scan_gate: float = 4.2
+    #: the scan's best is refined from this sync score (the refinement costs 20-40 ms; it
+    #: changes no bound). With the crop families, 200 unmarked reads at 512 px (100
+    #: photos as they are and after the compound chain) scored 2.7-4.05 (2 from 4.0); the
+    #: compound chain's marks that the scan found 4.6-7.4, one at 4.13 that refinement
+    #: took to 4.55 and read (4.2 missed it)
+    scan_gate: float = 4.0
     #: share of ``alpha`` given to the scan's refined alignments
     scan_share: float = 0.05
+    #: the scan also tries every angle (as its rotation family) at the period of a crop
+    #: that kept the pixel scale, of an image marked with one of these short sides (the
+    #: sizes images are generated at): a crop, with or without a turn, of an image that
+    #: was not resized since marking. The period is ``nominal_period * side / short`` in
+    #: decode space, for the cropped image's short side ``short``: the compound chain (a
+    #: 5 degree turn and a crop to 60%) leaves a lattice at 1.29 times the nominal period
+    #: and 5 degrees off, which neither of the other families nor the keyless search finds
+    crop_sides: tuple[int, ...] = (512, 768, 1024)
     #: the scan also scores the keyless search's ``scan_global`` best global (log-polar)
     #: lattices by the keyed sync (the first stage decodes only its ``n_global`` best), and
     #: the ``scan_sharp`` best of a log-polar search on the spike spectrum itself rather

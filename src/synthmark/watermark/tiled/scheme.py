@@ -26,6 +26,7 @@ from synthmark.watermark.lattice import (
     find_lattices,
     global_peaks,
     line_scorer,
+    nominal_lattices,
     residual,
 )
 from synthmark.watermark.tiled.bound import FalsePositiveBound
@@ -43,7 +44,12 @@ from synthmark.watermark.tiled.design import (
     variant_of,
 )
 from synthmark.watermark.tiled.pattern import PatternTiler, symbols
-from synthmark.watermark.tiled.sync import Alignment, Synchroniser, false_positive_bound
+from synthmark.watermark.tiled.sync import (
+    Alignment,
+    Synchroniser,
+    crop_periods,
+    false_positive_bound,
+)
 
 __all__ = ["TiledScheme", "luma"]
 
@@ -220,7 +226,26 @@ class TiledScheme(WatermarkScheme):
             partial(affine_lattices, scorer, d.affine),
             lambda: global_peaks(scorer, d.search, d.scan_global)
             + global_peaks(scorer, d.search, d.scan_sharp, sharp=True),
+            crop_periods(d, min(image.size)),
         )
+        return self._readout(image, outcome)
+
+    def read_back(self, image: Image.Image) -> Readout:
+        """:meth:`extract` of an image as marked (not cropped, turned or resized since):
+        the nominal lattices are the first candidates of the keyless search, so a mark
+        that decodes on one of them reads exactly as :meth:`extract` reads it, and the
+        search (two thirds of a read) is skipped; otherwise the full read decides.
+
+        Raises:
+            ImageTooSmall: the short side is under :attr:`min_read_side`.
+        """
+        checked = self._check_image(image, self.min_read_side)
+        rw, wt = self.whitened(checked)
+        lattices = nominal_lattices(self.sync.nominal_periods(checked.size), self.design.search)
+        outcome = self.decoder.first(rw, wt, lattices, self.sync)
+        return self.extract(image) if outcome is None else self._readout(checked, outcome)
+
+    def _readout(self, image: Image.Image, outcome: Outcome) -> Readout:
         details = self._details(image, outcome)
         if outcome.status is WatermarkStatus.PRESENT:
             details["stage"] = outcome.stage.value

@@ -31,11 +31,18 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
-from synthmark.watermark.lattice import Lattice, fold, line_frequencies, vertex
+from synthmark.watermark.fold import Folder
+from synthmark.watermark.lattice import Lattice, line_frequencies, vertex
 from synthmark.watermark.tiled.bound import FalsePositiveBound
 from synthmark.watermark.tiled.design import D4, Layout, TileDesign
 
-__all__ = ["Alignment", "Synchroniser", "false_positive_bound", "hermitian_half"]
+__all__ = [
+    "Alignment",
+    "Synchroniser",
+    "crop_periods",
+    "false_positive_bound",
+    "hermitian_half",
+]
 
 #: how many lattice periods the candidate search assumes (marked at >= 512 px, or at the
 #: image's own size below it; see ``Synchroniser.nominal_periods``)
@@ -91,6 +98,22 @@ def scan_lattices(
     )
 
 
+def crop_periods(design: TileDesign, short: int) -> list[float]:
+    """Decode-space periods of a mark cropped, without a resize, to a short side of
+    ``short`` pixels from an image of short side one of ``design.crop_sides`` (marked at
+    ``work_short`` or more): longer than ``short``, in the search's range and not the
+    nominal period (which the rotation family covers)."""
+    d = design
+    longest = min(d.search.max_period, d.search.max_period_fraction * d.work_short)
+    out = []
+    for side in d.crop_sides:
+        period = d.nominal_period * side / short
+        beyond_nominal = math.log(period / d.nominal_period) > d.scan_step
+        if side > short and beyond_nominal and period <= longest:
+            out.append(period)
+    return out
+
+
 def refine_grid_size(design: TileDesign) -> int:
     """Points of the refinement grid."""
     return (2 * design.refine_angle_steps + 1) * (2 * design.refine_scale_steps + 1)
@@ -107,7 +130,9 @@ def false_positive_bound(design: TileDesign) -> FalsePositiveBound:
     candidates = d.search.max_candidates(_NOMINAL_PERIODS)
     n_hypotheses = candidates * len(D4) * d.shift_grid**2
     grid = refine_grid_size(d)
-    n_scanned = sum(len(periods) for periods, _ in scan_lattices(d))
+    families = scan_lattices(d)
+    n_scanned = sum(len(periods) for periods, _ in families)
+    n_scanned += len(d.crop_sides) * len(families[1][0])  # crop_periods x every angle
     n_scanned += d.affine.count + (d.scan_global + d.scan_sharp) * len(_NEIGHBOURS)
     return FalsePositiveBound(
         n_sync=d.n_sync,
@@ -120,6 +145,14 @@ def false_positive_bound(design: TileDesign) -> FalsePositiveBound:
         scan_share=d.scan_share,
         max_decodes=candidates + 2 + max(d.list_size - 1, 0),
     )
+
+
+#: lattices whose scan correlations are computed at once (their planes fit in the cache)
+_SCAN_CHUNK = 32
+
+#: symmetries whose correlation :meth:`Synchroniser.align` computes at every shift, the
+#: best at every other shift (the exact best whenever it is among them)
+_FINE_SYMMETRIES = 2
 
 
 #: the 3 x 3 neighbourhood, in scan steps of period and angle, of an extra scan lattice
@@ -165,35 +198,53 @@ class Synchroniser:
             out.append(d.small_step * math.sqrt(5.0) * d.work_short / short)
         return out
 
-    def align(self, rw: NDArray, wt: NDArray, lattice: Lattice) -> Alignment:
+    def folder(self, rw: NDArray, wt: NDArray) -> Folder:
+        """A :class:`~synthmark.watermark.lattice.Folder` of ``rw`` (weights ``wt``) onto
+        this design's cell grid, to pass to every method of one read."""
+        return Folder(rw, wt, self.design.grid)
+
+    def align(
+        self, rw: NDArray, wt: NDArray, lattice: Lattice, folder: Folder | None = None
+    ) -> Alignment:
         """Fold the weighted residual ``rw`` (weights ``wt``) onto ``lattice``'s cell and find
-        the symmetry and cyclic shift that best align the sync lines (phase only)."""
+        the symmetry and cyclic shift that best align the sync lines (phase only); pass
+        ``folder`` (:meth:`folder` of ``rw``, ``wt``) when aligning many lattices."""
         d = self.design
         lay = self.layout
         g, pg = d.grid, d.shift_grid
-        spectrum = sfft.fft2(fold(rw, wt, lattice.basis, g))
+        folder = folder or self.folder(rw, wt)
+        spectrum = sfft.fft2(folder(lattice.basis))
         sync = lay.sync
         rot = np.exp(-1j * lay.psi)
         # phase only: each line contributes cos(phase error), whatever its magnitude. The
         # correlation over every shift is the real part of an inverse FFT of the lines, i.e.
         # the inverse FFT of their Hermitian part, for which a real transform of half the
-        # plane suffices (one batch for the 8 symmetries).
+        # plane suffices (one batch for the symmetries).
         unit = np.empty((len(D4), len(sync)), np.complex128)
         for i, m in enumerate(D4):
             k = sync @ m.T
             z = spectrum[k[:, 0] % g, k[:, 1] % g]
             unit[i] = z / (np.abs(z) + 1e-12) * rot
-        planes = hermitian_half((len(D4), pg), sync, unit, np.complex128)
+        # Every other shift first (a quarter of the work; the same values there), then every
+        # shift for the symmetries best there: a mark's symmetry stands far above the rest.
+        coarse = pg // 2
+        planes = hermitian_half((len(D4), coarse), sync, unit, np.complex128)
+        rough = sfft.irfft2(planes, s=(coarse, coarse), axes=(1, 2)).reshape(len(D4), -1)
+        syms = np.argsort(rough.max(axis=1))[::-1][:_FINE_SYMMETRIES]
+        planes = hermitian_half((len(syms), pg), sync, unit[syms], np.complex128)
         corrs = sfft.irfft2(planes, s=(pg, pg), axes=(1, 2)) * (pg * pg / math.sqrt(len(sync)))
-        sym = int(np.argmax(corrs.reshape(len(D4), -1).max(axis=1)))
-        corr = corrs[sym]
+        best = int(np.argmax(corrs.reshape(len(syms), -1).max(axis=1)))
+        sym = int(syms[best])
+        corr = corrs[best]
         peak = float(corr.max())
         i0, i1 = np.unravel_index(int(np.argmax(corr)), corr.shape)
         s0 = i0 + vertex(corr[(i0 - 1) % pg, i1], corr[i0, i1], corr[(i0 + 1) % pg, i1])
         s1 = i1 + vertex(corr[i0, (i1 - 1) % pg], corr[i0, i1], corr[i0, (i1 + 1) % pg])
         return Alignment(lattice, peak, sym, (float(s0), float(s1)), spectrum)
 
-    def refine(self, rw: NDArray, wt: NDArray, start: Alignment) -> Alignment:
+    def refine(
+        self, rw: NDArray, wt: NDArray, start: Alignment, folder: Folder | None = None
+    ) -> Alignment:
         """Keyed local search around ``start``: the lattice turned and scaled on a fixed
         grid (:class:`TileDesign` ``refine_*``), climbing the sync score, first in strides of
         three grid points, then one. The keyless search finds a weak mark's lattice only
@@ -208,6 +259,7 @@ class Synchroniser:
             scaled = (1.0 + pos[1] * d.refine_scale_step) * (turn @ base)
             return Lattice(basis=scaled, score=start.lattice.score)
 
+        folder = folder or self.folder(rw, wt)
         best, here = start, (0, 0)
         seen = {here}
         for stride in d.refine_strides:
@@ -219,7 +271,7 @@ class Synchroniser:
                     if pos in seen or abs(pos[0]) > span[0] or abs(pos[1]) > span[1]:
                         continue
                     seen.add(pos)
-                    al = self.align(rw, wt, lattice_at(pos))
+                    al = self.align(rw, wt, lattice_at(pos), folder)
                     if al.z > best.z:
                         best, best_pos, moved = al, pos, True
                 if moved:
@@ -227,7 +279,12 @@ class Synchroniser:
         return best
 
     def scan(
-        self, rw: NDArray, wt: NDArray, extra: Sequence[tuple[float, float]] = ()
+        self,
+        rw: NDArray,
+        wt: NDArray,
+        extra: Sequence[tuple[float, float]] = (),
+        periods: Sequence[float] = (),
+        folder: Folder | None = None,
     ) -> Alignment:
         """The keyed scan (see ``TileDesign.scan_step``): every lattice of
         :attr:`scan_lattices` is scored by the phase-only sync correlation of the image's
@@ -236,26 +293,49 @@ class Synchroniser:
         other, the ``scan_top`` best overall are aligned exactly, and the best alignment is
         returned. ``extra`` (period, angle in radians) lattices, the keyless search's
         weaker global peaks, are scored too, each at its 3 x 3 neighbours in scan steps of
-        period and angle."""
+        period and angle; and every angle of the rotation family at each of ``periods``
+        (:func:`crop_periods`: at most ``len(crop_sides)``)."""
+        d = self.design
+        h, w = rw.shape
+        families = list(self.scan_lattices)
+        turns = families[1][1]
+        families += [(np.full(len(turns), p), turns) for p in periods]
+        near = _neighbours(extra, d) if extra else (np.zeros(0), np.zeros(0))
+        shortest = min(float(p.min()) for p in (*(f[0] for f in families), near[0]) if p.size)
+        spectrum = self._padded_spectrum(rw, shortest)
+        best: list[tuple[float, NDArray[np.float64]]] = []  # (approximate score, basis)
+        for family_periods, angles in families:
+            score = self._scan_scores(spectrum, (h, w), family_periods, angles)
+            best.extend(self._scan_peaks(score, family_periods, angles))
+        if extra:
+            near_periods, near_angles = near
+            score = self._scan_scores(spectrum, (h, w), near_periods, near_angles)
+            score = score.reshape(len(extra), -1)
+            for row, i in enumerate(np.argmax(score, axis=1)):
+                j = row * score.shape[1] + int(i)
+                ci, si = math.cos(near_angles[j]), math.sin(near_angles[j])
+                basis = near_periods[j] * np.array([[ci, -si], [si, ci]])
+                best.append((float(score[row, i]), basis))
+        best.sort(key=lambda t: t[0], reverse=True)
+        folder = folder or self.folder(rw, wt)
+        aligned = [
+            self.align(rw, wt, Lattice(basis=b, score=z), folder) for z, b in best[: d.scan_top]
+        ]
+        return max(aligned, key=lambda al: al.z)
+
+    def _padded_spectrum(self, rw: NDArray, shortest: float) -> NDArray[np.complex64]:
+        """``rfft2(rw, s=(scan_pad * h, scan_pad * w))``, cut to the columns (horizontal
+        frequencies) that a sync line of a lattice of period ``shortest`` or more can reach:
+        the rows' transforms first, then the columns' for the columns kept only; so the
+        same numbers there without transforming the padding's rows of zeros, nor the
+        columns no lattice reads."""
         d = self.design
         h, w = rw.shape
         big_h, big_w = d.scan_pad * h, d.scan_pad * w
-        spectrum = sfft.rfft2(rw, s=(big_h, big_w))
-        best: list[tuple[float, NDArray[np.float64]]] = []  # (approximate score, basis)
-        for periods, angles in self.scan_lattices:
-            score = self._scan_scores(spectrum, (h, w), periods, angles)
-            best.extend(self._scan_peaks(score, periods, angles))
-        if extra:
-            periods, angles = _neighbours(extra, d)
-            score = self._scan_scores(spectrum, (h, w), periods, angles).reshape(len(extra), -1)
-            for row, i in enumerate(np.argmax(score, axis=1)):
-                j = row * score.shape[1] + int(i)
-                ci, si = math.cos(angles[j]), math.sin(angles[j])
-                basis = periods[j] * np.array([[ci, -si], [si, ci]])
-                best.append((float(score[row, i]), basis))
-        best.sort(key=lambda t: t[0], reverse=True)
-        aligned = [self.align(rw, wt, Lattice(basis=b, score=z)) for z, b in best[: d.scan_top]]
-        return max(aligned, key=lambda al: al.z)
+        reach = float(np.hypot(self.layout.sync[:, 0], self.layout.sync[:, 1]).max())
+        cols = min(big_w // 2 + 1, math.ceil(reach * big_w / shortest) + 2)
+        rows = sfft.rfft(rw, n=big_w, axis=1)[:, :cols]
+        return np.asarray(sfft.fft(rows, n=big_h, axis=0))
 
     def _scan_scores(
         self, spectrum: NDArray, shape: tuple[int, int], periods: NDArray, angles: NDArray
@@ -273,9 +353,12 @@ class Synchroniser:
         z = z * np.exp(2j * np.pi * (fx * (w / 2) + fy * (h / 2)))  # phase at the centre
         z = np.where(sign < 0, np.conj(z), z)
         unit = z / (np.abs(z) + 1e-12) * np.exp(-1j * lay.psi)
-        planes = hermitian_half((len(periods), pg), sync, unit, np.complex64)
-        corr = sfft.irfft2(planes, s=(pg, pg), axes=(1, 2))
-        scores: NDArray[np.float32] = corr.reshape(len(periods), -1).max(axis=1)
+        scores: NDArray[np.float32] = np.empty(len(periods), np.float32)
+        for start in range(0, len(periods), _SCAN_CHUNK):  # chunks stay in the cache
+            part = unit[start : start + _SCAN_CHUNK]
+            planes = hermitian_half((len(part), pg), sync, part, np.complex64)
+            corr = sfft.irfft2(planes, s=(pg, pg), axes=(1, 2))
+            scores[start : start + len(part)] = corr.reshape(len(part), -1).max(axis=1)
         return scores
 
     def _scan_peaks(
