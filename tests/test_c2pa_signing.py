@@ -158,6 +158,41 @@ def test_the_soft_binding_names_the_watermark_and_c2pa_reads_it_back(
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+def test_the_claim_thumbnail_is_a_small_jpeg_of_the_picture(
+    fmt: str, creds: SigningCredentials
+) -> None:
+    import c2pa as c2pa_python
+    import numpy as np
+
+    picture = hostile.photo_like((600, 300), seed=5)
+    mime = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}[fmt]
+    context = c2pa_python.Context.from_dict(offline_settings())
+
+    def thumbnail(data: bytes) -> Image.Image | None:
+        reader = c2pa_python.Reader(mime, io.BytesIO(data), None, context)
+        try:
+            store = json.loads(reader.json())
+            ref = store["manifests"][store["active_manifest"]].get("thumbnail")
+            if ref is None:
+                return None
+            assert ref["format"] == "image/jpeg" and store["validation_state"] == "Valid"
+            out = io.BytesIO()
+            reader.resource_to_stream(ref["identifier"], out)
+            return Image.open(io.BytesIO(out.getvalue()))
+        finally:
+            reader.close()
+
+    with Labeller(creds) as labeller:
+        thumb = thumbnail(labeller.apply(picture, fmt, _request()).data)
+    with Labeller(creds, thumbnail=False) as labeller:
+        assert thumbnail(labeller.apply(picture, fmt, _request()).data) is None
+    context.close()
+    assert thumb is not None and thumb.format == "JPEG" and thumb.size == (256, 128)
+    expected = np.asarray(picture.resize((256, 128), Image.Resampling.BILINEAR), np.float32)
+    assert np.abs(np.asarray(thumb.convert("RGB"), np.float32) - expected).mean() < 8
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_xmp_and_parameters_read_back(fmt: str, signed: dict[str, bytes]) -> None:
     report = read_labels(signed[fmt])
     assert report.xmp.digital_source_type == TRAINED_ALGORITHMIC_MEDIA

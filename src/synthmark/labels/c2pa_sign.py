@@ -140,14 +140,21 @@ def sign_bytes(
     signer: c2pa.Signer,
     context: c2pa.Context,
     parent: ParentIngredient | None = None,
+    thumbnail: bytes | None = None,
 ) -> tuple[bytes, bytes]:
     """``data`` with a signed manifest embedded, and the manifest store's own bytes (what a
-    manifest repository keeps). c2pa raises ``C2paError`` on failure."""
+    manifest repository keeps); ``thumbnail``, a JPEG, becomes the claim thumbnail. c2pa
+    raises ``C2paError`` on failure."""
     import c2pa
 
+    if thumbnail is not None:
+        ref = {"format": "image/jpeg", "identifier": "thumbnail.jpg"}
+        definition = {**definition, "thumbnail": ref}
     builder = c2pa.Builder(definition, context=context)
     out = io.BytesIO()
     try:
+        if thumbnail is not None:
+            builder.add_resource("thumbnail.jpg", io.BytesIO(thumbnail))
         if parent is not None:
             builder.add_ingredient(
                 {"title": parent.title, "relationship": "parentOf", "instance_id": PARENT_ID},
