@@ -9,8 +9,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from synthmark.choices import Device, DType, OutputFormat
-from synthmark.cli._common import emit_json, plain, progress_bar, quiet_libraries, state
-from synthmark.settings import MODEL_ENV, PROVIDER_ENV
+from synthmark.cli._common import (
+    ProviderOption,
+    emit_json,
+    plain,
+    progress_bar,
+    quiet_libraries,
+    state,
+)
+from synthmark.settings import MODEL_ENV
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -82,14 +89,6 @@ IncludePromptOption = Annotated[
         "--include-prompt",
         help="Put the prompt text in the file's labels (parameters and C2PA "
         "manifest) and in the registry; otherwise only its sha256 is kept.",
-    ),
-]
-ProviderOption = Annotated[
-    str | None,
-    typer.Option(
-        envvar=PROVIDER_ENV,
-        show_envvar=True,
-        help="Your organisation, for the SB 942 latent disclosure.",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per image on stdout.")]
