@@ -202,8 +202,11 @@ class TiledScheme(WatermarkScheme):
             ImageTooSmall: the short side is under :attr:`min_read_side`.
         """
         image = self._check_image(image, self.min_read_side)
+        return self._search(image, *self.whitened(image))
+
+    def _search(self, image: Image.Image, rw: NDArray, wt: NDArray) -> Readout:
+        """The staged read of a checked ``image`` from its :meth:`whitened` residual."""
         d = self.design
-        rw, wt = self.whitened(image)
         lines = np.concatenate([self.layout.sync, self.layout.data])
         scorer = line_scorer(rw, lines, d.search)
         global_peaks(scorer, d.search, max(d.search.n_global, d.scan_global))  # kept
@@ -234,7 +237,8 @@ class TiledScheme(WatermarkScheme):
         """:meth:`extract` of an image as marked (not cropped, turned or resized since):
         the nominal lattices are the first candidates of the keyless search, so a mark
         that decodes on one of them reads exactly as :meth:`extract` reads it, and the
-        search (two thirds of a read) is skipped; otherwise the full read decides.
+        search (two thirds of a read) is skipped; otherwise the full read decides, on the
+        same residual.
 
         Raises:
             ImageTooSmall: the short side is under :attr:`min_read_side`.
@@ -243,7 +247,7 @@ class TiledScheme(WatermarkScheme):
         rw, wt = self.whitened(checked)
         lattices = nominal_lattices(self.sync.nominal_periods(checked.size), self.design.search)
         outcome = self.decoder.first(rw, wt, lattices, self.sync)
-        return self.extract(image) if outcome is None else self._readout(checked, outcome)
+        return self._search(checked, rw, wt) if outcome is None else self._readout(checked, outcome)
 
     def _readout(self, image: Image.Image, outcome: Outcome) -> Readout:
         details = self._details(image, outcome)
