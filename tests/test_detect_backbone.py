@@ -265,6 +265,28 @@ def test_extractor_statistics_are_the_named_ones_per_layer_in_order(
         bad.transform(images)
 
 
+def test_extractor_scales_add_the_statistics_of_an_average_pooled_copy(
+    tiny_network: object,
+) -> None:
+    import torch
+
+    images = [hostile.photo_like((96, 128), seed=5), hostile.photo_like((96, 128), seed=6)]
+    layers = ["blocks.1", "blocks.2"]
+    native = MobileNetV2Features(layers=layers).bind(tiny_network)
+    both = MobileNetV2Features(layers=layers, scales=[1, 0.5]).bind(tiny_network)
+    assert both.n_features == 2 * native.n_features
+    x = torch.from_numpy(np.stack([np.asarray(im) for im in images])).permute(0, 3, 1, 2)
+    x = x.float() / 127.5 - 1
+    with torch.inference_mode():
+        half = native.forward(torch.nn.functional.avg_pool2d(x, 2)).numpy()
+    got = both.transform(images)
+    np.testing.assert_allclose(got[:, : native.n_features], native.transform(images), atol=1e-6)
+    np.testing.assert_allclose(got[:, native.n_features :], half, rtol=1e-5, atol=1e-6)
+    assert "scales 1, 0.5" in both.describe()
+    with pytest.raises(UsageError, match="unknown scale"):
+        MobileNetV2Features(scales=[0.3]).bind(tiny_network).transform(images)
+
+
 def test_extractor_is_registered_and_checks_its_parameters() -> None:
     ext = create_extractor("mobilenetv2", {"layers": ["blocks.9"]})
     with pytest.raises(UsageError, match="unknown MobileNetV2 layer"):

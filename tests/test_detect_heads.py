@@ -115,6 +115,41 @@ def test_nuisance_head_survives_a_save_as_a_plain_logistic_head() -> None:
     assert np.array_equal(rebuilt.decision_function(X), head.decision_function(X))
 
 
+def test_within_drops_what_varies_most_inside_the_real_sources() -> None:
+    """Features 0, 2 and 3 move together widely inside each real source (a subject, a
+    scene), and this generated set sits beyond one end of that spread; ``within`` removes
+    the direction (``nuisance`` would not find it: both real sources have the same mean
+    along it)."""
+    rng = np.random.default_rng(6)
+    n = 200
+    spread = np.array([1.0, 0.0, 1.0, 1.0])
+    X = rng.normal(scale=0.3, size=(3 * n, 4))
+    X[: 2 * n] += rng.normal(size=(2 * n, 1)) * spread  # both real sources
+    X[2 * n :] += 3.0 * spread  # the generated images sit beyond one end of it
+    X[2 * n :, 1] += 1.0  # feature 1: the real signal
+    y = np.r_[np.zeros(2 * n), np.ones(n)].astype(int)
+    sources = np.array(["A"] * n + ["B"] * n + ["gen"] * n)
+    plain = LogisticHead().fit(X, y)
+    head = LogisticHead(within=1).fit(X, y, sources=sources)
+
+    def along(h: LogisticHead) -> float:  # the raw-feature weight along the spread
+        return abs(float((h.coef_ / h.scale_) @ spread)) / abs(float(h.coef_[1] / h.scale_[1]))
+
+    assert along(plain) > 0.5
+    assert along(head) < 0.1
+    assert head.nuisance_dims_ == 1
+    assert LogisticHead(nuisance=1, within=1).fit(X, y, sources=sources).nuisance_dims_ == 2
+    # Real photos from the far end of that spread are not pushed to "generated".
+    far_real = rng.normal(scale=0.3, size=(200, 4)) + 3.0 * spread
+    assert head.predict(far_real).mean() < 0.2 < plain.predict(far_real).mean()
+    rebuilt = head_from_arrays("logistic", head.get_params(), head.to_arrays())
+    assert np.array_equal(rebuilt.decision_function(X), head.decision_function(X))
+    with pytest.raises(ValueError, match="sources"):
+        LogisticHead(within=1).fit(X, y)
+    with pytest.raises(ValueError, match=">= 0"):
+        LogisticHead(within=-1).fit(X, y, sources=sources)
+
+
 def test_novelty_head_scores_outliers_of_the_first_class_higher() -> None:
     rng = np.random.default_rng(1)
     real = rng.normal(size=(200, 5))

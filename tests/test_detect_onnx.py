@@ -26,12 +26,16 @@ def _images(n: int, offset: int = 0) -> list:
     return [hostile.photo_like(sizes[i % len(sizes)], seed=offset + i) for i in range(n)]
 
 
-def _tiny_detector(stats: list[str] | None = None, head: str = "logistic") -> Detector:
+def _tiny_detector(
+    stats: list[str] | None = None, head: str = "logistic", scales: list[float] | None = None
+) -> Detector:
     """A mobilenetv2 detector on tiny random weights, fitted on features of random photos."""
     import torch
 
     torch.manual_seed(0)
-    params = {"layers": ["blocks.1", "blocks.2"], "stats": stats}
+    params: dict[str, object] = {"layers": ["blocks.1", "blocks.2"], "stats": stats}
+    if scales:
+        params["scales"] = scales
     ext = MobileNetV2Features(**params).bind(build_mobilenet(0))  # type: ignore[arg-type]
     det = Detector(
         extractor="mobilenetv2",
@@ -76,6 +80,15 @@ def test_onnx_export_of_other_statistics_matches_pytorch(tmp_path: Path) -> None
     images = _images(4, offset=200)
     torch_p = det.predict_proba(images)[:, 1]
     assert np.abs(torch_p - onnx_det.predict_proba(images)[:, 1]).max() < 1e-3
+
+
+def test_onnx_export_of_two_scales_matches_pytorch(tmp_path: Path) -> None:
+    det = _tiny_detector(["mean", "std", "absmean"], scales=[1, 0.5])
+    onnx_det = load_detector(export_onnx(det, tmp_path / "scales.onnx"))
+    images = _images(4, offset=400)
+    torch_p = det.predict_proba(images)[:, 1]
+    assert np.abs(torch_p - onnx_det.predict_proba(images)[:, 1]).max() < 1e-3
+    assert np.ptp(torch_p) > 1e-3
 
 
 def test_onnx_export_of_the_mlp_head_matches_pytorch(tmp_path: Path) -> None:

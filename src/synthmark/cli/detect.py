@@ -45,7 +45,8 @@ _ExtractorParams = Annotated[
     typer.Option(
         "--extractor-args",
         help="The extractor's parameters as JSON; the shipped default model uses "
-        '\'{"stats": ["mean", "std", "absmean"]}\' with mobilenetv2.',
+        '\'{"stats": ["mean", "std", "absmean"], "scales": [1, 0.5]}\' with mobilenetv2 '
+        "(the statistics of each tile and of its half-size copy).",
     ),
 ]
 _HeadParams = Annotated[
@@ -53,8 +54,9 @@ _HeadParams = Annotated[
     typer.Option(
         "--head-args",
         help="The head's parameters as JSON; the shipped default model uses "
-        "'{\"nuisance\": 6}' with the logistic head (drop the 6 directions that tell the real "
-        "training sources apart).",
+        "'{\"nuisance\": 6, \"within\": 15}' with the logistic head (drop the 6 directions "
+        "that tell the real training sources apart and the 15 along which real photos vary "
+        "most inside their sources).",
     ),
 ]
 _TargetFpr = Annotated[

@@ -126,17 +126,24 @@ class LogisticHead(_ArrayHead):
     one another: the leading right singular vectors of their centred mean standardised
     features, each source one row whatever its size. What tells one real collection from
     another (subject, camera, processing) is then not available to tell real from
-    generated. The projection is folded into ``coef_`` (a linear map composed with a
-    linear map), so prediction, saving and ONNX export are those of a plain logistic head.
+    generated. ``within`` = m > 0 then removes the m directions along which real images
+    vary most *inside* their sources (the pooled within-source scatter, each real source
+    weighing the same, after the first projection): subject and scene, which differ
+    from photo to photo of one collection as much as between collections. The projection
+    is folded into ``coef_`` (a linear map composed with a linear map), so prediction,
+    saving and ONNX export are those of a plain logistic head.
     """
 
     array_names = ("mean_", "scale_", "coef_", "intercept_")
     uses_sources: ClassVar[bool] = True
 
-    def __init__(self, C: float = 0.1, max_iter: int = 5000, nuisance: int = 0) -> None:
+    def __init__(
+        self, C: float = 0.1, max_iter: int = 5000, nuisance: int = 0, within: int = 0
+    ) -> None:
         self.C = C
         self.max_iter = max_iter
         self.nuisance = nuisance
+        self.within = within
 
     def fit(
         self,
@@ -147,8 +154,10 @@ class LogisticHead(_ArrayHead):
     ) -> LogisticHead:
         from sklearn.linear_model import LogisticRegression
 
-        if self.nuisance < 0:
-            raise ValueError(f"nuisance must be >= 0, got {self.nuisance}")
+        if self.nuisance < 0 or self.within < 0:
+            raise ValueError(
+                f"nuisance and within must be >= 0, got {self.nuisance} and {self.within}"
+            )
         Xv, yv = validate_data(self, X, y, dtype=np.float64)
         self.classes_, target = _binary_targets(self, yv)
         w = _check_sample_weight(sample_weight, Xv)
@@ -158,11 +167,18 @@ class LogisticHead(_ArrayHead):
         self.mean_, self.scale_ = _weighted_standardisation(Xv, w)
         Z = (Xv - self.mean_) / self.scale_
         basis = np.zeros((Z.shape[1], 0))
-        if self.nuisance:
+        if self.nuisance or self.within:
             if sources is None or len(np.asarray(sources)) != len(Z):
-                raise ValueError("nuisance > 0 needs the source of every sample (sources=)")
-            basis = _nuisance_basis(Z, target == 0, np.asarray(sources), w, self.nuisance)
+                raise ValueError(
+                    "nuisance or within > 0 needs the source of every sample (sources=)"
+                )
+            src, real = np.asarray(sources), target == 0
+            basis = _nuisance_basis(Z, real, src, w, self.nuisance)
             Z = Z - (Z @ basis) @ basis.T
+            if self.within:
+                inside = _within_basis(Z, real, src, w, self.within)
+                basis = np.linalg.qr(np.hstack([basis, inside]))[0]
+                Z = Z - (Z @ inside) @ inside.T
         self.nuisance_dims_ = basis.shape[1]
         model = LogisticRegression(C=self.C, max_iter=self.max_iter)
         model.fit(Z, target, sample_weight=w)
@@ -200,6 +216,28 @@ def _nuisance_basis(
     _, sv, vt = np.linalg.svd(means - means.mean(axis=0), full_matrices=False)
     keep = min(k, int((sv > 1e-9 * max(sv[0], 1e-300)).sum()))
     out: NDArray[np.float64] = vt[:keep].T
+    return out
+
+
+def _within_basis(
+    Z: NDArray[np.float64],
+    real: NDArray[np.bool_],
+    sources: NDArray[Any],
+    w: NDArray[np.float64],
+    k: int,
+) -> NDArray[np.float64]:
+    """Orthonormal columns: the ``k`` leading eigenvectors of the real sources' pooled
+    within-source scatter (weighted inside each source, each source weighing the same)."""
+    scatter = np.zeros((Z.shape[1], Z.shape[1]))
+    names = [s for s in np.unique(sources[real]) if w[real & (sources == s)].sum() > 0]
+    for s in names:
+        m = real & (sources == s)
+        ws = w[m] / w[m].sum()
+        centred = Z[m] - ws @ Z[m]
+        scatter += (centred * ws[:, None]).T @ centred / len(names)
+    values, vectors = np.linalg.eigh(scatter)
+    keep = min(k, int((values > 1e-9 * max(values[-1], 1e-300)).sum()))
+    out: NDArray[np.float64] = vectors[:, ::-1][:, :keep]
     return out
 
 

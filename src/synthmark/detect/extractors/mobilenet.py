@@ -13,7 +13,9 @@ positions of every channel is taken (what the layer sees on average), and with `
 also its standard deviation (how much it varies: texture); ``stats`` names other per-channel
 statistics instead (:data:`STATS`: ``absmean``, the mean absolute activation, is the
 activation's energy whatever its sign). Early layers see pixels and noise, late layers see
-objects; the head weighs them.
+objects; the head weighs them. ``scales`` reads the same statistics again from copies of the
+tile made smaller by 2x2 (or 4x4) average pooling inside the network: ``[1, 0.5]`` gives the
+tile's statistics and those of its half-size copy, side by side.
 
 Input scaling is the TFLite graph's own: ``x / 127.5 - 1``.
 """
@@ -48,6 +50,8 @@ CHANNELS = {
 MIN_SIDE = 32
 #: Per-channel statistics over positions that ``stats`` may name.
 STATS = ("mean", "std", "absmean")
+#: Scales ``scales`` may name: 1 (the tile as it is) and copies shrunk by average pooling.
+SCALES = (1.0, 0.5, 0.25)
 
 
 @register_extractor("mobilenetv2")
@@ -61,12 +65,14 @@ class MobileNetV2Features(FeatureExtractor):
         weights: str = "tf2_mobilenet_v2_1.0_224_ptq.tflite",
         batch_size: int = 8,
         stats: Sequence[str] | None = None,
+        scales: Sequence[float] = (1.0,),
     ) -> None:
         self.layers = layers
         self.std = std
         self.weights = weights
         self.batch_size = batch_size
         self.stats = stats
+        self.scales = scales
 
     @property
     def statistics(self) -> tuple[str, ...]:
@@ -78,7 +84,8 @@ class MobileNetV2Features(FeatureExtractor):
     @property
     def n_features(self) -> int:
         """Length of the feature vector."""
-        return sum(CHANNELS[name] for name in self.layers) * len(self.statistics)
+        per_scale = sum(CHANNELS[name] for name in self.layers) * len(self.statistics)
+        return per_scale * len(self.scales)
 
     def _check(self) -> None:
         from synthmark.detect.backbone.weights import PINNED
@@ -89,6 +96,11 @@ class MobileNetV2Features(FeatureExtractor):
         bad_stats = [s for s in self.statistics if s not in STATS]
         if bad_stats or not self.statistics:
             raise UsageError(f"unknown statistic {bad_stats}; known: {', '.join(STATS)}")
+        bad_scales = [s for s in self.scales if float(s) not in SCALES]
+        if bad_scales or not self.scales:
+            raise UsageError(
+                f"unknown scale {bad_scales}; known: {', '.join(map(str, SCALES))}"
+            )
         if self.weights not in PINNED:
             raise UsageError(
                 f"unknown backbone weights {self.weights!r}; known: {', '.join(sorted(PINNED))}"
@@ -129,8 +141,21 @@ class MobileNetV2Features(FeatureExtractor):
         """Features of a float NCHW batch already scaled to [-1, 1] (differentiable).
 
         The network runs only as deep as the deepest layer read: with the early blocks
-        alone, the later (and costlier per pixel of output) ones are never computed.
+        alone, the later (and costlier per pixel of output) ones are never computed. Each
+        of ``scales`` runs the network once, on the batch average-pooled to that scale.
         """
+        import torch
+        from torch.nn.functional import avg_pool2d
+
+        parts = []
+        for scale in self.scales:
+            factor = round(1.0 / float(scale))
+            shown = batch if factor == 1 else avg_pool2d(batch, factor)
+            parts.append(self._stage_statistics(shown))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+    def _stage_statistics(self, batch: Any) -> Any:
+        """The ``statistics`` of every channel of each of ``layers`` for one input batch."""
         import torch
 
         net = self._network()
@@ -187,6 +212,8 @@ class MobileNetV2Features(FeatureExtractor):
         from synthmark.detect.backbone.weights import PINNED
 
         kind = " and ".join(self.statistics)
+        if tuple(float(x) for x in self.scales) != (1.0,):
+            kind += f" at scales {', '.join(f'{float(x):g}' for x in self.scales)}"
         pinned = PINNED.get(self.weights)
         origin = (
             f"{pinned.filename}, sha256 {pinned.sha256[:16]}..., {pinned.licence}, from "
@@ -200,4 +227,4 @@ class MobileNetV2Features(FeatureExtractor):
         )
 
 
-__all__ = ["CHANNELS", "LAYERS", "STATS", "MobileNetV2Features"]
+__all__ = ["CHANNELS", "LAYERS", "SCALES", "STATS", "MobileNetV2Features"]
