@@ -54,7 +54,7 @@ _HeadParams = Annotated[
     typer.Option(
         "--head-args",
         help="The head's parameters as JSON; the shipped default model uses "
-        "'{\"nuisance\": 6, \"within\": 15}' with the logistic head (drop the 6 directions "
+        '\'{"nuisance": 6, "within": 15}\' with the logistic head (drop the 6 directions '
         "that tell the real training sources apart and the 15 along which real photos vary "
         "most inside their sources).",
     ),

@@ -98,9 +98,7 @@ class MobileNetV2Features(FeatureExtractor):
             raise UsageError(f"unknown statistic {bad_stats}; known: {', '.join(STATS)}")
         bad_scales = [s for s in self.scales if float(s) not in SCALES]
         if bad_scales or not self.scales:
-            raise UsageError(
-                f"unknown scale {bad_scales}; known: {', '.join(map(str, SCALES))}"
-            )
+            raise UsageError(f"unknown scale {bad_scales}; known: {', '.join(map(str, SCALES))}")
         if self.weights not in PINNED:
             raise UsageError(
                 f"unknown backbone weights {self.weights!r}; known: {', '.join(sorted(PINNED))}"
