@@ -172,11 +172,11 @@ class LogisticHead(_ArrayHead):
                 raise ValueError(
                     "nuisance or within > 0 needs the source of every sample (sources=)"
                 )
-            src, real = np.asarray(sources), target == 0
-            basis = _nuisance_basis(Z, real, src, w, self.nuisance)
+            masks = _real_sources(target == 0, np.asarray(sources), w)
+            basis = _nuisance_basis(Z, masks, w, self.nuisance)
             Z = Z - (Z @ basis) @ basis.T
             if self.within:
-                inside = _within_basis(Z, real, src, w, self.within)
+                inside = _within_basis(Z, masks, w, self.within)
                 basis = np.linalg.qr(np.hstack([basis, inside]))[0]
                 Z = Z - (Z @ inside) @ inside.T
         self.nuisance_dims_ = basis.shape[1]
@@ -195,24 +195,22 @@ class LogisticHead(_ArrayHead):
         return out
 
 
+def _real_sources(
+    real: NDArray[np.bool_], sources: NDArray[Any], w: NDArray[np.float64]
+) -> list[NDArray[np.bool_]]:
+    """A mask of the samples of each real source that carries weight."""
+    masks = [real & (sources == s) for s in np.unique(sources[real])]
+    return [m for m in masks if w[m].sum() > 0]
+
+
 def _nuisance_basis(
-    Z: NDArray[np.float64],
-    real: NDArray[np.bool_],
-    sources: NDArray[Any],
-    w: NDArray[np.float64],
-    k: int,
+    Z: NDArray[np.float64], masks: list[NDArray[np.bool_]], w: NDArray[np.float64], k: int
 ) -> NDArray[np.float64]:
     """Orthonormal columns (at most ``k``, fewer with fewer real sources) spanning the
-    directions that separate the weighted means of the real sources."""
-    names = [s for s in np.unique(sources[real]) if w[real & (sources == s)].sum() > 0]
-    if len(names) < 2:
+    directions that separate the weighted means of the real sources (``masks``)."""
+    if len(masks) < 2:
         return np.zeros((Z.shape[1], 0))
-    means = np.array(
-        [
-            np.average(Z[real & (sources == s)], axis=0, weights=w[real & (sources == s)])
-            for s in names
-        ]
-    )
+    means = np.array([np.average(Z[m], axis=0, weights=w[m]) for m in masks])
     _, sv, vt = np.linalg.svd(means - means.mean(axis=0), full_matrices=False)
     keep = min(k, int((sv > 1e-9 * max(sv[0], 1e-300)).sum()))
     out: NDArray[np.float64] = vt[:keep].T
@@ -220,21 +218,15 @@ def _nuisance_basis(
 
 
 def _within_basis(
-    Z: NDArray[np.float64],
-    real: NDArray[np.bool_],
-    sources: NDArray[Any],
-    w: NDArray[np.float64],
-    k: int,
+    Z: NDArray[np.float64], masks: list[NDArray[np.bool_]], w: NDArray[np.float64], k: int
 ) -> NDArray[np.float64]:
     """Orthonormal columns: the ``k`` leading eigenvectors of the real sources' pooled
     within-source scatter (weighted inside each source, each source weighing the same)."""
     scatter = np.zeros((Z.shape[1], Z.shape[1]))
-    names = [s for s in np.unique(sources[real]) if w[real & (sources == s)].sum() > 0]
-    for s in names:
-        m = real & (sources == s)
+    for m in masks:
         ws = w[m] / w[m].sum()
         centred = Z[m] - ws @ Z[m]
-        scatter += (centred * ws[:, None]).T @ centred / len(names)
+        scatter += (centred * ws[:, None]).T @ centred / len(masks)
     values, vectors = np.linalg.eigh(scatter)
     keep = min(k, int((values > 1e-9 * max(values[-1], 1e-300)).sum()))
     out: NDArray[np.float64] = vectors[:, ::-1][:, :keep]
