@@ -235,6 +235,8 @@ class LineScorer:
         self._q_flat = padded.ravel()
         self._stride = wq + 1
         self.lines = np.asarray(lines, np.float64)
+        self._k1 = self.lines[None, :, 0].copy()
+        self._k2 = self.lines[None, :, 1].copy()
         positive = q[q > 0]
         self.mean = float(positive.mean()) if positive.size else 1.0
         #: the log-polar peaks found so far (:func:`global_peaks`), by search
@@ -243,15 +245,36 @@ class LineScorer:
         self.log_polar: dict[LatticeSearch, _LogPolar] = {}
 
     def _coords(self, periods: NDArray, angles: NDArray) -> tuple[NDArray, NDArray]:
-        fx, fy, _ = line_frequencies(self.lines, periods, angles)
-        return (fy * self.h) % self.h, fx * self.w
+        """(row, column) bins of each lattice's lines: :func:`line_frequencies` scaled to
+        the spectrum's size, the rows taken modulo its height; the same numbers, with
+        fewer passes over the (lattices, lines) arrays."""
+        c = np.cos(angles)[:, None]
+        s = np.sin(angles)[:, None]
+        inv = (1.0 / np.asarray(periods, np.float64))[:, None]
+        k1, k2 = self._k1, self._k2
+        fx = c * k1
+        fx -= s * k2
+        fx *= inv
+        fy = s * k1
+        fy += c * k2
+        fy *= inv
+        # fold onto fx >= 0 (line_frequencies' sign), then rows modulo h: |fy| < 1 here
+        np.negative(fy, out=fy, where=fx < 0)
+        np.abs(fx, out=fx)
+        fy *= self.h
+        np.add(fy, self.h, out=fy, where=fy < 0)
+        fx *= self.w
+        return fy, fx
 
     def coarse(self, periods: NDArray, angles: NDArray) -> NDArray[np.float64]:
         """Nearest-bin scores on the 3x3-max-filtered spectrum (tolerates ~1 bin error)."""
         y, x = self._coords(periods, angles)
-        iy = np.rint(y).astype(np.intp) % self.h
-        ix = np.minimum(np.rint(x).astype(np.intp), self.q.shape[1] - 1)
-        return self.q_max[iy, ix].sum(axis=1) / (len(self.lines) * self.mean)
+        i = np.rint(y, out=y).astype(np.intp)
+        i[i >= self.h] -= self.h  # a row of exactly h (y is in [0, h])
+        width = self.q.shape[1]
+        i *= width
+        i += np.minimum(np.rint(x, out=x).astype(np.intp), width - 1)
+        return self.q_max.ravel().take(i).sum(axis=1) / (len(self.lines) * self.mean)
 
     def fine(self, periods: NDArray, angles: NDArray) -> NDArray[np.float64]:
         """Bilinear scores on the spectrum itself."""
@@ -274,14 +297,25 @@ class LineScorer:
     def _bilinear(self, y: NDArray, x: NDArray) -> NDArray[np.float64]:
         """Sum over each row of the spectrum read bilinearly at (y, x) bins, normalised."""
         y0, x0 = np.floor(y), np.floor(x)
-        fy, fx = y - y0, x - x0
-        col = np.minimum(x0.astype(np.intp), self._stride - 2)  # x <= width / 2: no-op
-        i = (y0.astype(np.intp) % self.h) * self._stride + col
+        i = y0.astype(np.intp)
+        i[i >= self.h] -= self.h  # a row bin of exactly h (y is in [0, h])
+        i *= self._stride
+        col = x0.astype(np.intp)
+        np.minimum(col, self._stride - 2, out=col)  # x <= width / 2: no-op
+        i += col
+        fy, fx = np.subtract(y, y0, out=y0), np.subtract(x, x0, out=x0)
         q, down = self._q_flat, self._stride
-        val = (1 - fy) * ((1 - fx) * q.take(i) + fx * q.take(i + 1)) + fy * (
-            (1 - fx) * q.take(i + down) + fx * q.take(i + down + 1)
-        )
-        return val.sum(axis=1) / (len(self.lines) * self.mean)
+        gx = 1 - fx
+        top = gx * q.take(i)
+        i += 1
+        top += fx * q.take(i)
+        i += down
+        bottom = fx * q.take(i)
+        i -= 1
+        bottom = gx * q.take(i) + bottom
+        top *= 1 - fy
+        top += fy * bottom
+        return top.sum(axis=1) / (len(self.lines) * self.mean)
 
     def refine_many(self, periods: NDArray, angles: NDArray) -> list[tuple[float, float, float]]:
         """Local searches of period and angle maximising the fine score, from each of
