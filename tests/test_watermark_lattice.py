@@ -157,3 +157,95 @@ def test_affine_search_recovers_the_basis_of_a_stretched_lattice(
     a, b = reduce_basis(np.array([1.0, 0.0]), np.array([7.0, 1.0]))
     assert {tuple(np.abs(a)), tuple(np.abs(b))} == {(1.0, 0.0), (0.0, 1.0)}
     assert math.isclose(abs(float(a[0] * b[1] - a[1] * b[0])), 1.0)
+
+
+def test_line_scores_are_those_of_the_line_frequencies() -> None:
+    """The scorer's fine and coarse scores are, bit for bit, the spectrum read at
+    :func:`line_frequencies` (lines folded onto the half an rfft keeps, rows taken modulo
+    the height): bilinearly from the padded copy, and at the nearest bin of its 3 x 3
+    maximum. The scorer computes them with fewer array passes (a read spends 10 ms
+    there), so the plain formula is the reference."""
+    from synthmark.watermark.lattice import LineScorer, line_frequencies
+
+    rng = np.random.default_rng(5)
+    h, w = 64, 48
+    q = rng.random((h, w // 2 + 1)).astype(np.float32)
+    lines = np.array([[3, 1], [-2, 5], [4, -4], [6, 0], [0, 5], [-5, -3]])
+    scorer = LineScorer(q, (h, w), lines)
+    periods = np.concatenate([rng.uniform(13.0, 40.0, 200), [16.0, 20.0]])
+    angles = np.concatenate([rng.uniform(-np.pi, np.pi, 200), [0.0, np.pi / 2]])
+    fx, fy, _ = line_frequencies(lines, periods, angles)
+    y, x = (fy * h) % h, fx * w
+    assert (fy < 0).any() and (fy > 0).any()  # rows on both sides of zero wrap
+
+    y0, x0 = np.floor(y), np.floor(x)
+    ty, tx = y - y0, x - x0
+    padded = np.zeros((h + 1, w // 2 + 2), np.float32)
+    padded[:h, : w // 2 + 1] = q
+    padded[h, : w // 2 + 1] = q[0]
+    padded[:, -1] = padded[:, -2]
+    iy, ix = y0.astype(np.intp) % h, x0.astype(np.intp)
+    bilinear = (1 - ty) * ((1 - tx) * padded[iy, ix] + tx * padded[iy, ix + 1]) + ty * (
+        (1 - tx) * padded[iy + 1, ix] + tx * padded[iy + 1, ix + 1]
+    )
+    norm = len(lines) * scorer.mean
+    assert np.array_equal(scorer.fine(periods, angles), bilinear.sum(axis=1) / norm)
+    near = scorer.q_max[np.rint(y).astype(np.intp) % h, np.rint(x).astype(np.intp)]
+    assert np.array_equal(scorer.coarse(periods, angles), near.sum(axis=1) / norm)
+
+
+def test_find_lattices_leaves_out_searched_candidates_under_min_score(
+    synthmark_scheme: WatermarkScheme, photo: Image.Image
+) -> None:
+    """``min_score`` drops the searched candidates (rotation, period and log-polar)
+    that score under it, never the nominal lattices, and keeps the rest as they were:
+    the scheme aligns only those (``TileDesign.candidate_gate``)."""
+    from synthmark.watermark.lattice import find_lattices, line_scorer
+    from synthmark.watermark.tiled import TiledScheme
+
+    assert isinstance(synthmark_scheme, TiledScheme)
+    d = synthmark_scheme.design
+    rw, _ = synthmark_scheme.whitened(photo)
+    lines = np.concatenate([synthmark_scheme.layout.sync, synthmark_scheme.layout.data])
+    periods = synthmark_scheme.sync.nominal_periods(photo.size)
+    scorer = line_scorer(rw, lines, d.search)
+    every = find_lattices(rw, lines, periods, d.search, scorer)
+    n_nominal = len(periods) * len(d.search.nominal_angles)
+    assert len(every) > n_nominal
+    cut = sorted(lat.score for lat in every[n_nominal:])[len(every[n_nominal:]) // 2]
+    kept = find_lattices(rw, lines, periods, d.search, scorer, min_score=cut)
+    expected = every[:n_nominal] + [lat for lat in every[n_nominal:] if lat.score >= cut]
+    assert [(lat.period, lat.angle) for lat in kept] == [
+        (lat.period, lat.angle) for lat in expected
+    ]
+    only = find_lattices(rw, lines, periods, d.search, scorer, min_score=np.inf)
+    assert [(lat.period, lat.angle) for lat in only] == [
+        (lat.period, lat.angle) for lat in every[:n_nominal]
+    ]
+    # an unmarked photo's searched candidates stay under the scheme's gate
+    assert max(lat.score for lat in every[n_nominal:]) < d.candidate_gate
+
+
+def test_line_correlator_is_irfft2_of_the_hermitian_half() -> None:
+    """:class:`LineCorrelator` gives the very numbers of scipy's ``irfft2`` of the
+    Hermitian half of planes holding half of each value at its line and half its
+    conjugate at the opposite one (the sync correlation over every shift), in single and
+    double precision, on the scan's and the alignment's shift grids."""
+    import scipy.fft as sfft
+
+    from synthmark.watermark.tiled.sync import LineCorrelator
+
+    rng = np.random.default_rng(7)
+    pairs = {(int(a), int(b)) for a, b in rng.integers(-15, 16, (80, 2))} - {(0, 0)}
+    lines = np.array(sorted(p for p in pairs if (-p[0], -p[1]) not in pairs or p > (0, 0)))
+    for side, dtype in ((64, np.complex64), (64, np.complex128), (128, np.complex128)):
+        values = np.exp(1j * rng.uniform(0, 2 * np.pi, (5, len(lines))))
+        half = side // 2 + 1
+        planes = np.zeros((5, side, half), dtype)
+        for at, vals in ((lines % side, 0.5 * values), (-lines % side, np.conj(0.5 * values))):
+            keep = at[:, 1] < half
+            planes[:, at[keep, 0], at[keep, 1]] += vals[:, keep]
+        expected = sfft.irfft2(planes, s=(side, side), axes=(1, 2))
+        found = LineCorrelator(lines, side)(values, dtype)
+        assert found.dtype == expected.dtype
+        assert np.array_equal(found, expected)

@@ -15,7 +15,9 @@ shift inside the cell; the scheme that owns the pattern resolves those with its 
 synchronisation lines.
 
 The host image is suppressed twice before the spectrum is scored: a high-pass residual is
-normalised by its local energy (so that edges and texture do not dominate), and its power
+normalised by its local energy (so that edges and texture do not dominate;
+:mod:`~synthmark.watermark.whiten`, whose :class:`Smoother` and :func:`residual` are
+also importable from here), and its power
 spectrum is divided by a local average and clipped, which keeps the sharp lines of a
 periodic pattern and bounds the weight of any single periodic artefact (a JPEG grid, say).
 Nothing here depends on a key.
@@ -31,6 +33,8 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 from scipy import ndimage
+
+from synthmark.watermark.whiten import Smoother, residual
 
 __all__ = [
     "Lattice",
@@ -116,63 +120,11 @@ def nominal_lattices(nominal_periods: Sequence[float], search: LatticeSearch) ->
     ]
 
 
-class Smoother:
-    """Gaussian blurs of images of one shape, through the FFT (circular at the borders)."""
-
-    def __init__(self, shape: tuple[int, int]) -> None:
-        h, w = shape
-        self.shape = shape
-        fy = sfft.fftfreq(h).astype(np.float32)[:, None]
-        fx = sfft.rfftfreq(w).astype(np.float32)[None, :]
-        self._f2 = fx * fx + fy * fy
-        self._gains: dict[float, NDArray[np.float32]] = {}
-
-    def gain(self, sigma: float) -> NDArray[np.float32]:
-        if sigma not in self._gains:
-            self._gains[sigma] = np.exp(np.float32(-2.0 * math.pi**2 * sigma**2) * self._f2)
-        return self._gains[sigma]
-
-    def spectrum(self, a: FloatArray) -> NDArray[np.complex64]:
-        return sfft.rfft2(np.asarray(a, np.float32))
-
-    def blur(self, a: FloatArray, sigma: float, spectrum: NDArray | None = None) -> FloatArray:
-        """``a`` blurred with a Gaussian of ``sigma`` px (pass ``spectrum`` to reuse an FFT)."""
-        spec = self.spectrum(a) if spectrum is None else spectrum
-        return sfft.irfft2(spec * self.gain(sigma), s=self.shape).astype(np.float32)
-
-
 def vertex(lo: float, mid: float, hi: float) -> float:
     """Offset of the vertex of the parabola through three equally spaced samples, from the
     middle one (0 when they do not make a peak): a sub-sample peak position."""
     den = lo - 2 * mid + hi
     return 0.5 * (lo - hi) / den if den < 0 else 0.0
-
-
-def residual(
-    y: FloatArray,
-    highpass_sigma: float = 3.0,
-    smoother: Smoother | None = None,
-    spectrum: NDArray | None = None,
-    power: float = 0.5,
-) -> tuple[FloatArray, FloatArray]:
-    """High-pass luminance residual and per-pixel weights that fall with its local energy.
-
-    Returns ``(r, w)`` with ``w = 1 / (E^power + floor^(2 power))`` for the local energy
-    ``E``: with ``power = 0.5``, ``r * w`` has roughly unit local variance everywhere; a
-    larger power trusts quiet regions more than busy ones (the host's own texture is the
-    noise a watermark decoder fights).
-    """
-    y = np.asarray(y, np.float32)
-    sm = smoother or Smoother(y.shape)
-    r = y - sm.blur(y, highpass_sigma, spectrum)
-    energy = sm.blur(r * r, 4.0)
-    np.maximum(energy, 0.0, out=energy)
-    floor = 0.5 * math.sqrt(float(np.mean(r * r))) + 1e-3
-    if power == 0.5:
-        w = 1.0 / (np.sqrt(energy) + np.float32(floor))
-    else:
-        w = 1.0 / (energy ** np.float32(power) + np.float32(floor ** (2.0 * power)))
-    return r, w.astype(np.float32)
 
 
 def spike_spectrum(rw: FloatArray, search: LatticeSearch) -> NDArray[np.float32]:
@@ -452,6 +404,7 @@ def find_lattices(
     nominal_periods: Sequence[float] = (),
     search: LatticeSearch | None = None,
     scorer: LineScorer | None = None,
+    min_score: float = 0.0,
 ) -> list[Lattice]:
     """Candidate square lattices for a periodic component of ``rw``, most specific first.
 
@@ -463,9 +416,10 @@ def find_lattices(
     nominal one at each nominal period (a rotation); the best period at each nominal angle
     (a crop or resize); and the ``search.n_global`` best of a log-polar (Fourier-Mellin)
     correlation over every period and angle. All but the nominal ones are refined. At most
-    :meth:`LatticeSearch.max_candidates` lattices come back, duplicates removed. Pass
-    ``scorer`` (:func:`line_scorer` of the same ``rw``, ``lines`` and ``search``) to reuse
-    its spectrum.
+    :meth:`LatticeSearch.max_candidates` lattices come back, duplicates removed, and of the
+    searched ones (all but the nominal ones) only those that score ``min_score`` or more.
+    Pass ``scorer`` (:func:`line_scorer` of the same ``rw``, ``lines`` and ``search``) to
+    reuse its spectrum.
     """
     search = search or LatticeSearch()
     h, w = rw.shape
@@ -478,6 +432,7 @@ def find_lattices(
         for angle in nominal_angles:
             score = float(scorer.fine(np.array([period]), np.array([angle]))[0])
             found.append((period, angle, score))
+    n_nominal = len(found)
     # rotations at a nominal period
     turn = math.radians(search.max_rotation)
     for period in nominal_periods:
@@ -497,7 +452,9 @@ def find_lattices(
     if peaks:
         found.extend(scorer.refine_many(*(np.array(v) for v in zip(*peaks, strict=True))))
     results: list[Lattice] = []
-    for period, angle, score in found:
+    for i, (period, angle, score) in enumerate(found):
+        if i >= n_nominal and score < min_score:
+            continue
         if any(_close(period, angle, lat) for lat in results):
             continue
         results.append(Lattice.square(period, angle, score))

@@ -175,6 +175,13 @@ class TileDesign:
     #: an unmarked image's alignments mostly score 2.5-3.5; the false-positive bound holds
     #: whichever alignments are decoded)
     decode_gate: float = 3.0
+    #: of the keyless search's candidates, all but the nominal lattices are aligned only
+    #: from this keyless line score up (:func:`~synthmark.watermark.lattice.find_lattices`'s
+    #: ``min_score``; an alignment costs about 2 ms, most of an unmarked read). 320
+    #: candidates of 40 unmarked reads at 512 and 1024 px (photos, JPEG q50, a corner crop,
+    #: the compound chain) scored 1.0-1.19; the candidates at which marks decoded, 1.26
+    #: (faint marks) and up. It leaves out hypotheses, so the bound holds as it is
+    candidate_gate: float = 1.2
     #: the soft values are weighted per ring of ``|k|`` (``snr_rings`` equal rings from
     #: ``k_low`` to ``k_high``) by an SNR measured from the ring's sync lines; a ring with
     #: fewer than ``min_ring_sync`` sync lines is skipped, and its data noise is never

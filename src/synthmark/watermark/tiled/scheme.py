@@ -21,14 +21,7 @@ from synthmark.watermark.affine import affine_lattices
 from synthmark.watermark.attribution import Frame
 from synthmark.watermark.base import Readout, WatermarkScheme, WatermarkStatus
 from synthmark.watermark.ecc import ConvCode
-from synthmark.watermark.lattice import (
-    Smoother,
-    find_lattices,
-    global_peaks,
-    line_scorer,
-    nominal_lattices,
-    residual,
-)
+from synthmark.watermark.lattice import find_lattices, global_peaks, line_scorer, nominal_lattices
 from synthmark.watermark.tiled.bound import FalsePositiveBound
 from synthmark.watermark.tiled.budget import Budget, choose_change, embed_mask, finish
 from synthmark.watermark.tiled.decode import Decoder, Outcome
@@ -50,6 +43,7 @@ from synthmark.watermark.tiled.sync import (
     crop_periods,
     false_positive_bound,
 )
+from synthmark.watermark.whiten import Smoother, residual
 
 __all__ = ["TiledScheme", "luma"]
 
@@ -190,7 +184,7 @@ class TiledScheme(WatermarkScheme):
 
     def whitened(self, image: Image.Image) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """The decode space's weighted high-pass residual and its weights
-        (:func:`~synthmark.watermark.lattice.residual`)."""
+        (:func:`~synthmark.watermark.whiten.residual`)."""
         d = self.design
         r, wt = residual(self.decode_space(image), d.highpass_sigma, power=d.weight_power)
         return r * wt, wt
@@ -211,7 +205,7 @@ class TiledScheme(WatermarkScheme):
         scorer = line_scorer(rw, lines, d.search)
         global_peaks(scorer, d.search, max(d.search.n_global, d.scan_global))  # kept
         periods = self.sync.nominal_periods(image.size)
-        lattices = find_lattices(rw, lines, periods, d.search, scorer)
+        lattices = find_lattices(rw, lines, periods, d.search, scorer, d.candidate_gate)
         if not lattices:
             return Readout(
                 self.name,

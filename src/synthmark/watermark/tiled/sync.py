@@ -38,10 +38,10 @@ from synthmark.watermark.tiled.design import D4, Layout, TileDesign
 
 __all__ = [
     "Alignment",
+    "LineCorrelator",
     "Synchroniser",
     "crop_periods",
     "false_positive_bound",
-    "hermitian_half",
 ]
 
 #: how many lattice periods the candidate search assumes (marked at >= 512 px, or at the
@@ -61,21 +61,47 @@ class Alignment:
     spectrum: NDArray[np.complex128]
 
 
-def hermitian_half(
-    shape: tuple[int, int], lines: NDArray[np.int_], values: NDArray, dtype: type
-) -> NDArray:
-    """``shape[0]`` planes of ``shape[1] x shape[1]`` frequencies holding half of ``values``
-    (one row per plane) at ``lines`` and half their conjugates at ``-lines``, cut to the half
-    that :func:`scipy.fft.irfft2` reads: its result is the real part of the inverse FFT of
-    the ``values`` alone, at half the cost."""
-    n, side = shape
-    half = side // 2 + 1
-    planes: NDArray = np.zeros((n, side, half), dtype)
-    values = 0.5 * values
-    for (rows, cols), vals in (((lines % side).T, values), ((-lines % side).T, np.conj(values))):
-        keep = cols < half  # the lines differ modulo side, so no index repeats in one pass
-        planes[:, rows[keep], cols[keep]] += vals[:, keep]
-    return planes
+class LineCorrelator:
+    """The real part of the inverse FFT of values at ``lines`` of ``side x side`` planes:
+    the correlation of those lines, with given phases, over every cyclic shift.
+
+    The same numbers (for a ``side`` that is a power of two; within rounding otherwise) as
+    :func:`scipy.fft.irfft2` of the Hermitian half of planes holding half of each value at
+    its line and half its conjugate at the opposite line (what a real transform reads),
+    for less work: the plane's indices are computed once, and only
+    the columns (horizontal frequencies) that a line reaches are transformed along the
+    columns; the rest are zeros.
+
+    Args:
+        lines: integer cell frequencies, one of each +-pair (distinct modulo ``side``).
+        side: the plane's side (a shift grid).
+    """
+
+    def __init__(self, lines: NDArray[np.int_], side: int) -> None:
+        self.side = side
+        self._half = side // 2 + 1
+        self._passes = []
+        for at in (lines % side, -lines % side):
+            rows, cols = at.T
+            keep = cols < self._half  # no index repeats within a pass
+            self._passes.append((rows[keep], cols[keep], keep))
+        self._width = max((int(c.max()) for _, c, _ in self._passes if c.size), default=0) + 1
+
+    def __call__(self, values: NDArray, dtype: type) -> NDArray:
+        """One plane of correlations per row of ``values`` (one value per line)."""
+        side = self.side
+        n = len(values)
+        planes: NDArray = np.zeros((n, side, self._width), dtype)
+        values = 0.5 * values
+        for (rows, cols, keep), vals in zip(self._passes, (values, np.conj(values)), strict=True):
+            planes[:, rows, cols] += vals[:, keep]
+        # irfft2 transforms the columns, then the rows; the columns past the lines' reach
+        # are zero before and after the first step. Unscaled steps, then irfft2's 1 / side^2
+        full: NDArray = np.zeros((n, side, self._half), planes.dtype)
+        full[:, :, : self._width] = sfft.ifft(planes, axis=1, norm="forward")
+        out: NDArray = sfft.irfft(full, n=side, axis=2, norm="forward")
+        out /= side * side
+        return out
 
 
 def scan_lattices(
@@ -182,6 +208,13 @@ class Synchroniser:
     def __init__(self, layout: Layout, design: TileDesign) -> None:
         self.layout = layout
         self.design = design
+        self._correlators: dict[int, LineCorrelator] = {}
+
+    def _correlator(self, side: int) -> LineCorrelator:
+        """The :class:`LineCorrelator` of the sync lines on ``side x side`` shifts."""
+        if side not in self._correlators:
+            self._correlators[side] = LineCorrelator(self.layout.sync, side)
+        return self._correlators[side]
 
     @cached_property
     def scan_lattices(self) -> tuple[tuple[NDArray[np.float64], NDArray[np.float64]], ...]:
@@ -228,11 +261,9 @@ class Synchroniser:
         # Every other shift first (a quarter of the work; the same values there), then every
         # shift for the symmetries best there: a mark's symmetry stands far above the rest.
         coarse = pg // 2
-        planes = hermitian_half((len(D4), coarse), sync, unit, np.complex128)
-        rough = sfft.irfft2(planes, s=(coarse, coarse), axes=(1, 2)).reshape(len(D4), -1)
+        rough = self._correlator(coarse)(unit, np.complex128).reshape(len(D4), -1)
         syms = np.argsort(rough.max(axis=1))[::-1][:_FINE_SYMMETRIES]
-        planes = hermitian_half((len(syms), pg), sync, unit[syms], np.complex128)
-        corrs = sfft.irfft2(planes, s=(pg, pg), axes=(1, 2)) * (pg * pg / math.sqrt(len(sync)))
+        corrs = self._correlator(pg)(unit[syms], np.complex128) * (pg * pg / math.sqrt(len(sync)))
         best = int(np.argmax(corrs.reshape(len(syms), -1).max(axis=1)))
         sym = int(syms[best])
         corr = corrs[best]
@@ -356,8 +387,7 @@ class Synchroniser:
         scores: NDArray[np.float32] = np.empty(len(periods), np.float32)
         for start in range(0, len(periods), _SCAN_CHUNK):  # chunks stay in the cache
             part = unit[start : start + _SCAN_CHUNK]
-            planes = hermitian_half((len(part), pg), sync, part, np.complex64)
-            corr = sfft.irfft2(planes, s=(pg, pg), axes=(1, 2))
+            corr = self._correlator(pg)(part, np.complex64)
             scores[start : start + len(part)] = corr.reshape(len(part), -1).max(axis=1)
         return scores
 
