@@ -249,3 +249,41 @@ def test_line_correlator_is_irfft2_of_the_hermitian_half() -> None:
         found = LineCorrelator(lines, side)(values, dtype)
         assert found.dtype == expected.dtype
         assert np.array_equal(found, expected)
+
+
+def test_refine_many_climbs_the_grid_of_every_start_as_the_plain_search_does(
+    synthmark_scheme: WatermarkScheme, marked: Image.Image
+) -> None:
+    """The local search scores its 7 x 7 grids of periods by angles with the rotated lines
+    computed once per angle: it ends where a search scoring every grid point on its own
+    ends, with the same scores, bit for bit."""
+    from synthmark.watermark.lattice import line_scorer
+    from synthmark.watermark.tiled import TiledScheme
+
+    assert isinstance(synthmark_scheme, TiledScheme)
+    d = synthmark_scheme.design
+    layout = synthmark_scheme.layout
+    rw, _ = synthmark_scheme.whitened(marked)
+    scorer = line_scorer(rw, np.concatenate([layout.sync, layout.data]), d.search)
+    rng = np.random.default_rng(11)
+    starts_p = np.concatenate([[d.step * math.sqrt(5.0) * 1.01], rng.uniform(45.0, 200.0, 4)])
+    starts_t = np.concatenate([[math.atan2(1, 2) + 0.004], rng.uniform(0.0, np.pi / 2, 4)])
+
+    p, t = starts_p.copy(), starts_t.copy()
+    best = scorer.fine(p, t)
+    span_p, span_a = 0.012, math.radians(0.6)
+    offsets = np.linspace(-1.0, 1.0, 7)
+    dp, dt = (g.ravel() for g in np.meshgrid(offsets, offsets, indexing="ij"))
+    rows = np.arange(len(p))
+    for _ in range(3):
+        pp = p[:, None] * (1.0 + span_p * dp[None, :])
+        tt = t[:, None] + span_a * dt[None, :]
+        scores = scorer.fine(pp.ravel(), tt.ravel()).reshape(pp.shape)
+        i = np.argmax(scores, axis=1)
+        better = scores[rows, i] > best
+        p = np.where(better, pp[rows, i], p)
+        t = np.where(better, tt[rows, i], t)
+        best = np.where(better, scores[rows, i], best)
+        span_p, span_a = span_p / 3.0, span_a / 3.0
+    assert scorer.refine_many(starts_p, starts_t) == list(zip(p, t, best, strict=True))
+    assert best[0] > scorer.fine(starts_p[:1], starts_t[:1])[0]  # the marked lattice climbs

@@ -39,6 +39,7 @@ class Folder:
         self._coord = np.empty(rw.shape, np.float32)
         self._bin = np.empty(rw.shape, np.int32)
         self._bin2 = np.empty(rw.shape, np.int32)
+        self._flat = np.empty(rw.size, np.intp)  # what np.bincount indexes with
 
     def __call__(self, basis: NDArray[np.float64]) -> NDArray[np.float64]:
         """The weighted mean of the residual over each bin of ``basis``'s cell."""
@@ -59,7 +60,8 @@ class Folder:
         np.copyto(second, coord, casting="unsafe")
         second &= mask
         bins += second
-        flat = bins.ravel().astype(np.intp)
+        flat = self._flat
+        np.copyto(flat, bins.ravel())
         num = np.bincount(flat, self._num_w, g * g)
         den = np.bincount(flat, self._den_w, g * g)
         filled = den > 0

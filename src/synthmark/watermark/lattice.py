@@ -197,19 +197,20 @@ class LineScorer:
         self.log_polar: dict[LatticeSearch, _LogPolar] = {}
 
     def _coords(self, periods: NDArray, angles: NDArray) -> tuple[NDArray, NDArray]:
-        """(row, column) bins of each lattice's lines: :func:`line_frequencies` scaled to
-        the spectrum's size, the rows taken modulo its height; the same numbers, with
-        fewer passes over the (lattices, lines) arrays."""
-        c = np.cos(angles)[:, None]
-        s = np.sin(angles)[:, None]
-        inv = (1.0 / np.asarray(periods, np.float64))[:, None]
+        """(row, column) bins of each lattice's lines, shape ``broadcast(periods, angles) +
+        (lines,)``: :func:`line_frequencies` scaled to the spectrum's size, the rows taken
+        modulo its height; the same numbers, with fewer passes (and, on a grid of periods
+        by angles, the rotated lines computed once per angle)."""
+        c = np.cos(angles)[..., None]
+        s = np.sin(angles)[..., None]
+        inv = (1.0 / np.asarray(periods, np.float64))[..., None]
         k1, k2 = self._k1, self._k2
         fx = c * k1
         fx -= s * k2
-        fx *= inv
+        fx = fx * inv
         fy = s * k1
         fy += c * k2
-        fy *= inv
+        fy = fy * inv
         # fold onto fx >= 0 (line_frequencies' sign), then rows modulo h: |fy| < 1 here
         np.negative(fy, out=fy, where=fx < 0)
         np.abs(fx, out=fx)
@@ -226,7 +227,7 @@ class LineScorer:
         width = self.q.shape[1]
         i *= width
         i += np.minimum(np.rint(x, out=x).astype(np.intp), width - 1)
-        return self.q_max.ravel().take(i).sum(axis=1) / (len(self.lines) * self.mean)
+        return self.q_max.ravel().take(i).sum(axis=-1) / (len(self.lines) * self.mean)
 
     def fine(self, periods: NDArray, angles: NDArray) -> NDArray[np.float64]:
         """Bilinear scores on the spectrum itself."""
@@ -247,7 +248,8 @@ class LineScorer:
         return (fy * sign * self.h) % self.h, fx * sign * self.w
 
     def _bilinear(self, y: NDArray, x: NDArray) -> NDArray[np.float64]:
-        """Sum over each row of the spectrum read bilinearly at (y, x) bins, normalised."""
+        """Sum over the last axis of the spectrum read bilinearly at (y, x) bins,
+        normalised."""
         y0, x0 = np.floor(y), np.floor(x)
         i = y0.astype(np.intp)
         i[i >= self.h] -= self.h  # a row bin of exactly h (y is in [0, h])
@@ -267,7 +269,7 @@ class LineScorer:
         bottom = gx * q.take(i) + bottom
         top *= 1 - fy
         top += fy * bottom
-        return top.sum(axis=1) / (len(self.lines) * self.mean)
+        return top.sum(axis=-1) / (len(self.lines) * self.mean)
 
     def refine_many(self, periods: NDArray, angles: NDArray) -> list[tuple[float, float, float]]:
         """Local searches of period and angle maximising the fine score, from each of
@@ -277,16 +279,17 @@ class LineScorer:
         t = np.asarray(angles, np.float64).copy()
         best = self.fine(p, t)
         offsets = np.linspace(-1.0, 1.0, 7)
-        dp, dt = (g.ravel() for g in np.meshgrid(offsets, offsets, indexing="ij"))
+        rows = np.arange(len(p))
         for _ in range(3):
-            pp = p[:, None] * (1.0 + span_p * dp[None, :])
-            tt = t[:, None] + span_a * dt[None, :]
-            scores = self.fine(pp.ravel(), tt.ravel()).reshape(pp.shape)
+            # a 7 x 7 grid of periods by angles around each point (period-major)
+            grid_p = p[:, None] * (1.0 + span_p * offsets[None, :])
+            grid_t = t[:, None] + span_a * offsets[None, :]
+            coords = self._coords(grid_p[:, :, None], grid_t[:, None, :])
+            scores = self._bilinear(*coords).reshape(len(p), -1)
             i = np.argmax(scores, axis=1)
-            rows = np.arange(len(p))
             better = scores[rows, i] > best
-            p = np.where(better, pp[rows, i], p)
-            t = np.where(better, tt[rows, i], t)
+            p = np.where(better, grid_p[rows, i // len(offsets)], p)
+            t = np.where(better, grid_t[rows, i % len(offsets)], t)
             best = np.where(better, scores[rows, i], best)
             span_p /= 3.0
             span_a /= 3.0

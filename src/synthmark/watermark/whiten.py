@@ -43,7 +43,7 @@ class Smoother:
     def blur(self, a: FloatArray, sigma: float, spectrum: NDArray | None = None) -> FloatArray:
         """``a`` blurred with a Gaussian of ``sigma`` px (pass ``spectrum`` to reuse an FFT)."""
         spec = self.spectrum(a) if spectrum is None else spectrum
-        return sfft.irfft2(spec * self.gain(sigma), s=self.shape).astype(np.float32)
+        return sfft.irfft2(spec * self.gain(sigma), s=self.shape).astype(np.float32, copy=False)
 
 
 def residual(
@@ -63,11 +63,12 @@ def residual(
     y = np.asarray(y, np.float32)
     sm = smoother or Smoother(y.shape)
     r = y - sm.blur(y, highpass_sigma, spectrum)
-    energy = sm.blur(r * r, 4.0)
+    r2 = r * r
+    energy = sm.blur(r2, 4.0)
     np.maximum(energy, 0.0, out=energy)
-    floor = 0.5 * math.sqrt(float(np.mean(r * r))) + 1e-3
+    floor = 0.5 * math.sqrt(float(np.mean(r2))) + 1e-3
     if power == 0.5:
         w = 1.0 / (np.sqrt(energy) + np.float32(floor))
     else:
         w = 1.0 / (energy ** np.float32(power) + np.float32(floor ** (2.0 * power)))
-    return r, w.astype(np.float32)
+    return r, w.astype(np.float32, copy=False)
