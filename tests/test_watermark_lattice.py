@@ -287,3 +287,30 @@ def test_refine_many_climbs_the_grid_of_every_start_as_the_plain_search_does(
         span_p, span_a = span_p / 3.0, span_a / 3.0
     assert scorer.refine_many(starts_p, starts_t) == list(zip(p, t, best, strict=True))
     assert best[0] > scorer.fine(starts_p[:1], starts_t[:1])[0]  # the marked lattice climbs
+
+
+def test_the_affine_autocorrelation_is_irfft2_of_the_power_row_by_row() -> None:
+    """The affine search's autocorrelation, computed only for the rows asked (the gate
+    reads a few), is bit for bit ``irfft2(|rfft2(plane)|^2)`` of the mean-free, mirrored
+    spike spectrum, on a square and on an oblong decode space."""
+    import scipy.fft as sfft
+
+    from synthmark.watermark.affine import _Autocorrelation
+    from synthmark.watermark.lattice import LatticeSearch, line_scorer
+
+    rng = np.random.default_rng(13)
+    lines = np.array([[11, 2], [-3, 12], [9, -8]])
+    for shape in ((96, 96), (96, 130)):
+        scorer = line_scorer(rng.standard_normal(shape).astype(np.float32), lines, LatticeSearch())
+        h, w = shape
+        q, half = scorer.q, scorer.q.shape[1]
+        plane = np.zeros(shape, np.float32)
+        plane[:, :half] = q
+        plane[:, half:] = np.roll(q[::-1], 1, axis=0)[:, w - half : 0 : -1]
+        np.subtract(plane, np.float32(scorer.mean), out=plane, where=plane > 0)
+        spec = sfft.rfft2(plane)
+        expected = sfft.irfft2(spec.real * spec.real + spec.imag * spec.imag, s=shape)
+        acf = _Autocorrelation(scorer)
+        assert np.array_equal(acf.plane, expected.astype(np.float64))
+        some = np.array([0, 1, h - 1, 7])
+        assert np.array_equal(acf.rows(some), expected[some].astype(np.float64))
