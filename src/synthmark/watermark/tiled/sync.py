@@ -62,15 +62,15 @@ class Alignment:
 
 
 class LineCorrelator:
-    """The real part of the inverse FFT of values at ``lines`` of ``side x side`` planes:
-    the correlation of those lines, with given phases, over every cyclic shift.
+    """The inverse FFT of values at ``lines`` of ``side x side`` planes, real part,
+    unnormalised: the correlation of those lines, with given phases, over every cyclic
+    shift.
 
-    The same numbers (for a ``side`` that is a power of two; within rounding otherwise) as
-    :func:`scipy.fft.irfft2` of the Hermitian half of planes holding half of each value at
-    its line and half its conjugate at the opposite line (what a real transform reads),
-    for less work: the plane's indices are computed once, and only
-    the columns (horizontal frequencies) that a line reaches are transformed along the
-    columns; the rest are zeros.
+    The numbers of :func:`scipy.fft.irfft2` of the Hermitian half of planes holding half of
+    each value at its line and half its conjugate at the opposite line, times ``side^2``
+    (exactly, for a ``side`` that is a power of two), for less work: the plane's indices
+    are computed once, only the columns (horizontal frequencies) that a line reaches are
+    transformed along the columns, the rest being zeros, and nothing is scaled.
 
     Args:
         lines: integer cell frequencies, one of each +-pair (distinct modulo ``side``).
@@ -79,28 +79,24 @@ class LineCorrelator:
 
     def __init__(self, lines: NDArray[np.int_], side: int) -> None:
         self.side = side
-        self._half = side // 2 + 1
+        half = side // 2 + 1
         self._passes = []
         for at in (lines % side, -lines % side):
             rows, cols = at.T
-            keep = cols < self._half  # no index repeats within a pass
+            keep = cols < half  # no index repeats within a pass
             self._passes.append((rows[keep], cols[keep], keep))
         self._width = max((int(c.max()) for _, c, _ in self._passes if c.size), default=0) + 1
 
     def __call__(self, values: NDArray, dtype: type) -> NDArray:
         """One plane of correlations per row of ``values`` (one value per line)."""
-        side = self.side
-        n = len(values)
-        planes: NDArray = np.zeros((n, side, self._width), dtype)
+        planes: NDArray = np.zeros((len(values), self.side, self._width), dtype)
         values = 0.5 * values
         for (rows, cols, keep), vals in zip(self._passes, (values, np.conj(values)), strict=True):
             planes[:, rows, cols] += vals[:, keep]
-        # irfft2 transforms the columns, then the rows; the columns past the lines' reach
-        # are zero before and after the first step. Unscaled steps, then irfft2's 1 / side^2
-        full: NDArray = np.zeros((n, side, self._half), planes.dtype)
-        full[:, :, : self._width] = sfft.ifft(planes, axis=1, norm="forward")
-        out: NDArray = sfft.irfft(full, n=side, axis=2, norm="forward")
-        out /= side * side
+        # irfft2 transforms the columns, then the rows, whose columns past the lines' reach
+        # are zeros (irfft pads them)
+        columns = sfft.ifft(planes, axis=1, norm="forward")
+        out: NDArray = sfft.irfft(columns, n=self.side, axis=2, norm="forward")
         return out
 
 
@@ -263,7 +259,8 @@ class Synchroniser:
         coarse = pg // 2
         rough = self._correlator(coarse)(unit, np.complex128).reshape(len(D4), -1)
         syms = np.argsort(rough.max(axis=1))[::-1][:_FINE_SYMMETRIES]
-        corrs = self._correlator(pg)(unit[syms], np.complex128) * (pg * pg / math.sqrt(len(sync)))
+        scale = pg * pg / math.sqrt(len(sync)) / (pg * pg)  # irfft2's 1 / pg^2, exactly
+        corrs = self._correlator(pg)(unit[syms], np.complex128) * scale
         best = int(np.argmax(corrs.reshape(len(syms), -1).max(axis=1)))
         sym = int(syms[best])
         corr = corrs[best]
@@ -389,6 +386,7 @@ class Synchroniser:
             part = unit[start : start + _SCAN_CHUNK]
             corr = self._correlator(pg)(part, np.complex64)
             scores[start : start + len(part)] = corr.reshape(len(part), -1).max(axis=1)
+        scores /= pg * pg  # irfft2's scale (a power of two: the same numbers)
         return scores
 
     def _scan_peaks(
