@@ -165,3 +165,24 @@ def test_psnr_budget_lost_at_full_resolution_is_used() -> None:
     for marked in (topped, plain):
         assert psnr(image, marked) >= 40.0 and ssim(image, marked) >= 0.98
     assert TiledScheme(KEY).extract(topped).payload == PAYLOAD
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (65, 97), (128, 51)])
+def test_fast_paths_equal_the_plain_arithmetic(shape: tuple[int, int]) -> None:
+    """The SSIM model's half-resolution moments (OpenCV's area resampling) and the bright
+    mask's look-up table give bit for bit what the plain numpy steps give, odd sizes
+    included (an odd last row or column is dropped)."""
+    from synthmark.watermark.tiled import TileDesign
+    from synthmark.watermark.tiled.budget import _bright_lut, _half, _half_moments
+
+    rgb8 = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    full = np.moveaxis(rgb8, -1, 0).astype(np.float32)
+    x, x2 = _half_moments(rgb8)
+    assert x.shape == (3, shape[0] // 2, shape[1] // 2)
+    assert np.array_equal(x, _half(full)) and np.array_equal(x2, _half(full * full))
+
+    d = TileDesign()
+    hi = rgb8.max(axis=-1)
+    t = (hi.astype(np.float32) - np.float32(d.bright_knee)) / np.float32(255.0 - d.bright_knee)
+    plain = np.float32(1.0) - np.float32(1.0 - d.bright_floor) * np.clip(t, 0.0, 1.0)
+    assert np.array_equal(_bright_lut(d.bright_knee, d.bright_floor)[hi], plain)

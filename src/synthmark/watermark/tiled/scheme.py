@@ -48,8 +48,8 @@ from synthmark.watermark.whiten import Smoother, residual
 __all__ = ["TiledScheme", "luma"]
 
 
-def luma(image: Image.Image) -> NDArray[np.float32]:
-    """The luminance of an RGB image (BT.601 weights), as float32."""
+def luma(image: Image.Image | NDArray[np.uint8]) -> NDArray[np.float32]:
+    """The luminance of an RGB image or its (h, w, 3) pixels (BT.601 weights), as float32."""
     return np.asarray(image, dtype=np.float32) @ LUMA
 
 
@@ -151,7 +151,7 @@ class TiledScheme(WatermarkScheme):
             )
         )
         rgb8 = np.asarray(small)
-        y = luma(small)
+        y = luma(rgb8)
         sm = Smoother(y.shape)
         y_spec = sm.spectrum(y)
         mask = embed_mask(y, rgb8, sm, y_spec, d)
