@@ -198,9 +198,10 @@ def test_find_lattices_leaves_out_searched_candidates_under_min_score(
     synthmark_scheme: WatermarkScheme, photo: Image.Image
 ) -> None:
     """``min_score`` drops the searched candidates (rotation, period and log-polar)
-    that score under it, never the nominal lattices, and keeps the rest as they were:
-    the scheme aligns only those (``TileDesign.candidate_gate``)."""
-    from synthmark.watermark.lattice import find_lattices, line_scorer
+    that score under it, never the nominal lattices, and keeps the rest as they were;
+    ``min_nominal_score`` drops the nominal ones under it: the scheme aligns only those
+    (``TileDesign.candidate_gate``, ``nominal_gate``)."""
+    from synthmark.watermark.lattice import find_lattices, line_scorer, nominal_lattices
     from synthmark.watermark.tiled import TiledScheme
 
     assert isinstance(synthmark_scheme, TiledScheme)
@@ -224,6 +225,12 @@ def test_find_lattices_leaves_out_searched_candidates_under_min_score(
     ]
     # an unmarked photo's searched candidates stay under the scheme's gate
     assert max(lat.score for lat in every[n_nominal:]) < d.candidate_gate
+    # the nominal ones have their own gate; read_back scores them the same way
+    nominal = nominal_lattices(periods, d.search, scorer)
+    assert [lat.score for lat in nominal] == [lat.score for lat in every[:n_nominal]]
+    cut = float(np.median([lat.score for lat in nominal]))
+    kept = find_lattices(rw, lines, periods, d.search, scorer, np.inf, min_nominal_score=cut)
+    assert [lat.score for lat in kept] == [lat.score for lat in nominal if lat.score >= cut]
 
 
 def test_line_correlator_is_irfft2_of_the_hermitian_half() -> None:

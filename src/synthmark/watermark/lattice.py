@@ -110,14 +110,16 @@ class Lattice:
         return cls(basis=period * np.array([[c, -s], [s, c]]), score=score)
 
 
-def nominal_lattices(nominal_periods: Sequence[float], search: LatticeSearch) -> list[Lattice]:
+def nominal_lattices(
+    nominal_periods: Sequence[float], search: LatticeSearch, scorer: LineScorer | None = None
+) -> list[Lattice]:
     """The lattices of an image as marked (each nominal period at each nominal angle): the
-    first candidates of :func:`find_lattices`, in its order."""
-    return [
-        Lattice.square(period, math.radians(angle))
-        for period in nominal_periods
-        for angle in search.nominal_angles
-    ]
+    first candidates of :func:`find_lattices`, in its order; with ``scorer``, with its score."""
+    at = [(p, math.radians(a)) for p in nominal_periods for a in search.nominal_angles]
+    if scorer is None:
+        return [Lattice.square(p, t) for p, t in at]
+    scores = [float(scorer.fine(np.array([p]), np.array([t]))[0]) for p, t in at]
+    return [Lattice.square(p, t, z) for (p, t), z in zip(at, scores, strict=True)]
 
 
 def vertex(lo: float, mid: float, hi: float) -> float:
@@ -197,10 +199,8 @@ class LineScorer:
         self.log_polar: dict[LatticeSearch, _LogPolar] = {}
 
     def _coords(self, periods: NDArray, angles: NDArray) -> tuple[NDArray, NDArray]:
-        """(row, column) bins of each lattice's lines, shape ``broadcast(periods, angles) +
-        (lines,)``: :func:`line_frequencies` scaled to the spectrum's size, the rows taken
-        modulo its height; the same numbers, with fewer passes (and, on a grid of periods
-        by angles, the rotated lines computed once per angle)."""
+        """(row, column) bins of the lines, shape ``broadcast(periods, angles) + (lines,)``:
+        :func:`line_frequencies` in bins, rows modulo the height, in fewer passes."""
         c = np.cos(angles)[..., None]
         s = np.sin(angles)[..., None]
         inv = (1.0 / np.asarray(periods, np.float64))[..., None]
@@ -362,8 +362,7 @@ def _log_polar_peaks(
     # Row s: line log|k| = log k_lo + j*step sits at rho index j + s: P = k_lo / f_lo e^(-s step).
     log_p = math.log(k_lo) - math.log(f_lo) - np.arange(size) * step
     keep = (log_p >= math.log(min_p)) & (log_p <= math.log(max_p))
-    # irfft2(rfft2(polar, s=(size, n_phi)) * template) in its one-axis steps, the last only
-    # for the rows of periods in range (the same numbers)
+    # irfft2(rfft2(polar, s) * template) axis by axis, the last only for periods in range
     rows = np.zeros((size, n_phi // 2 + 1), np.complex64)
     rows[: len(polar)] = sfft.rfft(polar, axis=1)
     cols = sfft.ifft(sfft.fft(rows, axis=0) * lp.template, axis=0, norm="forward")
@@ -414,6 +413,7 @@ def find_lattices(
     search: LatticeSearch | None = None,
     scorer: LineScorer | None = None,
     min_score: float = 0.0,
+    min_nominal_score: float = 0.0,
 ) -> list[Lattice]:
     """Candidate square lattices for a periodic component of ``rw``, most specific first.
 
@@ -425,8 +425,8 @@ def find_lattices(
     nominal one at each nominal period (a rotation); the best period at each nominal angle
     (a crop or resize); and the ``search.n_global`` best of a log-polar (Fourier-Mellin)
     correlation over every period and angle. All but the nominal ones are refined. At most
-    :meth:`LatticeSearch.max_candidates` lattices come back, duplicates removed, and of the
-    searched ones (all but the nominal ones) only those that score ``min_score`` or more.
+    :meth:`LatticeSearch.max_candidates` lattices come back, duplicates removed: the
+    nominal ones that score ``min_nominal_score`` or more, the searched ones ``min_score``.
     Pass ``scorer`` (:func:`line_scorer` of the same ``rw``, ``lines`` and ``search``) to
     reuse its spectrum.
     """
@@ -462,7 +462,7 @@ def find_lattices(
         found.extend(scorer.refine_many(*(np.array(v) for v in zip(*peaks, strict=True))))
     results: list[Lattice] = []
     for i, (period, angle, score) in enumerate(found):
-        if i >= n_nominal and score < min_score:
+        if score < (min_score if i >= n_nominal else min_nominal_score):
             continue
         if any(_close(period, angle, lat) for lat in results):
             continue
