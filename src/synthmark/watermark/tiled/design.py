@@ -185,8 +185,8 @@ class TileDesign:
     candidate_gate: float = 1.2
     #: the nominal lattices (no geometric change) are aligned from this keyless line score
     #: up: those of 52 unmarked reads (the timing script's 12 photos; 10 others as they
-    #: are, after JPEG q50, a corner crop and the compound chain) scored 0.84-1.09, 70%
-    #: under 1.0; the marks of the robustness table that decoded at one, 1.10 and up at
+    #: are, after JPEG q50, a corner crop and the compound chain) scored 0.84-1.09, 72 of
+    #: 104 under 1.0; the marks of the robustness table that decoded at one, 1.10 and up at
     #: 512 px (1,499 reads), 1.24 at 1024 px (1,332)
     nominal_gate: float = 1.0
     #: the soft values are weighted per ring of ``|k|`` (``snr_rings`` equal rings from
