@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 from PIL import Image
 
 from synthmark.attacks import get_attack
@@ -321,3 +322,33 @@ def test_the_affine_autocorrelation_is_irfft2_of_the_power_row_by_row() -> None:
         assert np.array_equal(acf.plane, expected.astype(np.float64))
         some = np.array([0, 1, h - 1, 7])
         assert np.array_equal(acf.rows(some), expected[some].astype(np.float64))
+
+
+def test_folds_with_a_threads_reused_buffers_equal_fresh_folds() -> None:
+    """A :class:`Folder` drawing its arrays from a :class:`FoldBuffers` (reused read after
+    read, shape after shape) folds exactly as one with arrays of its own, and threads
+    sharing one ``FoldBuffers`` object each get their own arrays."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from synthmark.watermark.fold import FoldBuffers, Folder, fold
+
+    rng = np.random.default_rng(17)
+    images = [
+        (rng.standard_normal(shape).astype(np.float32), rng.random(shape).astype(np.float32))
+        for shape in ((64, 64), (64, 64), (48, 80), (64, 64))
+    ]
+    bases = [p * np.array([[1.0, -0.3], [0.3, 1.0]]) for p in (9.0, 13.5, 21.0)]
+    expected = [[fold(rw, w, b, 16) for b in bases] for rw, w in images]
+    buffers = FoldBuffers()
+
+    def folds(i: int) -> list[NDArray]:
+        rw, w = images[i % len(images)]
+        folder = Folder(rw, w, 16, buffers)
+        return [folder(b) for b in bases]
+
+    for i in range(len(images)):  # one thread, buffers reused across shapes and residuals
+        assert all(np.array_equal(a, b) for a, b in zip(folds(i), expected[i], strict=True))
+    with ThreadPoolExecutor(4) as pool:
+        for i, got in enumerate(pool.map(folds, range(16))):
+            want = expected[i % len(images)]
+            assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
-from synthmark.watermark.fold import Folder
+from synthmark.watermark.fold import FoldBuffers, Folder
 from synthmark.watermark.lattice import Lattice, line_frequencies, vertex
 from synthmark.watermark.tiled.bound import FalsePositiveBound
 from synthmark.watermark.tiled.design import D4, Layout, TileDesign
@@ -205,6 +205,7 @@ class Synchroniser:
         self.layout = layout
         self.design = design
         self._correlators: dict[int, LineCorrelator] = {}
+        self._buffers = FoldBuffers()  # per thread
 
     def _correlator(self, side: int) -> LineCorrelator:
         """The :class:`LineCorrelator` of the sync lines on ``side x side`` shifts."""
@@ -230,7 +231,7 @@ class Synchroniser:
     def folder(self, rw: NDArray, wt: NDArray) -> Folder:
         """A :class:`~synthmark.watermark.lattice.Folder` of ``rw`` (weights ``wt``) onto
         this design's cell grid, to pass to every method of one read."""
-        return Folder(rw, wt, self.design.grid)
+        return Folder(rw, wt, self.design.grid, self._buffers)
 
     def align(
         self, rw: NDArray, wt: NDArray, lattice: Lattice, folder: Folder | None = None
