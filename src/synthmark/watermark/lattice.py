@@ -359,15 +359,10 @@ def _log_polar_peaks(
     lp = _log_polar(scorer, search)
     step, k_lo, size = lp.step, lp.k_lo, lp.size
     polar = (scorer.q if sharp else scorer.q_max)[lp.iy, lp.ix]
+    corr = sfft.irfft2(sfft.rfft2(polar, s=(size, n_phi)) * lp.template, s=(size, n_phi))
     # Row s: line log|k| = log k_lo + j*step sits at rho index j + s: P = k_lo / f_lo e^(-s step).
     log_p = math.log(k_lo) - math.log(f_lo) - np.arange(size) * step
-    keep = (log_p >= math.log(min_p)) & (log_p <= math.log(max_p))
-    # irfft2(rfft2(polar, s) * template) axis by axis, the last only for periods in range
-    rows = np.zeros((size, n_phi // 2 + 1), np.complex64)
-    rows[: len(polar)] = sfft.rfft(polar, axis=1)
-    cols = sfft.ifft(sfft.fft(rows, axis=0) * lp.template, axis=0, norm="forward")
-    corr = np.full((size, n_phi), -np.inf)
-    corr[keep] = sfft.irfft(cols[keep], n=n_phi, axis=1, norm="forward") * (1.0 / (size * n_phi))
+    corr[(log_p < math.log(min_p)) | (log_p > math.log(max_p)), :] = -np.inf
     quarter = n_phi // 2  # the template repeats every 90 degrees
     corr = np.maximum(corr[:, :quarter], corr[:, quarter:])
     out: list[tuple[float, float]] = []
