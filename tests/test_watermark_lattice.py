@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 from PIL import Image
 
 from synthmark.attacks import get_attack
@@ -157,3 +158,197 @@ def test_affine_search_recovers_the_basis_of_a_stretched_lattice(
     a, b = reduce_basis(np.array([1.0, 0.0]), np.array([7.0, 1.0]))
     assert {tuple(np.abs(a)), tuple(np.abs(b))} == {(1.0, 0.0), (0.0, 1.0)}
     assert math.isclose(abs(float(a[0] * b[1] - a[1] * b[0])), 1.0)
+
+
+def test_line_scores_are_those_of_the_line_frequencies() -> None:
+    """The scorer's fine and coarse scores are, bit for bit, the spectrum read at
+    :func:`line_frequencies` (lines folded onto the half an rfft keeps, rows taken modulo
+    the height): bilinearly from the padded copy, and at the nearest bin of its 3 x 3
+    maximum. The scorer computes them with fewer array passes (a read spends 10 ms
+    there), so the plain formula is the reference."""
+    from synthmark.watermark.lattice import LineScorer, line_frequencies
+
+    rng = np.random.default_rng(5)
+    h, w = 64, 48
+    q = rng.random((h, w // 2 + 1)).astype(np.float32)
+    lines = np.array([[3, 1], [-2, 5], [4, -4], [6, 0], [0, 5], [-5, -3]])
+    scorer = LineScorer(q, (h, w), lines)
+    periods = np.concatenate([rng.uniform(13.0, 40.0, 200), [16.0, 20.0]])
+    angles = np.concatenate([rng.uniform(-np.pi, np.pi, 200), [0.0, np.pi / 2]])
+    fx, fy, _ = line_frequencies(lines, periods, angles)
+    y, x = (fy * h) % h, fx * w
+    assert (fy < 0).any() and (fy > 0).any()  # rows on both sides of zero wrap
+
+    y0, x0 = np.floor(y), np.floor(x)
+    ty, tx = y - y0, x - x0
+    padded = np.zeros((h + 1, w // 2 + 2), np.float32)
+    padded[:h, : w // 2 + 1] = q
+    padded[h, : w // 2 + 1] = q[0]
+    padded[:, -1] = padded[:, -2]
+    iy, ix = y0.astype(np.intp) % h, x0.astype(np.intp)
+    bilinear = (1 - ty) * ((1 - tx) * padded[iy, ix] + tx * padded[iy, ix + 1]) + ty * (
+        (1 - tx) * padded[iy + 1, ix] + tx * padded[iy + 1, ix + 1]
+    )
+    norm = len(lines) * scorer.mean
+    assert np.array_equal(scorer.fine(periods, angles), bilinear.sum(axis=1) / norm)
+    near = scorer.q_max[np.rint(y).astype(np.intp) % h, np.rint(x).astype(np.intp)]
+    assert np.array_equal(scorer.coarse(periods, angles), near.sum(axis=1) / norm)
+
+
+def test_find_lattices_leaves_out_searched_candidates_under_min_score(
+    synthmark_scheme: WatermarkScheme, photo: Image.Image
+) -> None:
+    """``min_score`` drops the searched candidates (rotation, period and log-polar)
+    that score under it, never the nominal lattices, and keeps the rest as they were;
+    ``min_nominal_score`` drops the nominal ones under it: the scheme aligns only those
+    (``TileDesign.candidate_gate``, ``nominal_gate``)."""
+    from synthmark.watermark.lattice import find_lattices, line_scorer, nominal_lattices
+    from synthmark.watermark.tiled import TiledScheme
+
+    assert isinstance(synthmark_scheme, TiledScheme)
+    d = synthmark_scheme.design
+    rw, _ = synthmark_scheme.whitened(photo)
+    lines = np.concatenate([synthmark_scheme.layout.sync, synthmark_scheme.layout.data])
+    periods = synthmark_scheme.sync.nominal_periods(photo.size)
+    scorer = line_scorer(rw, lines, d.search)
+    every = find_lattices(rw, lines, periods, d.search, scorer)
+    n_nominal = len(periods) * len(d.search.nominal_angles)
+    assert len(every) > n_nominal
+    cut = sorted(lat.score for lat in every[n_nominal:])[len(every[n_nominal:]) // 2]
+    kept = find_lattices(rw, lines, periods, d.search, scorer, min_score=cut)
+    expected = every[:n_nominal] + [lat for lat in every[n_nominal:] if lat.score >= cut]
+    assert [(lat.period, lat.angle) for lat in kept] == [
+        (lat.period, lat.angle) for lat in expected
+    ]
+    only = find_lattices(rw, lines, periods, d.search, scorer, min_score=np.inf)
+    assert [(lat.period, lat.angle) for lat in only] == [
+        (lat.period, lat.angle) for lat in every[:n_nominal]
+    ]
+    # an unmarked photo's searched candidates stay under the scheme's gate
+    assert max(lat.score for lat in every[n_nominal:]) < d.candidate_gate
+    # the nominal ones have their own gate; read_back scores them the same way
+    nominal = nominal_lattices(periods, d.search, scorer)
+    assert [lat.score for lat in nominal] == [lat.score for lat in every[:n_nominal]]
+    cut = float(np.median([lat.score for lat in nominal]))
+    kept = find_lattices(rw, lines, periods, d.search, scorer, np.inf, min_nominal_score=cut)
+    assert [lat.score for lat in kept] == [lat.score for lat in nominal if lat.score >= cut]
+
+
+def test_line_correlator_is_irfft2_of_the_hermitian_half() -> None:
+    """:class:`LineCorrelator` gives the very numbers of scipy's ``irfft2`` of the
+    Hermitian half of planes holding half of each value at its line and half its
+    conjugate at the opposite one (the sync correlation over every shift), unscaled, in
+    single and double precision, on the scan's and the alignment's shift grids."""
+    import scipy.fft as sfft
+
+    from synthmark.watermark.tiled.sync import LineCorrelator
+
+    rng = np.random.default_rng(7)
+    pairs = {(int(a), int(b)) for a, b in rng.integers(-15, 16, (80, 2))} - {(0, 0)}
+    lines = np.array(sorted(p for p in pairs if (-p[0], -p[1]) not in pairs or p > (0, 0)))
+    for side, dtype in ((64, np.complex64), (64, np.complex128), (128, np.complex128)):
+        values = np.exp(1j * rng.uniform(0, 2 * np.pi, (5, len(lines))))
+        half = side // 2 + 1
+        planes = np.zeros((5, side, half), dtype)
+        for at, vals in ((lines % side, 0.5 * values), (-lines % side, np.conj(0.5 * values))):
+            keep = at[:, 1] < half
+            planes[:, at[keep, 0], at[keep, 1]] += vals[:, keep]
+        expected = sfft.irfft2(planes, s=(side, side), axes=(1, 2))
+        found = LineCorrelator(lines, side)(values, dtype)
+        assert found.dtype == expected.dtype
+        assert np.array_equal(found / side**2, expected)
+
+
+def test_refine_many_climbs_the_grid_of_every_start_as_the_plain_search_does(
+    synthmark_scheme: WatermarkScheme, marked: Image.Image
+) -> None:
+    """The local search scores its 7 x 7 grids of periods by angles with the rotated lines
+    computed once per angle: it ends where a search scoring every grid point on its own
+    ends, with the same scores, bit for bit."""
+    from synthmark.watermark.lattice import line_scorer
+    from synthmark.watermark.tiled import TiledScheme
+
+    assert isinstance(synthmark_scheme, TiledScheme)
+    d = synthmark_scheme.design
+    layout = synthmark_scheme.layout
+    rw, _ = synthmark_scheme.whitened(marked)
+    scorer = line_scorer(rw, np.concatenate([layout.sync, layout.data]), d.search)
+    rng = np.random.default_rng(11)
+    starts_p = np.concatenate([[d.step * math.sqrt(5.0) * 1.01], rng.uniform(45.0, 200.0, 4)])
+    starts_t = np.concatenate([[math.atan2(1, 2) + 0.004], rng.uniform(0.0, np.pi / 2, 4)])
+
+    p, t = starts_p.copy(), starts_t.copy()
+    best = scorer.fine(p, t)
+    span_p, span_a = 0.012, math.radians(0.6)
+    offsets = np.linspace(-1.0, 1.0, 7)
+    dp, dt = (g.ravel() for g in np.meshgrid(offsets, offsets, indexing="ij"))
+    rows = np.arange(len(p))
+    for _ in range(3):
+        pp = p[:, None] * (1.0 + span_p * dp[None, :])
+        tt = t[:, None] + span_a * dt[None, :]
+        scores = scorer.fine(pp.ravel(), tt.ravel()).reshape(pp.shape)
+        i = np.argmax(scores, axis=1)
+        better = scores[rows, i] > best
+        p = np.where(better, pp[rows, i], p)
+        t = np.where(better, tt[rows, i], t)
+        best = np.where(better, scores[rows, i], best)
+        span_p, span_a = span_p / 3.0, span_a / 3.0
+    assert scorer.refine_many(starts_p, starts_t) == list(zip(p, t, best, strict=True))
+    assert best[0] > scorer.fine(starts_p[:1], starts_t[:1])[0]  # the marked lattice climbs
+
+
+def test_the_affine_autocorrelation_is_irfft2_of_the_power_row_by_row() -> None:
+    """The affine search's autocorrelation, computed only for the rows asked (the gate
+    reads a few), is bit for bit ``irfft2(|rfft2(plane)|^2)`` of the mean-free, mirrored
+    spike spectrum, on a square and on an oblong decode space."""
+    import scipy.fft as sfft
+
+    from synthmark.watermark.affine import _Autocorrelation
+    from synthmark.watermark.lattice import LatticeSearch, line_scorer
+
+    rng = np.random.default_rng(13)
+    lines = np.array([[11, 2], [-3, 12], [9, -8]])
+    for shape in ((96, 96), (96, 130)):
+        scorer = line_scorer(rng.standard_normal(shape).astype(np.float32), lines, LatticeSearch())
+        h, w = shape
+        q, half = scorer.q, scorer.q.shape[1]
+        plane = np.zeros(shape, np.float32)
+        plane[:, :half] = q
+        plane[:, half:] = np.roll(q[::-1], 1, axis=0)[:, w - half : 0 : -1]
+        np.subtract(plane, np.float32(scorer.mean), out=plane, where=plane > 0)
+        spec = sfft.rfft2(plane)
+        expected = sfft.irfft2(spec.real * spec.real + spec.imag * spec.imag, s=shape)
+        acf = _Autocorrelation(scorer)
+        assert np.array_equal(acf.plane, expected.astype(np.float64))
+        some = np.array([0, 1, h - 1, 7])
+        assert np.array_equal(acf.rows(some), expected[some].astype(np.float64))
+
+
+def test_folds_with_a_threads_reused_buffers_equal_fresh_folds() -> None:
+    """A :class:`Folder` drawing its arrays from a :class:`FoldBuffers` (reused read after
+    read, shape after shape) folds exactly as one with arrays of its own, and threads
+    sharing one ``FoldBuffers`` object each get their own arrays."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from synthmark.watermark.fold import FoldBuffers, Folder, fold
+
+    rng = np.random.default_rng(17)
+    images = [
+        (rng.standard_normal(shape).astype(np.float32), rng.random(shape).astype(np.float32))
+        for shape in ((64, 64), (64, 64), (48, 80), (64, 64))
+    ]
+    bases = [p * np.array([[1.0, -0.3], [0.3, 1.0]]) for p in (9.0, 13.5, 21.0)]
+    expected = [[fold(rw, w, b, 16) for b in bases] for rw, w in images]
+    buffers = FoldBuffers()
+
+    def folds(i: int) -> list[NDArray]:
+        rw, w = images[i % len(images)]
+        folder = Folder(rw, w, 16, buffers)
+        return [folder(b) for b in bases]
+
+    for i in range(len(images)):  # one thread, buffers reused across shapes and residuals
+        assert all(np.array_equal(a, b) for a, b in zip(folds(i), expected[i], strict=True))
+    with ThreadPoolExecutor(4) as pool:
+        for i, got in enumerate(pool.map(folds, range(16))):
+            want = expected[i % len(images)]
+            assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))

@@ -187,3 +187,22 @@ def test_averaging_many_marks_no_longer_removes_them(shared_data: Path) -> None:
             reads += scheme.extract(cleaned).payload == payload
         survived[variants] = reads
     assert survived[True] == 3 and survived[False] <= 1
+
+
+def test_with_every_candidate_gated_out_the_scan_still_reads(
+    synthmark_scheme: WatermarkScheme, marked: Image.Image, photo: Image.Image
+) -> None:
+    """A read with no keyless candidate to align (on an unmarked image every one is
+    usually under the gates) still runs the scan: a mark the scan finds reads present,
+    and an unmarked image reads absent, reported at the scan's best alignment."""
+    from synthmark.watermark.tiled import TiledScheme
+    from synthmark.watermark.tiled.bound import Stage
+
+    assert isinstance(synthmark_scheme, TiledScheme)
+    scheme = synthmark_scheme
+    for image, present in ((marked, True), (photo, False)):
+        rw, wt = scheme.whitened(image)
+        outcome = scheme.decoder.read(rw, wt, [], scheme.sync)
+        assert outcome.stage is Stage.SCAN
+        assert (outcome.status is WatermarkStatus.PRESENT) is present
+        assert outcome.payload == (PAYLOAD if present else None)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.fft as sfft
@@ -71,24 +72,49 @@ def reduce_basis(g1: NDArray, g2: NDArray) -> tuple[NDArray, NDArray]:
     return a, b
 
 
-def _autocorrelation(scorer: LineScorer) -> NDArray[np.float64]:
+class _Autocorrelation:
     """The circular autocorrelation of the mean-free spike spectrum over the whole plane
-    (rows: vertical bins, columns: horizontal bins; lag 0 at [0, 0])."""
-    h, w = scorer.h, scorer.w
-    q = scorer.q
-    full = np.zeros((h, w), np.float32)
-    half = q.shape[1]
-    full[:, :half] = q
-    # the spectrum of a real image is Hermitian: bin (y, x) mirrors (-y, -x)
-    mirrored = np.roll(q[::-1], 1, axis=0)  # row y holds row -y
-    full[:, half:] = mirrored[:, w - half : 0 : -1]
-    np.subtract(full, np.float32(scorer.mean), out=full, where=full > 0)  # mean-free band
-    spec = sfft.rfft2(full)
-    power = spec.real * spec.real + spec.imag * spec.imag
-    return np.asarray(sfft.irfft2(power, s=(h, w)), np.float64)
+    (rows: vertical bins, columns: horizontal bins; lag 0 at [0, 0]), row by row as asked:
+    the gate of :func:`_peaks` needs the rows of small lags only, and on most unmarked
+    images it ends the search. The numbers of ``irfft2(|rfft2(plane)|^2)``: the same
+    one-axis transforms, without those of rows that are zero (outside the band) or not
+    asked for."""
+
+    def __init__(self, scorer: LineScorer) -> None:
+        h, w = scorer.h, scorer.w
+        q = scorer.q
+        full = np.zeros((h, w), np.float32)
+        half = q.shape[1]
+        full[:, :half] = q
+        # the spectrum of a real image is Hermitian: bin (y, x) mirrors (-y, -x)
+        mirrored = np.roll(q[::-1], 1, axis=0)  # row y holds row -y
+        full[:, half:] = mirrored[:, w - half : 0 : -1]
+        np.subtract(full, np.float32(scorer.mean), out=full, where=full > 0)  # mean-free band
+        # rfft2: the rows' real transforms, then the columns'
+        rows = np.zeros((h, w // 2 + 1), np.complex64)
+        live = np.flatnonzero(full.any(axis=1))
+        rows[live] = sfft.rfft(full[live], axis=1)
+        spec = sfft.fft(rows, axis=0)
+        power = spec.real * spec.real + spec.imag * spec.imag
+        # irfft2: the columns' transforms (unscaled), then each row's, scaled by 1 / (h w)
+        self._columns = sfft.ifft(power + 0j, axis=0, norm="forward")
+        self._scale = np.float32(1.0 / (h * w))
+        self.shape = (h, w)
+
+    def rows(self, rows: NDArray[np.intp]) -> NDArray[np.float64]:
+        """The autocorrelation's ``rows`` (vertical lags modulo the height)."""
+        out = sfft.irfft(self._columns[rows], n=self.shape[1], axis=1, norm="forward")
+        return np.asarray(out * self._scale, np.float64)
+
+    @cached_property
+    def plane(self) -> NDArray[np.float64]:
+        """Every row."""
+        return self.rows(np.arange(self.shape[0]))
 
 
-def _peaks(acf: NDArray, search: AffineSearch, count: int) -> list[NDArray[np.float64]]:
+def _peaks(
+    acf: _Autocorrelation, search: AffineSearch, count: int
+) -> list[NDArray[np.float64]]:
     """The ``count`` strongest local maxima of ``acf`` whose lag is a reciprocal vector of
     a period in range, as (fx, fy) cycles per pixel (one of each +-pair), sub-bin refined;
     none when the strongest does not stand ``search.gate`` robust deviations above the
@@ -97,7 +123,7 @@ def _peaks(acf: NDArray, search: AffineSearch, count: int) -> list[NDArray[np.fl
     # only small lags can be a reciprocal basis vector: look at a window around lag 0
     ry, rx = math.ceil(h / search.min_period) + 2, math.ceil(w / search.min_period) + 2
     ly, lx = np.arange(-ry, ry + 1), np.arange(-rx, rx + 1)
-    win = acf[np.ix_(ly % h, lx % w)]
+    win = acf.rows(ly % h)[:, lx % w]
     fy, fx = ly[:, None] / h, lx[None, :] / w
     radius = np.hypot(fx, fy)
     inside = (radius >= 1.0 / search.max_period) & (radius <= 1.0 / search.min_period)
@@ -202,10 +228,11 @@ def affine_lattices(scorer: LineScorer, search: AffineSearch | None = None) -> l
     autocorrelation at their shortest vectors, sharpened by the peaks at multiples
     (:func:`_sharpen`) and refined by the line score, best first."""
     search = search or AffineSearch()
-    acf = _autocorrelation(scorer)
-    bases = _bases(_peaks(acf, search, search.peaks), search)
+    correlation = _Autocorrelation(scorer)
+    bases = _bases(_peaks(correlation, search, search.peaks), search)
     if not bases:
         return []
+    acf = correlation.plane
     # a basis of the pattern's lattice finds peaks at g1, g2, g1 + g2 and g1 - g2; a finer
     # lattice (one of half-sums) misses some of them, a coarser one predicts its lines
     # where there are none, which the line score tells

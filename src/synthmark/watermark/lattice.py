@@ -15,7 +15,9 @@ shift inside the cell; the scheme that owns the pattern resolves those with its 
 synchronisation lines.
 
 The host image is suppressed twice before the spectrum is scored: a high-pass residual is
-normalised by its local energy (so that edges and texture do not dominate), and its power
+normalised by its local energy (so that edges and texture do not dominate;
+:mod:`~synthmark.watermark.whiten`, whose :class:`Smoother` and :func:`residual` are
+also importable from here), and its power
 spectrum is divided by a local average and clipped, which keeps the sharp lines of a
 periodic pattern and bounds the weight of any single periodic artefact (a JPEG grid, say).
 Nothing here depends on a key.
@@ -31,6 +33,8 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 from scipy import ndimage
+
+from synthmark.watermark.whiten import Smoother, residual
 
 __all__ = [
     "Lattice",
@@ -106,39 +110,16 @@ class Lattice:
         return cls(basis=period * np.array([[c, -s], [s, c]]), score=score)
 
 
-def nominal_lattices(nominal_periods: Sequence[float], search: LatticeSearch) -> list[Lattice]:
+def nominal_lattices(
+    nominal_periods: Sequence[float], search: LatticeSearch, scorer: LineScorer | None = None
+) -> list[Lattice]:
     """The lattices of an image as marked (each nominal period at each nominal angle): the
-    first candidates of :func:`find_lattices`, in its order."""
-    return [
-        Lattice.square(period, math.radians(angle))
-        for period in nominal_periods
-        for angle in search.nominal_angles
-    ]
-
-
-class Smoother:
-    """Gaussian blurs of images of one shape, through the FFT (circular at the borders)."""
-
-    def __init__(self, shape: tuple[int, int]) -> None:
-        h, w = shape
-        self.shape = shape
-        fy = sfft.fftfreq(h).astype(np.float32)[:, None]
-        fx = sfft.rfftfreq(w).astype(np.float32)[None, :]
-        self._f2 = fx * fx + fy * fy
-        self._gains: dict[float, NDArray[np.float32]] = {}
-
-    def gain(self, sigma: float) -> NDArray[np.float32]:
-        if sigma not in self._gains:
-            self._gains[sigma] = np.exp(np.float32(-2.0 * math.pi**2 * sigma**2) * self._f2)
-        return self._gains[sigma]
-
-    def spectrum(self, a: FloatArray) -> NDArray[np.complex64]:
-        return sfft.rfft2(np.asarray(a, np.float32))
-
-    def blur(self, a: FloatArray, sigma: float, spectrum: NDArray | None = None) -> FloatArray:
-        """``a`` blurred with a Gaussian of ``sigma`` px (pass ``spectrum`` to reuse an FFT)."""
-        spec = self.spectrum(a) if spectrum is None else spectrum
-        return sfft.irfft2(spec * self.gain(sigma), s=self.shape).astype(np.float32, copy=False)
+    first candidates of :func:`find_lattices`, in its order; with ``scorer``, with its score."""
+    at = [(p, math.radians(a)) for p in nominal_periods for a in search.nominal_angles]
+    if scorer is None:
+        return [Lattice.square(p, t) for p, t in at]
+    scores = [float(scorer.fine(np.array([p]), np.array([t]))[0]) for p, t in at]
+    return [Lattice.square(p, t, z) for (p, t), z in zip(at, scores, strict=True)]
 
 
 def vertex(lo: float, mid: float, hi: float) -> float:
@@ -146,34 +127,6 @@ def vertex(lo: float, mid: float, hi: float) -> float:
     middle one (0 when they do not make a peak): a sub-sample peak position."""
     den = lo - 2 * mid + hi
     return 0.5 * (lo - hi) / den if den < 0 else 0.0
-
-
-def residual(
-    y: FloatArray,
-    highpass_sigma: float = 3.0,
-    smoother: Smoother | None = None,
-    spectrum: NDArray | None = None,
-    power: float = 0.5,
-) -> tuple[FloatArray, FloatArray]:
-    """High-pass luminance residual and per-pixel weights that fall with its local energy.
-
-    Returns ``(r, w)`` with ``w = 1 / (E^power + floor^(2 power))`` for the local energy
-    ``E``: with ``power = 0.5``, ``r * w`` has roughly unit local variance everywhere; a
-    larger power trusts quiet regions more than busy ones (the host's own texture is the
-    noise a watermark decoder fights).
-    """
-    y = np.asarray(y, np.float32)
-    sm = smoother or Smoother(y.shape)
-    r = y - sm.blur(y, highpass_sigma, spectrum)
-    r2 = r * r
-    energy = sm.blur(r2, 4.0)
-    np.maximum(energy, 0.0, out=energy)
-    floor = 0.5 * math.sqrt(float(np.mean(r2))) + 1e-3
-    if power == 0.5:
-        w = 1.0 / (np.sqrt(energy) + np.float32(floor))
-    else:
-        w = 1.0 / (energy ** np.float32(power) + np.float32(floor ** (2.0 * power)))
-    return r, w.astype(np.float32, copy=False)
 
 
 def spike_spectrum(rw: FloatArray, search: LatticeSearch) -> NDArray[np.float32]:
@@ -236,6 +189,8 @@ class LineScorer:
         self._q_flat = padded.ravel()
         self._stride = wq + 1
         self.lines = np.asarray(lines, np.float64)
+        self._k1 = self.lines[None, :, 0].copy()
+        self._k2 = self.lines[None, :, 1].copy()
         positive = q[q > 0]
         self.mean = float(positive.mean()) if positive.size else 1.0
         #: the log-polar peaks found so far (:func:`global_peaks`), by search
@@ -244,15 +199,35 @@ class LineScorer:
         self.log_polar: dict[LatticeSearch, _LogPolar] = {}
 
     def _coords(self, periods: NDArray, angles: NDArray) -> tuple[NDArray, NDArray]:
-        fx, fy, _ = line_frequencies(self.lines, periods, angles)
-        return (fy * self.h) % self.h, fx * self.w
+        """(row, column) bins of the lines, shape ``broadcast(periods, angles) + (lines,)``:
+        :func:`line_frequencies` in bins, rows modulo the height, in fewer passes."""
+        c = np.cos(angles)[..., None]
+        s = np.sin(angles)[..., None]
+        inv = (1.0 / np.asarray(periods, np.float64))[..., None]
+        k1, k2 = self._k1, self._k2
+        fx = c * k1
+        fx -= s * k2
+        fx = fx * inv
+        fy = s * k1
+        fy += c * k2
+        fy = fy * inv
+        # fold onto fx >= 0 (line_frequencies' sign), then rows modulo h: |fy| < 1 here
+        np.negative(fy, out=fy, where=fx < 0)
+        np.abs(fx, out=fx)
+        fy *= self.h
+        np.add(fy, self.h, out=fy, where=fy < 0)
+        fx *= self.w
+        return fy, fx
 
     def coarse(self, periods: NDArray, angles: NDArray) -> NDArray[np.float64]:
         """Nearest-bin scores on the 3x3-max-filtered spectrum (tolerates ~1 bin error)."""
         y, x = self._coords(periods, angles)
-        iy = np.rint(y).astype(np.intp) % self.h
-        ix = np.minimum(np.rint(x).astype(np.intp), self.q.shape[1] - 1)
-        return self.q_max[iy, ix].sum(axis=1) / (len(self.lines) * self.mean)
+        i = np.rint(y, out=y).astype(np.intp)
+        i[i >= self.h] -= self.h  # a row of exactly h (y is in [0, h])
+        width = self.q.shape[1]
+        i *= width
+        i += np.minimum(np.rint(x, out=x).astype(np.intp), width - 1)
+        return self.q_max.ravel().take(i).sum(axis=-1) / (len(self.lines) * self.mean)
 
     def fine(self, periods: NDArray, angles: NDArray) -> NDArray[np.float64]:
         """Bilinear scores on the spectrum itself."""
@@ -273,16 +248,28 @@ class LineScorer:
         return (fy * sign * self.h) % self.h, fx * sign * self.w
 
     def _bilinear(self, y: NDArray, x: NDArray) -> NDArray[np.float64]:
-        """Sum over each row of the spectrum read bilinearly at (y, x) bins, normalised."""
+        """Sum over the last axis of the spectrum read bilinearly at (y, x) bins,
+        normalised."""
         y0, x0 = np.floor(y), np.floor(x)
-        fy, fx = y - y0, x - x0
-        col = np.minimum(x0.astype(np.intp), self._stride - 2)  # x <= width / 2: no-op
-        i = (y0.astype(np.intp) % self.h) * self._stride + col
+        i = y0.astype(np.intp)
+        i[i >= self.h] -= self.h  # a row bin of exactly h (y is in [0, h])
+        i *= self._stride
+        col = x0.astype(np.intp)
+        np.minimum(col, self._stride - 2, out=col)  # x <= width / 2: no-op
+        i += col
+        fy, fx = np.subtract(y, y0, out=y0), np.subtract(x, x0, out=x0)
         q, down = self._q_flat, self._stride
-        val = (1 - fy) * ((1 - fx) * q.take(i) + fx * q.take(i + 1)) + fy * (
-            (1 - fx) * q.take(i + down) + fx * q.take(i + down + 1)
-        )
-        return val.sum(axis=1) / (len(self.lines) * self.mean)
+        gx = 1 - fx
+        top = gx * q.take(i)
+        i += 1
+        top += fx * q.take(i)
+        i += down
+        bottom = fx * q.take(i)
+        i -= 1
+        bottom = gx * q.take(i) + bottom
+        top *= 1 - fy
+        top += fy * bottom
+        return top.sum(axis=-1) / (len(self.lines) * self.mean)
 
     def refine_many(self, periods: NDArray, angles: NDArray) -> list[tuple[float, float, float]]:
         """Local searches of period and angle maximising the fine score, from each of
@@ -292,16 +279,17 @@ class LineScorer:
         t = np.asarray(angles, np.float64).copy()
         best = self.fine(p, t)
         offsets = np.linspace(-1.0, 1.0, 7)
-        dp, dt = (g.ravel() for g in np.meshgrid(offsets, offsets, indexing="ij"))
+        rows = np.arange(len(p))
         for _ in range(3):
-            pp = p[:, None] * (1.0 + span_p * dp[None, :])
-            tt = t[:, None] + span_a * dt[None, :]
-            scores = self.fine(pp.ravel(), tt.ravel()).reshape(pp.shape)
+            # a 7 x 7 grid of periods by angles around each point (period-major)
+            grid_p = p[:, None] * (1.0 + span_p * offsets[None, :])
+            grid_t = t[:, None] + span_a * offsets[None, :]
+            coords = self._coords(grid_p[:, :, None], grid_t[:, None, :])
+            scores = self._bilinear(*coords).reshape(len(p), -1)
             i = np.argmax(scores, axis=1)
-            rows = np.arange(len(p))
             better = scores[rows, i] > best
-            p = np.where(better, pp[rows, i], p)
-            t = np.where(better, tt[rows, i], t)
+            p = np.where(better, grid_p[rows, i // len(offsets)], p)
+            t = np.where(better, grid_t[rows, i % len(offsets)], t)
             best = np.where(better, scores[rows, i], best)
             span_p /= 3.0
             span_a /= 3.0
@@ -419,6 +407,8 @@ def find_lattices(
     nominal_periods: Sequence[float] = (),
     search: LatticeSearch | None = None,
     scorer: LineScorer | None = None,
+    min_score: float = 0.0,
+    min_nominal_score: float = 0.0,
 ) -> list[Lattice]:
     """Candidate square lattices for a periodic component of ``rw``, most specific first.
 
@@ -430,9 +420,10 @@ def find_lattices(
     nominal one at each nominal period (a rotation); the best period at each nominal angle
     (a crop or resize); and the ``search.n_global`` best of a log-polar (Fourier-Mellin)
     correlation over every period and angle. All but the nominal ones are refined. At most
-    :meth:`LatticeSearch.max_candidates` lattices come back, duplicates removed. Pass
-    ``scorer`` (:func:`line_scorer` of the same ``rw``, ``lines`` and ``search``) to reuse
-    its spectrum.
+    :meth:`LatticeSearch.max_candidates` lattices come back, duplicates removed: the
+    nominal ones that score ``min_nominal_score`` or more, the searched ones ``min_score``.
+    Pass ``scorer`` (:func:`line_scorer` of the same ``rw``, ``lines`` and ``search``) to
+    reuse its spectrum.
     """
     search = search or LatticeSearch()
     h, w = rw.shape
@@ -445,6 +436,7 @@ def find_lattices(
         for angle in nominal_angles:
             score = float(scorer.fine(np.array([period]), np.array([angle]))[0])
             found.append((period, angle, score))
+    n_nominal = len(found)
     # rotations at a nominal period
     turn = math.radians(search.max_rotation)
     for period in nominal_periods:
@@ -464,7 +456,9 @@ def find_lattices(
     if peaks:
         found.extend(scorer.refine_many(*(np.array(v) for v in zip(*peaks, strict=True))))
     results: list[Lattice] = []
-    for period, angle, score in found:
+    for i, (period, angle, score) in enumerate(found):
+        if score < (min_score if i >= n_nominal else min_nominal_score):
+            continue
         if any(_close(period, angle, lat) for lat in results):
             continue
         results.append(Lattice.square(period, angle, score))

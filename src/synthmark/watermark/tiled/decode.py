@@ -221,10 +221,10 @@ class Decoder:
     ) -> Outcome:
         """Every stage in turn until a word passes the CRC (see the module doc); ``rw`` is
         the weighted residual, ``wt`` its weights, ``lattices`` the keyless candidates
-        (at least one); ``affine`` gives the affine search's lattices, which the scan
-        stage aligns too; ``extra`` gives (period, angle) lattices the scan scores too, and
-        the scan tries every angle at each of ``scan_periods``
-        (:func:`~.sync.crop_periods`)."""
+        (perhaps none: the scan's best alignment then stands for the read); ``affine``
+        gives the affine search's lattices, which the scan stage aligns too; ``extra``
+        gives (period, angle) lattices the scan scores too, and the scan tries every angle
+        at each of ``scan_periods`` (:func:`~.sync.crop_periods`)."""
         d = self.design
         tried: list[Attempt] = []
         folder = sync.folder(rw, wt)
@@ -240,8 +240,8 @@ class Decoder:
             found = run(sync.align(rw, wt, lattice, folder), Stage.CANDIDATES)
             if found is not None:
                 return found
-        top = max(tried, key=lambda t: t.alignment.z).alignment
-        if top.z >= d.refine_gate:
+        top = max(tried, key=lambda t: t.alignment.z).alignment if tried else None
+        if top is not None and top.z >= d.refine_gate:
             found = run(sync.refine(rw, wt, top, folder), Stage.REFINED)
             if found is not None:
                 return found
@@ -254,6 +254,8 @@ class Decoder:
             found = run(sync.refine(rw, wt, scanned, folder), Stage.SCAN)
             if found is not None:
                 return found
+        if not tried:  # no candidate, and the scan's best under its gate: not decoded
+            tried.append(Attempt(scanned, Stage.SCAN, self.bound.p_sync(scanned.z, Stage.SCAN)))
         best = min(tried, key=lambda t: (t.p_sync, -t.alignment.z))
         listed = self._listed(best)
         if listed is not None:

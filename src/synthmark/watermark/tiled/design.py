@@ -175,6 +175,20 @@ class TileDesign:
     #: an unmarked image's alignments mostly score 2.5-3.5; the false-positive bound holds
     #: whichever alignments are decoded)
     decode_gate: float = 3.0
+    #: of the keyless search's candidates, all but the nominal lattices are aligned only
+    #: from this keyless line score up (:func:`~synthmark.watermark.lattice.find_lattices`'s
+    #: ``min_score``; an alignment costs about 2 ms, most of an unmarked read). 320
+    #: candidates of 40 unmarked reads at 512 and 1024 px (photos, JPEG q50, a corner crop,
+    #: the compound chain) scored 1.0-1.19; those at which marks of the robustness table
+    #: decoded, 1.33 and up at 512 px (675 reads), 1.43 at 1024 px (703); faint marks 1.26.
+    #: Both gates leave out hypotheses, so the false-positive bound holds as it is
+    candidate_gate: float = 1.2
+    #: the nominal lattices (no geometric change) are aligned from this keyless line score
+    #: up: those of 52 unmarked reads (the timing script's 12 photos; 10 others as they
+    #: are, after JPEG q50, a corner crop and the compound chain) scored 0.84-1.09, 72 of
+    #: 104 under 1.0; the marks of the robustness table that decoded at one, 1.10 and up at
+    #: 512 px (1,499 reads), 1.24 at 1024 px (1,332)
+    nominal_gate: float = 1.0
     #: the soft values are weighted per ring of ``|k|`` (``snr_rings`` equal rings from
     #: ``k_low`` to ``k_high``) by an SNR measured from the ring's sync lines; a ring with
     #: fewer than ``min_ring_sync`` sync lines is skipped, and its data noise is never

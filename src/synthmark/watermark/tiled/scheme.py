@@ -22,12 +22,11 @@ from synthmark.watermark.attribution import Frame
 from synthmark.watermark.base import Readout, WatermarkScheme, WatermarkStatus
 from synthmark.watermark.ecc import ConvCode
 from synthmark.watermark.lattice import (
-    Smoother,
+    LineScorer,
     find_lattices,
     global_peaks,
     line_scorer,
     nominal_lattices,
-    residual,
 )
 from synthmark.watermark.tiled.bound import FalsePositiveBound
 from synthmark.watermark.tiled.budget import Budget, choose_change, embed_mask, finish
@@ -50,6 +49,7 @@ from synthmark.watermark.tiled.sync import (
     crop_periods,
     false_positive_bound,
 )
+from synthmark.watermark.whiten import Smoother, residual
 
 __all__ = ["TiledScheme", "luma"]
 
@@ -190,7 +190,7 @@ class TiledScheme(WatermarkScheme):
 
     def whitened(self, image: Image.Image) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """The decode space's weighted high-pass residual and its weights
-        (:func:`~synthmark.watermark.lattice.residual`)."""
+        (:func:`~synthmark.watermark.whiten.residual`)."""
         d = self.design
         r, wt = residual(self.decode_space(image), d.highpass_sigma, power=d.weight_power)
         return r * wt, wt
@@ -204,23 +204,26 @@ class TiledScheme(WatermarkScheme):
         image = self._check_image(image, self.min_read_side)
         return self._search(image, *self.whitened(image))
 
-    def _search(self, image: Image.Image, rw: NDArray, wt: NDArray) -> Readout:
-        """The staged read of a checked ``image`` from its :meth:`whitened` residual."""
+    @cached_property
+    def _lines(self) -> NDArray[np.int_]:
+        """The sync and data lines: what the keyless search scores lattices by."""
+        return np.concatenate([self.layout.sync, self.layout.data])
+
+    def _scorer(self, rw: NDArray) -> LineScorer:
+        """The keyless line scorer of ``rw`` (:func:`~..lattice.line_scorer`)."""
+        return line_scorer(rw, self._lines, self.design.search)
+
+    def _search(
+        self, image: Image.Image, rw: NDArray, wt: NDArray, scorer: LineScorer | None = None
+    ) -> Readout:
+        """The staged read of a checked ``image`` from its :meth:`whitened` residual (and
+        its :meth:`_scorer`, if at hand)."""
         d = self.design
-        lines = np.concatenate([self.layout.sync, self.layout.data])
-        scorer = line_scorer(rw, lines, d.search)
+        scorer = scorer or self._scorer(rw)
         global_peaks(scorer, d.search, max(d.search.n_global, d.scan_global))  # kept
         periods = self.sync.nominal_periods(image.size)
-        lattices = find_lattices(rw, lines, periods, d.search, scorer)
-        if not lattices:
-            return Readout(
-                self.name,
-                WatermarkStatus.ABSENT,
-                None,
-                1.0,
-                0.0,
-                {"lattice": "no periodic structure found"},
-            )
+        gates = (d.candidate_gate, d.nominal_gate)
+        lattices = find_lattices(rw, self._lines, periods, d.search, scorer, *gates)
         outcome = self.decoder.read(
             rw,
             wt,
@@ -245,9 +248,14 @@ class TiledScheme(WatermarkScheme):
         """
         checked = self._check_image(image, self.min_read_side)
         rw, wt = self.whitened(checked)
-        lattices = nominal_lattices(self.sync.nominal_periods(checked.size), self.design.search)
+        d = self.design
+        scorer = self._scorer(rw)
+        nominal = nominal_lattices(self.sync.nominal_periods(checked.size), d.search, scorer)
+        lattices = [lat for lat in nominal if lat.score >= d.nominal_gate]  # as extract
         outcome = self.decoder.first(rw, wt, lattices, self.sync)
-        return self._search(checked, rw, wt) if outcome is None else self._readout(checked, outcome)
+        if outcome is None:
+            return self._search(checked, rw, wt, scorer)
+        return self._readout(checked, outcome)
 
     def _readout(self, image: Image.Image, outcome: Outcome) -> Readout:
         details = self._details(image, outcome)

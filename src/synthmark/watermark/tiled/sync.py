@@ -31,17 +31,17 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
-from synthmark.watermark.fold import Folder
+from synthmark.watermark.fold import FoldBuffers, Folder
 from synthmark.watermark.lattice import Lattice, line_frequencies, vertex
 from synthmark.watermark.tiled.bound import FalsePositiveBound
 from synthmark.watermark.tiled.design import D4, Layout, TileDesign
 
 __all__ = [
     "Alignment",
+    "LineCorrelator",
     "Synchroniser",
     "crop_periods",
     "false_positive_bound",
-    "hermitian_half",
 ]
 
 #: how many lattice periods the candidate search assumes (marked at >= 512 px, or at the
@@ -61,21 +61,43 @@ class Alignment:
     spectrum: NDArray[np.complex128]
 
 
-def hermitian_half(
-    shape: tuple[int, int], lines: NDArray[np.int_], values: NDArray, dtype: type
-) -> NDArray:
-    """``shape[0]`` planes of ``shape[1] x shape[1]`` frequencies holding half of ``values``
-    (one row per plane) at ``lines`` and half their conjugates at ``-lines``, cut to the half
-    that :func:`scipy.fft.irfft2` reads: its result is the real part of the inverse FFT of
-    the ``values`` alone, at half the cost."""
-    n, side = shape
-    half = side // 2 + 1
-    planes: NDArray = np.zeros((n, side, half), dtype)
-    values = 0.5 * values
-    for (rows, cols), vals in (((lines % side).T, values), ((-lines % side).T, np.conj(values))):
-        keep = cols < half  # the lines differ modulo side, so no index repeats in one pass
-        planes[:, rows[keep], cols[keep]] += vals[:, keep]
-    return planes
+class LineCorrelator:
+    """The inverse FFT of values at ``lines`` of ``side x side`` planes, real part,
+    unnormalised: the correlation of those lines, with given phases, over every cyclic
+    shift.
+
+    The numbers of :func:`scipy.fft.irfft2` of the Hermitian half of planes holding half of
+    each value at its line and half its conjugate at the opposite line, times ``side^2``
+    (exactly, for a ``side`` that is a power of two), for less work: the plane's indices
+    are computed once, only the columns (horizontal frequencies) that a line reaches are
+    transformed along the columns, the rest being zeros, and nothing is scaled.
+
+    Args:
+        lines: integer cell frequencies, one of each +-pair (distinct modulo ``side``).
+        side: the plane's side (a shift grid).
+    """
+
+    def __init__(self, lines: NDArray[np.int_], side: int) -> None:
+        self.side = side
+        half = side // 2 + 1
+        self._passes = []
+        for at in (lines % side, -lines % side):
+            rows, cols = at.T
+            keep = cols < half  # no index repeats within a pass
+            self._passes.append((rows[keep], cols[keep], keep))
+        self._width = max((int(c.max()) for _, c, _ in self._passes if c.size), default=0) + 1
+
+    def __call__(self, values: NDArray, dtype: type) -> NDArray:
+        """One plane of correlations per row of ``values`` (one value per line)."""
+        planes: NDArray = np.zeros((len(values), self.side, self._width), dtype)
+        values = 0.5 * values
+        for (rows, cols, keep), vals in zip(self._passes, (values, np.conj(values)), strict=True):
+            planes[:, rows, cols] += vals[:, keep]
+        # irfft2 transforms the columns, then the rows, whose columns past the lines' reach
+        # are zeros (irfft pads them)
+        columns = sfft.ifft(planes, axis=1, norm="forward")
+        out: NDArray = sfft.irfft(columns, n=self.side, axis=2, norm="forward")
+        return out
 
 
 def scan_lattices(
@@ -182,6 +204,14 @@ class Synchroniser:
     def __init__(self, layout: Layout, design: TileDesign) -> None:
         self.layout = layout
         self.design = design
+        self._correlators: dict[int, LineCorrelator] = {}
+        self._buffers = FoldBuffers()  # per thread
+
+    def _correlator(self, side: int) -> LineCorrelator:
+        """The :class:`LineCorrelator` of the sync lines on ``side x side`` shifts."""
+        if side not in self._correlators:
+            self._correlators[side] = LineCorrelator(self.layout.sync, side)
+        return self._correlators[side]
 
     @cached_property
     def scan_lattices(self) -> tuple[tuple[NDArray[np.float64], NDArray[np.float64]], ...]:
@@ -201,7 +231,7 @@ class Synchroniser:
     def folder(self, rw: NDArray, wt: NDArray) -> Folder:
         """A :class:`~synthmark.watermark.lattice.Folder` of ``rw`` (weights ``wt``) onto
         this design's cell grid, to pass to every method of one read."""
-        return Folder(rw, wt, self.design.grid)
+        return Folder(rw, wt, self.design.grid, self._buffers)
 
     def align(
         self, rw: NDArray, wt: NDArray, lattice: Lattice, folder: Folder | None = None
@@ -228,11 +258,10 @@ class Synchroniser:
         # Every other shift first (a quarter of the work; the same values there), then every
         # shift for the symmetries best there: a mark's symmetry stands far above the rest.
         coarse = pg // 2
-        planes = hermitian_half((len(D4), coarse), sync, unit, np.complex128)
-        rough = sfft.irfft2(planes, s=(coarse, coarse), axes=(1, 2)).reshape(len(D4), -1)
+        rough = self._correlator(coarse)(unit, np.complex128).reshape(len(D4), -1)
         syms = np.argsort(rough.max(axis=1))[::-1][:_FINE_SYMMETRIES]
-        planes = hermitian_half((len(syms), pg), sync, unit[syms], np.complex128)
-        corrs = sfft.irfft2(planes, s=(pg, pg), axes=(1, 2)) * (pg * pg / math.sqrt(len(sync)))
+        scale = pg * pg / math.sqrt(len(sync)) / (pg * pg)  # irfft2's 1 / pg^2, exactly
+        corrs = self._correlator(pg)(unit[syms], np.complex128) * scale
         best = int(np.argmax(corrs.reshape(len(syms), -1).max(axis=1)))
         sym = int(syms[best])
         corr = corrs[best]
@@ -356,9 +385,9 @@ class Synchroniser:
         scores: NDArray[np.float32] = np.empty(len(periods), np.float32)
         for start in range(0, len(periods), _SCAN_CHUNK):  # chunks stay in the cache
             part = unit[start : start + _SCAN_CHUNK]
-            planes = hermitian_half((len(part), pg), sync, part, np.complex64)
-            corr = sfft.irfft2(planes, s=(pg, pg), axes=(1, 2))
+            corr = self._correlator(pg)(part, np.complex64)
             scores[start : start + len(part)] = corr.reshape(len(part), -1).max(axis=1)
+        scores /= pg * pg  # irfft2's scale (a power of two: the same numbers)
         return scores
 
     def _scan_peaks(
