@@ -3,7 +3,7 @@
 The storeys (docs/architecture.md):
 
 * base: the package root, ``errors``, ``settings``, ``jsonutil``, ``names``, ``choices``,
-  ``imaging``, ``metrics`` and ``samples``;
+  ``imaging``, ``metrics``, ``samples`` and ``runtime``;
 * primitives: ``attacks``, ``watermark``, ``labels``, ``registry``, ``detect``;
 * capabilities: ``generate``, ``labelling``, ``screen``, ``eval``, ``integrations``,
   ``demo``;
@@ -26,7 +26,7 @@ PACKAGE = SRC / "synthmark"
 STOREYS: dict[str, int] = {
     **dict.fromkeys(
         ("", "errors", "settings", "jsonutil", "names", "choices", "imaging", "metrics",
-         "samples"),
+         "samples", "runtime"),
         0,
     ),
     **dict.fromkeys(("attacks", "watermark", "labels", "registry", "detect"), 1),

@@ -31,6 +31,7 @@ from synthmark.cli import watermark as watermark_cli
 from synthmark.cli._common import CliState
 from synthmark.cli._help import tidy
 from synthmark.errors import SynthmarkError, UsageError
+from synthmark.runtime import tune_allocator
 from synthmark.settings import HOME_ENV, Settings
 
 #: Exit status when the reader of stdout went away (``synthmark ... | head``), as a shell
@@ -133,6 +134,7 @@ app.command("demo")(demo_cli.demo)
 
 def main() -> None:
     """Console-script entry point."""
+    tune_allocator()  # freed image arrays are reused, not faulted in again (runtime.py)
     app()
 
 
