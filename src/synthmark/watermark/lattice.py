@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.fft as sfft
@@ -176,7 +177,6 @@ class LineScorer:
 
     def __init__(self, q: NDArray[np.float32], shape: tuple[int, int], lines: NDArray) -> None:
         self.q = q
-        self.q_max = ndimage.maximum_filter(q, 3, mode=("wrap", "nearest"))
         self.h, self.w = shape
         # q with its first row repeated below the last (the vertical frequency wraps) and
         # its last column repeated (the horizontal one ends there), flattened: a bilinear
@@ -197,6 +197,11 @@ class LineScorer:
         self.peaks: dict[tuple[LatticeSearch, bool], list[tuple[float, float]]] = {}
         #: the log-polar search's grid and template, by search
         self.log_polar: dict[LatticeSearch, _LogPolar] = {}
+
+    @cached_property
+    def q_max(self) -> NDArray[np.float32]:
+        """``q`` 3x3-max-filtered, for the coarse scores (made only when first needed)."""
+        return np.asarray(ndimage.maximum_filter(self.q, 3, mode=("wrap", "nearest")))
 
     def _coords(self, periods: NDArray, angles: NDArray) -> tuple[NDArray, NDArray]:
         """(row, column) bins of the lines, shape ``broadcast(periods, angles) + (lines,)``:
