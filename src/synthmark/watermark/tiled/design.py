@@ -183,12 +183,14 @@ class TileDesign:
     #: decoded, 1.33 and up at 512 px (675 reads), 1.43 at 1024 px (703); faint marks 1.26.
     #: Both gates leave out hypotheses, so the false-positive bound holds as it is
     candidate_gate: float = 1.2
-    #: the nominal lattices (no geometric change) are aligned from this keyless line score
-    #: up: those of 52 unmarked reads (the timing script's 12 photos; 10 others as they
-    #: are, after JPEG q50, a corner crop and the compound chain) scored 0.84-1.09, 72 of
-    #: 104 under 1.0; the marks of the robustness table that decoded at one, 1.10 and up at
-    #: 512 px (1,499 reads), 1.24 at 1024 px (1,332)
-    nominal_gate: float = 1.0
+    #: the nominal lattices (no geometric change) are aligned only from this keyless line
+    #: score up; 0 aligns them always, the default. Those of 52 unmarked reads (the timing
+    #: script's 12 photos; 10 others as they are, after JPEG q50, a corner crop and the
+    #: compound chain) scored 0.84-1.09, 72 of 104 under 1.0; the marks of the robustness
+    #: table that decoded at one, 1.10 and up at 512 px (1,499 reads), 1.24 at 1024 px
+    #: (1,332). At 1.0 it saved no measurable time of an unmarked read (51-54 ms either
+    #: way) and cost every read back its line scorer (about 3.5 ms), so it is off
+    nominal_gate: float = 0.0
     #: the soft values are weighted per ring of ``|k|`` (``snr_rings`` equal rings from
     #: ``k_low`` to ``k_high``) by an SNR measured from the ring's sync lines; a ring with
     #: fewer than ``min_ring_sync`` sync lines is skipped, and its data noise is never

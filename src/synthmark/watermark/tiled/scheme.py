@@ -249,9 +249,10 @@ class TiledScheme(WatermarkScheme):
         checked = self._check_image(image, self.min_read_side)
         rw, wt = self.whitened(checked)
         d = self.design
-        scorer = self._scorer(rw)
+        # as extract: the nominal lattices' scores only matter if they are gated
+        scorer = self._scorer(rw) if d.nominal_gate > 0.0 else None
         nominal = nominal_lattices(self.sync.nominal_periods(checked.size), d.search, scorer)
-        lattices = [lat for lat in nominal if lat.score >= d.nominal_gate]  # as extract
+        lattices = [lat for lat in nominal if scorer is None or lat.score >= d.nominal_gate]
         outcome = self.decoder.first(rw, wt, lattices, self.sync)
         if outcome is None:
             return self._search(checked, rw, wt, scorer)
