@@ -107,3 +107,22 @@ def test_read_back_skips_the_search_yet_reads_as_extract_does(
         assert synthmark_scheme.read_back(turned) == synthmark_scheme.extract(turned)
     assert search.called
     assert not synthmark_scheme.read_back(photo).present
+
+
+@pytest.mark.parametrize("gate", [1.0, 1e9])
+def test_read_back_with_the_nominal_gate_on_reads_as_extract_does(
+    photo: Image.Image, gate: float
+) -> None:
+    """``TileDesign.nominal_gate`` ships off; switched on, ``read_back`` gates the nominal
+    lattices by their keyless score exactly as ``extract`` does, down to a gate that no
+    lattice reaches (the full read then decides)."""
+    from dataclasses import replace
+
+    from synthmark.watermark.tiled import TileDesign, TiledScheme
+
+    assert TileDesign().nominal_gate == 0.0
+    scheme = TiledScheme(KEY, replace(TileDesign(), nominal_gate=gate))
+    marked = scheme.embed(photo, PAYLOAD)
+    quick, full = scheme.read_back(marked), scheme.extract(marked)
+    assert quick.present and quick.payload == PAYLOAD
+    assert (quick.p_value, quick.details) == (full.p_value, full.details)
