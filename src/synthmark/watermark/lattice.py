@@ -16,8 +16,7 @@ synchronisation lines.
 
 The host image is suppressed twice before the spectrum is scored: a high-pass residual is
 normalised by its local energy (so that edges and texture do not dominate;
-:mod:`~synthmark.watermark.whiten`, whose :class:`Smoother` and :func:`residual` are
-also importable from here), and its power
+:mod:`~synthmark.watermark.whiten`), and its power
 spectrum is divided by a local average and clipped, which keeps the sharp lines of a
 periodic pattern and bounds the weight of any single periodic artefact (a JPEG grid, say).
 Nothing here depends on a key.
@@ -35,19 +34,15 @@ import scipy.fft as sfft
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from synthmark.watermark.whiten import Smoother, residual
-
 __all__ = [
     "Lattice",
     "LatticeSearch",
     "LineScorer",
-    "Smoother",
     "find_lattices",
     "global_peaks",
     "line_frequencies",
     "line_scorer",
     "nominal_lattices",
-    "residual",
     "spike_spectrum",
     "vertex",
 ]

@@ -33,9 +33,9 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
-from synthmark.watermark.lattice import Smoother
 from synthmark.watermark.tiled.design import TileDesign
 from synthmark.watermark.tiled.pattern import PatternTiler
+from synthmark.watermark.whiten import Smoother
 
 __all__ = [
     "Budget",

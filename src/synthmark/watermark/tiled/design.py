@@ -165,7 +165,7 @@ class TileDesign:
     embed_reducing_gap: float = 2.0
     highpass_sigma: float = 3.0
     #: residual weights ``1 / (E^p + floor)`` of the local energy ``E``
-    #: (:func:`~synthmark.watermark.lattice.residual`); 1.5 with the bright-area mask raised
+    #: (:func:`~synthmark.watermark.whiten.residual`); 1.5 with the bright-area mask raised
     #: the exact rate after WebP q50 at 512 px from 66% to 73% (benchmarks/watermark_bench.py)
     weight_power: float = 1.5
     payload_bits: int = 64

@@ -260,8 +260,8 @@ class Synchroniser:
         coarse = pg // 2
         rough = self._correlator(coarse)(unit, np.complex128).reshape(len(D4), -1)
         syms = np.argsort(rough.max(axis=1))[::-1][:_FINE_SYMMETRIES]
-        scale = pg * pg / math.sqrt(len(sync)) / (pg * pg)  # irfft2's 1 / pg^2, exactly
-        corrs = self._correlator(pg)(unit[syms], np.complex128) * scale
+        # unscaled transform: irfft2's 1 / pg^2 and the old pg^2 cancel exactly
+        corrs = self._correlator(pg)(unit[syms], np.complex128) / math.sqrt(len(sync))
         best = int(np.argmax(corrs.reshape(len(syms), -1).max(axis=1)))
         sym = int(syms[best])
         corr = corrs[best]
