@@ -79,6 +79,24 @@ class _ArrayHead(ClassifierMixin, BaseEstimator):
     def _decision(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         raise NotImplementedError
 
+    def _fit_data(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None
+    ) -> tuple[NDArray[np.float64], NDArray[np.int_], NDArray[np.float64]]:
+        """The validated features, the 0/1 targets (setting ``classes_``) and the weights."""
+        Xv, yv = validate_data(self, X, y, dtype=np.float64)
+        self.classes_, target = _binary_targets(self, yv)
+        return Xv, target, _check_sample_weight(sample_weight, Xv)
+
+    def _standardised(self, X: NDArray[np.float64], w: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``X`` standardised by its weighted mean and scale (setting ``mean_`` and
+        ``scale_``; scale 1 where a column is constant)."""
+        if w.sum() <= 0:
+            raise ValueError("sample weights sum to zero")
+        self.mean_ = np.average(X, axis=0, weights=w)
+        var = np.average((X - self.mean_) ** 2, axis=0, weights=w)
+        self.scale_ = np.where(var > 1e-24, np.sqrt(var), 1.0)
+        return (X - self.mean_) / self.scale_
+
     def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """Columns follow ``classes_``."""
         p = _sigmoid(self.decision_function(X))
@@ -107,15 +125,6 @@ class _ArrayHead(ClassifierMixin, BaseEstimator):
             setattr(head, name, value)
         head.n_features_in_ = int(np.asarray(arrays[cls.array_names[0]]).shape[-1])
         return head
-
-
-def _weighted_standardisation(
-    X: NDArray[np.float64], w: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Weighted mean and scale of every column (scale 1 where a column is constant)."""
-    mean = np.average(X, axis=0, weights=w)
-    var = np.average((X - mean) ** 2, axis=0, weights=w)
-    return mean, np.where(var > 1e-24, np.sqrt(var), 1.0)
 
 
 class LogisticHead(_ArrayHead):
@@ -158,14 +167,8 @@ class LogisticHead(_ArrayHead):
             raise ValueError(
                 f"nuisance and within must be >= 0, got {self.nuisance} and {self.within}"
             )
-        Xv, yv = validate_data(self, X, y, dtype=np.float64)
-        self.classes_, target = _binary_targets(self, yv)
-        w = _check_sample_weight(sample_weight, Xv)
-        total = w.sum()
-        if total <= 0:
-            raise ValueError("sample weights sum to zero")
-        self.mean_, self.scale_ = _weighted_standardisation(Xv, w)
-        Z = (Xv - self.mean_) / self.scale_
+        Xv, target, w = self._fit_data(X, y, sample_weight)
+        Z = self._standardised(Xv, w)
         basis = np.zeros((Z.shape[1], 0))
         if self.nuisance or self.within:
             if sources is None or len(np.asarray(sources)) != len(Z):
@@ -266,19 +269,15 @@ class MLPHead(_ArrayHead):
 
         if self.hidden < 1:
             raise ValueError(f"hidden must be >= 1, got {self.hidden}")
-        Xv, yv = validate_data(self, X, y, dtype=np.float64)
-        self.classes_, target = _binary_targets(self, yv)
-        w = _check_sample_weight(sample_weight, Xv)
-        if w.sum() <= 0:
-            raise ValueError("sample weights sum to zero")
-        self.mean_, self.scale_ = _weighted_standardisation(Xv, w)
+        Xv, target, w = self._fit_data(X, y, sample_weight)
+        Z = self._standardised(Xv, w)
         model = MLPClassifier(
             (self.hidden,), alpha=self.alpha, max_iter=self.max_iter, random_state=self.random_state
         )
         with warnings.catch_warnings():
             # A fixed epoch budget is the regulariser here, as early stopping would be.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit((Xv - self.mean_) / self.scale_, target, sample_weight=w)
+            model.fit(Z, target, sample_weight=w)
         self.n_iter_ = int(model.n_iter_)
         self.hidden_weights_ = np.asarray(model.coefs_[0], dtype=np.float64)
         self.hidden_bias_ = np.asarray(model.intercepts_[0], dtype=np.float64)
@@ -317,9 +316,7 @@ class NoveltyHead(_ArrayHead):
 
         if self.shrinkage is not None and not 0.0 <= self.shrinkage <= 1.0:
             raise ValueError(f"shrinkage must lie in [0, 1] or be None, got {self.shrinkage}")
-        Xv, yv = validate_data(self, X, y, dtype=np.float64)
-        self.classes_, target = _binary_targets(self, yv)
-        w = _check_sample_weight(sample_weight, Xv)
+        Xv, target, w = self._fit_data(X, y, sample_weight)
         ref = target == 0
         if w[ref].sum() <= 0 or ref.sum() < 2 or w[~ref].sum() <= 0:
             raise ValueError(
