@@ -186,3 +186,23 @@ def test_fast_paths_equal_the_plain_arithmetic(shape: tuple[int, int]) -> None:
     t = (hi.astype(np.float32) - np.float32(d.bright_knee)) / np.float32(255.0 - d.bright_knee)
     plain = np.float32(1.0) - np.float32(1.0 - d.bright_floor) * np.clip(t, 0.0, 1.0)
     assert np.array_equal(_bright_lut(d.bright_knee, d.bright_floor)[hi], plain)
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (3, 45, 70), (2, 3, 17, 9)])
+def test_the_ssim_window_is_a_reflected_gaussian(shape: tuple[int, ...]) -> None:
+    """The SSIM model's window (OpenCV's separable filter, a plane at a time) is the
+    sampled Gaussian of SciPy's ``gaussian_filter`` with the same sigma, three taps each
+    side and reflected borders, on every plane of any stack."""
+    from scipy import ndimage
+
+    from synthmark.watermark.tiled.budget import _HALF_SIGMA, _window
+
+    a = np.random.default_rng(len(shape)).normal(0.0, 50.0, shape).astype(np.float32)
+    got = _window(a)
+    planes = a.reshape(-1, *shape[-2:]).astype(np.float64)
+    want = np.stack(
+        [ndimage.gaussian_filter(p, _HALF_SIGMA, truncate=3.0 / _HALF_SIGMA + 0.01) for p in planes]
+    ).reshape(shape)
+    assert got.shape == shape and got.dtype == np.float32
+    assert np.abs(got - want).max() < 1e-4 * np.abs(a).max()
+    assert not np.allclose(got, a, atol=1.0)  # it does blur

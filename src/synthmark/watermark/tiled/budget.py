@@ -59,6 +59,8 @@ _SSIM_C2 = (0.03 * 255.0) ** 2
 #: Gaussian sigma, in half-resolution pixels, that after a 2x2 mean makes up SSIM's
 #: sigma-1.5 window: 0.25 + 4 s^2 = 1.5^2
 _HALF_SIGMA = math.sqrt(0.5)
+#: that Gaussian's taps: three each side (4.2 sigmas)
+_WINDOW_TAPS = (7, 7)
 #: the side of a centred square of half an image's area, relative to the image's side
 HALF_SIDE = math.sqrt(0.5)
 
@@ -203,11 +205,24 @@ def _half_moments(rgb8: NDArray[np.uint8]) -> tuple[NDArray[np.float32], NDArray
     return moments[0], moments[1]
 
 
+def _window(a: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The rest of SSIM's window on half-resolution planes (the last two axes): a sampled
+    Gaussian of :data:`_HALF_SIGMA`, reflected at the borders as
+    :func:`~synthmark.watermark.quality.ssim`'s own window is. OpenCV's separable filter,
+    a plane at a time: four times faster than an FFT blur of the same planes."""
+    import cv2  # imported here, as in :func:`upsample`
+
+    planes = np.ascontiguousarray(a, np.float32).reshape(-1, *a.shape[-2:])
+    out = np.empty_like(planes)
+    for i, plane in enumerate(planes):
+        out[i] = cv2.GaussianBlur(plane, _WINDOW_TAPS, _HALF_SIGMA, borderType=cv2.BORDER_REFLECT)
+    return out.reshape(a.shape)
+
+
 @dataclass
 class SsimModel:
     """Host statistics in the SSIM window at half resolution, per RGB channel."""
 
-    smoother: Smoother
     #: ``2 var_c + C2``
     base: NDArray[np.float32]
     #: ``2 mu_c^2 + C1``
@@ -220,11 +235,9 @@ def ssim_model(rgb8: NDArray[np.uint8], gains: tuple[float, float, float]) -> Ss
     """Per-channel local statistics of the host, and the channels' gains, for
     :func:`ssim_scale`."""
     x, x2 = _half_moments(rgb8)
-    sm = Smoother((x.shape[1], x.shape[2]))
-    mu = sm.blur(x, _HALF_SIGMA)
-    var_x = np.maximum(sm.blur(x2, _HALF_SIGMA) - mu * mu, 0.0)
+    mu = _window(x)
+    var_x = np.maximum(_window(x2) - mu * mu, 0.0)
     return SsimModel(
-        sm,
         2.0 * var_x + np.float32(_SSIM_C2),
         2.0 * mu * mu + np.float32(_SSIM_C1),
         np.square(np.asarray(gains, np.float32))[:, None, None],
@@ -249,10 +262,8 @@ def ssim_scale(
     they are taken at half resolution (2x2 means, then a Gaussian that makes up the
     window).
     """
-    sm = model.smoother
-    d = _half(delta)
-    mu_d = sm.blur(d, _HALF_SIGMA)
-    var_d = np.maximum(sm.blur(_half(delta * delta), _HALF_SIGMA) - mu_d * mu_d, 0.0)
+    mu_d = _window(_half(delta))
+    var_d = np.maximum(_window(_half(delta * delta)) - mu_d * mu_d, 0.0)
     g2 = model.gains2
     lum = float(np.mean(g2 * (mu_d * mu_d) / model.lum_den))
     base = model.base
