@@ -311,7 +311,9 @@ def test_the_affine_autocorrelation_is_irfft2_of_the_power_row_by_row() -> None:
     for shape in ((96, 96), (96, 130)):
         scorer = line_scorer(rng.standard_normal(shape).astype(np.float32), lines, LatticeSearch())
         h, w = shape
-        q, half = scorer.q, scorer.q.shape[1]
+        half = w // 2 + 1  # the whole rfft layout: zeros past the columns the scorer keeps
+        q = np.zeros((h, half), np.float32)
+        q[:, : scorer.q.shape[1]] = scorer.q
         plane = np.zeros(shape, np.float32)
         plane[:, :half] = q
         plane[:, half:] = np.roll(q[::-1], 1, axis=0)[:, w - half : 0 : -1]
@@ -352,3 +354,37 @@ def test_folds_with_a_threads_reused_buffers_equal_fresh_folds() -> None:
         for i, got in enumerate(pool.map(folds, range(16))):
             want = expected[i % len(images)]
             assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+def test_the_spike_spectrum_is_that_of_the_whole_spectrum_cut_at_the_band() -> None:
+    """:func:`spike_spectrum` keeps the columns up to the band's edge (and the local
+    average's reach): there it holds the very numbers of the plain formula on the whole
+    spectrum, and every column of that past them is zero."""
+    import scipy.fft as sfft
+    from scipy import ndimage
+
+    from synthmark.watermark.lattice import LatticeSearch
+    from synthmark.watermark.whiten import spike_spectrum
+
+    search = LatticeSearch()
+    rng = np.random.default_rng(5)
+    for shape in ((512, 512), (512, 683), (97, 130)):
+        rw = rng.standard_normal(shape).astype(np.float32)
+        h, w = shape
+        spec = sfft.rfft2(rw)
+        power = (spec.real**2 + spec.imag**2).astype(np.float32)
+        local = ndimage.uniform_filter(power, search.whiten_size, mode=("wrap", "nearest"))
+        plain = np.minimum(power / (local + np.float32(1e-12)), np.float32(search.clip))
+        fy = sfft.fftfreq(h).astype(np.float32)[:, None]
+        fx = sfft.rfftfreq(w).astype(np.float32)[None, :]
+        radius = np.sqrt(fx * fx + fy * fy)
+        plain[(radius < search.band_low) | (radius > search.band_high)] = 0.0
+        plain[:, :2] = 0.0
+        plain[:2, :] = 0.0
+        plain[-1:, :] = 0.0
+        band = (search.band_low, search.band_high)
+        q = spike_spectrum(rw, band, search.whiten_size, search.clip)
+        kept = q.shape[1]
+        assert kept < w // 2 + 1
+        assert np.array_equal(q, plain[:, :kept])
+        assert not plain[:, kept - 1 :].any()

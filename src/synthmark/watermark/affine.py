@@ -6,7 +6,7 @@ aspect ratio) or a shear makes the lattice a parallelogram, whose lines none of 
 candidates predicts. But whatever the linear map ``A``, the pattern's lines still form a
 lattice in the spectrum, the reciprocal one ``G = B^-T`` of the image's lattice basis ``B``:
 every line has neighbours at ``+-g1`` and ``+-g2``. So the autocorrelation of the whitened
-spectrum (:func:`~synthmark.watermark.lattice.spike_spectrum`) peaks at the reciprocal
+spectrum (:func:`~synthmark.watermark.whiten.spike_spectrum`) peaks at the reciprocal
 basis vectors. :func:`affine_lattices` takes the strongest such peaks, reduces them to the
 shortest basis (Lagrange-Gauss), turns them into a lattice basis and refines all four of its
 entries by the line score. Nothing here depends on a key: the scheme aligns its keyed sync
@@ -84,11 +84,12 @@ class _Autocorrelation:
         h, w = scorer.h, scorer.w
         q = scorer.q
         full = np.zeros((h, w), np.float32)
-        half = q.shape[1]
-        full[:, :half] = q
+        kept = q.shape[1]  # w // 2 + 1 at most; zeros past it (spike_spectrum)
+        full[:, :kept] = q
         # the spectrum of a real image is Hermitian: bin (y, x) mirrors (-y, -x)
         mirrored = np.roll(q[::-1], 1, axis=0)  # row y holds row -y
-        full[:, half:] = mirrored[:, w - half : 0 : -1]
+        start = max(kept, w - kept + 1)
+        full[:, start:] = mirrored[:, w - start : 0 : -1]
         np.subtract(full, np.float32(scorer.mean), out=full, where=full > 0)  # mean-free band
         # rfft2: the rows' real transforms, then the columns'
         rows = np.zeros((h, w // 2 + 1), np.complex64)

@@ -27,12 +27,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 from scipy import ndimage
+
+from synthmark.watermark.whiten import spike_spectrum
 
 __all__ = [
     "Lattice",
@@ -43,7 +45,6 @@ __all__ = [
     "line_frequencies",
     "line_scorer",
     "nominal_lattices",
-    "spike_spectrum",
     "vertex",
 ]
 
@@ -125,29 +126,6 @@ def vertex(lo: float, mid: float, hi: float) -> float:
     return 0.5 * (lo - hi) / den if den < 0 else 0.0
 
 
-def spike_spectrum(rw: FloatArray, search: LatticeSearch) -> NDArray[np.float32]:
-    """Power spectrum of ``rw`` (rfft layout) over its local average, clipped and band-limited.
-
-    Each bin of a host image's spectrum fluctuates around the local average; the lines of a
-    periodic pattern stand out as bins well above it. Clipping bounds what any single line
-    (a JPEG grid, say) can contribute to a lattice score.
-    """
-    h, w = rw.shape
-    spec = sfft.rfft2(rw)
-    power = (spec.real**2 + spec.imag**2).astype(np.float32)
-    local = ndimage.uniform_filter(power, search.whiten_size, mode=("wrap", "nearest"))
-    q = power / (local + np.float32(1e-12))
-    np.minimum(q, np.float32(search.clip), out=q)
-    fy = sfft.fftfreq(h).astype(np.float32)[:, None]
-    fx = sfft.rfftfreq(w).astype(np.float32)[None, :]
-    radius = np.sqrt(fx * fx + fy * fy)
-    q[(radius < search.band_low) | (radius > search.band_high)] = 0.0
-    q[:, :2] = 0.0  # the vertical axis: image borders and column artefacts
-    q[:2, :] = 0.0
-    q[-1:, :] = 0.0
-    return q
-
-
 def line_frequencies(
     lines: NDArray, periods: NDArray, angles: NDArray
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
@@ -190,8 +168,6 @@ class LineScorer:
         self.mean = float(positive.mean()) if positive.size else 1.0
         #: the log-polar peaks found so far (:func:`global_peaks`), by search
         self.peaks: dict[tuple[LatticeSearch, bool], list[tuple[float, float]]] = {}
-        #: the log-polar search's grid and template, by search
-        self.log_polar: dict[LatticeSearch, _LogPolar] = {}
 
     @cached_property
     def q_max(self) -> NDArray[np.float32]:
@@ -200,22 +176,26 @@ class LineScorer:
 
     def _coords(self, periods: NDArray, angles: NDArray) -> tuple[NDArray, NDArray]:
         """(row, column) bins of the lines, shape ``broadcast(periods, angles) + (lines,)``:
-        :func:`line_frequencies` in bins, rows modulo the height, in fewer passes."""
+        :func:`line_frequencies` in bins, rows modulo the height, in fewer passes. The
+        lines are turned and folded at the angles' shape (for a grid of periods by angles,
+        a fraction of the result's), then divided by the periods."""
         c = np.cos(angles)[..., None]
         s = np.sin(angles)[..., None]
         inv = (1.0 / np.asarray(periods, np.float64))[..., None]
         k1, k2 = self._k1, self._k2
-        fx = c * k1
-        fx -= s * k2
-        fx = fx * inv
-        fy = s * k1
-        fy += c * k2
-        fy = fy * inv
-        # fold onto fx >= 0 (line_frequencies' sign), then rows modulo h: |fy| < 1 here
-        np.negative(fy, out=fy, where=fx < 0)
-        np.abs(fx, out=fx)
+        tx = c * k1
+        tx -= s * k2
+        ty = s * k1
+        ty += c * k2
+        # fold onto fx >= 0 (line_frequencies' sign: fx = tx / P has the sign of tx), then
+        # rows modulo h (|fy| < 1 here): h added where fy < 0, 0 elsewhere
+        np.negative(ty, out=ty, where=tx < 0)
+        np.abs(tx, out=tx)
+        wrap = np.where(ty < 0, float(self.h), 0.0)
+        fy = ty * inv
         fy *= self.h
-        np.add(fy, self.h, out=fy, where=fy < 0)
+        fy += wrap
+        fx = tx * inv
         fx *= self.w
         return fy, fx
 
@@ -302,10 +282,10 @@ _N_PHI, _N_RHO = 360, 256
 
 @dataclass(frozen=True)
 class _LogPolar:
-    """Where each log-polar bin reads the spectrum, and the lines' template, transformed."""
+    """Where each log-polar bin reads the (flattened) spectrum, and the lines' template,
+    transformed."""
 
-    iy: NDArray[np.intp]
-    ix: NDArray[np.intp]
+    at: NDArray[np.intp]
     template: NDArray[np.complex128]
     size: int
     step: float
@@ -313,10 +293,17 @@ class _LogPolar:
 
 
 def _log_polar(scorer: LineScorer, search: LatticeSearch) -> _LogPolar:
-    """The :class:`_LogPolar` of ``scorer`` and ``search`` (kept on the scorer)."""
-    cached = scorer.log_polar.get(search)
-    if cached is not None:
-        return cached
+    """The :class:`_LogPolar` of ``scorer``'s shape and lines under ``search``."""
+    key = scorer.lines.tobytes()
+    return _log_polar_plan(scorer.h, scorer.w, scorer.q.shape[1], key, search)
+
+
+@lru_cache(maxsize=8)
+def _log_polar_plan(
+    h: int, w: int, width: int, lines: bytes, search: LatticeSearch
+) -> _LogPolar:
+    """The :class:`_LogPolar` of an ``h x w`` residual's spectrum, ``width`` columns kept,
+    for the lines (float64 pairs, as bytes): one per shape, reused from read to read."""
     n_phi, n_rho = _N_PHI, _N_RHO
     f_lo, f_hi = search.band_low, search.band_high
     step = math.log(f_hi / f_lo) / (n_rho - 1)
@@ -325,9 +312,10 @@ def _log_polar(scorer: LineScorer, search: LatticeSearch) -> _LogPolar:
     fr = np.exp(rho)[:, None]
     fx = fr * np.cos(phi)[None, :]
     fy = fr * np.sin(phi)[None, :]
-    iy = np.rint(fy * scorer.h).astype(np.intp) % scorer.h
-    ix = np.rint(fx * scorer.w).astype(np.intp)
-    allk = np.concatenate([scorer.lines, -scorer.lines])
+    iy = np.rint(fy * h).astype(np.intp) % h
+    ix = np.rint(fx * w).astype(np.intp)
+    k = np.frombuffer(lines, np.float64).reshape(-1, 2)
+    allk = np.concatenate([k, -k])
     k_rad = np.hypot(allk[:, 0], allk[:, 1])
     k_lo = float(k_rad.min())
     t_rho = np.rint((np.log(k_rad) - math.log(k_lo)) / step).astype(np.intp)
@@ -339,9 +327,11 @@ def _log_polar(scorer: LineScorer, search: LatticeSearch) -> _LogPolar:
     # a linear correlation needs n_rho + n_t - 1 rows; a length of small prime factors
     # is faster (the rows past it hold periods under the shortest searched)
     size = sfft.next_fast_len(n_rho + n_t, real=True)
-    out = _LogPolar(iy, ix, np.conj(sfft.rfft2(template, s=(size, n_phi))), size, step, k_lo)
-    scorer.log_polar[search] = out
-    return out
+    at = iy * width + ix
+    transformed = np.conj(sfft.rfft2(template, s=(size, n_phi)))
+    for array in (at, transformed):
+        array.setflags(write=False)
+    return _LogPolar(at, transformed, size, step, k_lo)
 
 
 def _log_polar_peaks(
@@ -358,7 +348,7 @@ def _log_polar_peaks(
     f_lo = search.band_low
     lp = _log_polar(scorer, search)
     step, k_lo, size = lp.step, lp.k_lo, lp.size
-    polar = (scorer.q if sharp else scorer.q_max)[lp.iy, lp.ix]
+    polar = (scorer.q if sharp else scorer.q_max).ravel().take(lp.at)
     corr = sfft.irfft2(sfft.rfft2(polar, s=(size, n_phi)) * lp.template, s=(size, n_phi))
     # Row s: line log|k| = log k_lo + j*step sits at rho index j + s: P = k_lo / f_lo e^(-s step).
     log_p = math.log(k_lo) - math.log(f_lo) - np.arange(size) * step
@@ -398,7 +388,9 @@ def line_scorer(rw: FloatArray, lines: NDArray, search: LatticeSearch) -> LineSc
     up (the lines a lattice is scored by)."""
     lines = np.asarray(lines)
     lines = lines[np.hypot(lines[:, 0], lines[:, 1]) >= search.min_line_radius]
-    return LineScorer(spike_spectrum(rw, search), rw.shape, lines)
+    band = (search.band_low, search.band_high)
+    q = spike_spectrum(rw, band, search.whiten_size, search.clip)
+    return LineScorer(q, rw.shape, lines)
 
 
 def find_lattices(

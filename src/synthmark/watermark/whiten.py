@@ -11,12 +11,14 @@ the same blurs.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
+from scipy import ndimage
 
-__all__ = ["Smoother", "residual"]
+__all__ = ["Smoother", "residual", "spike_spectrum"]
 
 FloatArray = NDArray[np.float32]
 
@@ -25,17 +27,11 @@ class Smoother:
     """Gaussian blurs of images of one shape, through the FFT (circular at the borders)."""
 
     def __init__(self, shape: tuple[int, int]) -> None:
-        h, w = shape
         self.shape = shape
-        fy = sfft.fftfreq(h).astype(np.float32)[:, None]
-        fx = sfft.rfftfreq(w).astype(np.float32)[None, :]
-        self._f2 = fx * fx + fy * fy
-        self._gains: dict[float, NDArray[np.float32]] = {}
 
     def gain(self, sigma: float) -> NDArray[np.float32]:
-        if sigma not in self._gains:
-            self._gains[sigma] = np.exp(np.float32(-2.0 * math.pi**2 * sigma**2) * self._f2)
-        return self._gains[sigma]
+        """The blur's gain at each frequency (rfft layout; read-only, one per shape)."""
+        return _gain(self.shape, sigma)
 
     def spectrum(self, a: FloatArray) -> NDArray[np.complex64]:
         return sfft.rfft2(np.asarray(a, np.float32))
@@ -72,3 +68,56 @@ def residual(
     else:
         w = 1.0 / (energy ** np.float32(power) + np.float32(floor ** (2.0 * power)))
     return r, w.astype(np.float32, copy=False)
+
+
+@lru_cache(maxsize=16)
+def _gain(shape: tuple[int, int], sigma: float) -> NDArray[np.float32]:
+    """:meth:`Smoother.gain`, kept from read to read."""
+    h, w = shape
+    fy = sfft.fftfreq(h).astype(np.float32)[:, None]
+    fx = sfft.rfftfreq(w).astype(np.float32)[None, :]
+    gain = np.exp(np.float32(-2.0 * math.pi**2 * sigma**2) * (fx * fx + fy * fy))
+    gain.setflags(write=False)
+    return gain
+
+
+def spike_spectrum(
+    rw: FloatArray, band: tuple[float, float], size: int, clip: float
+) -> NDArray[np.float32]:
+    """Power spectrum of ``rw`` (rfft layout) over its local average (``size x size``),
+    clipped at ``clip`` and zero outside ``band`` (cycles per pixel).
+
+    Each bin of a host image's spectrum fluctuates around the local average; the lines of a
+    periodic pattern stand out as bins well above it. Clipping bounds what any single line
+    (a JPEG grid, say) can contribute to a lattice score. Only the columns up to the band's
+    edge are kept, with the local average's reach and a column of zeros (every column past
+    them is zero): the numbers of the whole spectrum there, for less work.
+    """
+    h, w = rw.shape
+    outside = _outside_band(h, w, band, size // 2)
+    # rfft2's transforms (the rows', then the columns'), the columns past the band left out
+    spec = sfft.fft(sfft.rfft(rw, axis=1)[:, : outside.shape[1]], axis=0)
+    power = (spec.real**2 + spec.imag**2).astype(np.float32)
+    local = ndimage.uniform_filter(power, size, mode=("wrap", "nearest"))
+    q = power / (local + np.float32(1e-12))
+    np.minimum(q, np.float32(clip), out=q)
+    q[outside] = 0.0
+    return q
+
+
+@lru_cache(maxsize=8)
+def _outside_band(h: int, w: int, band: tuple[float, float], reach: int) -> NDArray[np.bool_]:
+    """Where :func:`spike_spectrum` of an ``h x w`` residual is zero, over the columns it
+    keeps, for a local average reaching ``reach`` bins (read-only; one per shape): outside
+    the band, and the rows and columns of the axes (image borders, column artefacts)."""
+    cols = min(w // 2 + 1, math.floor(band[1] * w) + reach + 2)
+    fy = sfft.fftfreq(h).astype(np.float32)[:, None]
+    fx = sfft.rfftfreq(w).astype(np.float32)[None, :cols]
+    radius = np.sqrt(fx * fx + fy * fy)
+    out = (radius < band[0]) | (radius > band[1])
+    out[:, :2] = True
+    out[:2, :] = True
+    out[-1:, :] = True
+    out[:, -1] = True  # the last column kept: zero, as every column past it
+    out.setflags(write=False)
+    return out
