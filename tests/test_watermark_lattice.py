@@ -388,3 +388,38 @@ def test_the_spike_spectrum_is_that_of_the_whole_spectrum_cut_at_the_band() -> N
         assert kept < w // 2 + 1
         assert np.array_equal(q, plain[:, :kept])
         assert not plain[:, kept - 1 :].any()
+
+
+def test_a_fold_onto_an_integer_lattice_sums_whole_blocks_with_exact_bins() -> None:
+    """On a lattice of integer basis vectors (the nominal ones) the bins repeat every
+    ``n`` pixels: the fold sums ``n x n`` blocks first, and equals the weighted mean over
+    bins given to every pixel in exact integer arithmetic (a pixel on a bin's edge goes
+    to the bin it starts), on square, oblong and odd shapes."""
+    from synthmark.watermark.fold import Folder, _integer_lattice
+
+    g = 64
+    rng = np.random.default_rng(17)
+    angle = math.atan2(1, 2)
+    turn = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    basis = 34 * math.sqrt(5) * turn  # (68, 34) and (-34, 68), to rounding
+    lattice, n = _integer_lattice(basis) or (None, 0)
+    assert lattice is not None and n == 170  # 170 * basis^-1 is an integer matrix
+    assert _integer_lattice(basis * 1.001) is None
+    for h, w in ((512, 512), (512, 683), (511, 777)):
+        w_ = rng.random((h, w)).astype(np.float32) + 0.1
+        rw = (rng.standard_normal((h, w)) * w_).astype(np.float32)
+        got = Folder(rw, w_, g)(basis)
+        # plain: every pixel's bin from twice its position relative to the centre
+        adj = np.array([[68, 34], [-34, 68]])  # det(lattice) * lattice^-1
+        x2 = 2 * np.arange(w)[None, :] - w
+        y2 = 2 * np.arange(h)[:, None] - h
+        u = (g * (adj[0, 0] * x2 + adj[0, 1] * y2)) // (2 * 5780) % g
+        v = (g * (adj[1, 0] * x2 + adj[1, 1] * y2)) // (2 * 5780) % g
+        bins = (u * g + v).ravel()
+        num = np.bincount(bins, rw.ravel().astype(np.float64), g * g)
+        den = np.bincount(bins, w_.ravel().astype(np.float64), g * g)
+        filled = den > 0
+        tile = np.zeros(g * g)
+        tile[filled] = num[filled] / den[filled]
+        tile[filled] -= tile[filled].mean()
+        np.testing.assert_allclose(got.ravel(), tile, rtol=0, atol=1e-12)

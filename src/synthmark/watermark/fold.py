@@ -8,6 +8,7 @@ is :mod:`synthmark.watermark.lattice`.
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -86,9 +87,25 @@ class Folder:
         self._ys = (np.arange(h, dtype=np.float32) - np.float32(h / 2))[:, None]
         # float32 coordinates, int32 bins and the intp index np.bincount reads
         self._coord, self._bin, self._bin2, self._flat = buffers.scratch((h, wd))
+        self._shape = (h, wd)
+        #: the weighted residual and the weights summed over n x n blocks, by n
+        self._wrapped: dict[int, tuple[NDArray, NDArray]] = {}
 
     def __call__(self, basis: NDArray[np.float64]) -> NDArray[np.float64]:
         """The weighted mean of the residual over each bin of ``basis``'s cell."""
+        periodic = _integer_lattice(basis)
+        if periodic is not None and periodic[1] ** 2 * 2 <= self._shape[0] * self._shape[1]:
+            num, den = self._periodic_sums(*periodic)
+        else:
+            num, den = self._sums(basis)
+        filled = den > 0
+        tile = np.zeros(self.grid * self.grid)
+        tile[filled] = num[filled] / den[filled]
+        tile[filled] -= tile[filled].mean()
+        return tile.reshape(self.grid, self.grid)
+
+    def _sums(self, basis: NDArray[np.float64]) -> tuple[NDArray, NDArray]:
+        """The residual's and the weights' sums over each bin of ``basis``'s cell."""
         g = self.grid
         inv = np.linalg.inv(basis).astype(np.float32) * np.float32(g)
         coord, bins, second = self._coord, self._bin, self._bin2
@@ -108,13 +125,54 @@ class Folder:
         bins += second
         flat = self._flat
         np.copyto(flat, bins.ravel())
-        num = np.bincount(flat, self._num_w, g * g)
-        den = np.bincount(flat, self._den_w, g * g)
-        filled = den > 0
-        tile = np.zeros(g * g)
-        tile[filled] = num[filled] / den[filled]
-        tile[filled] -= tile[filled].mean()
-        return tile.reshape(g, g)
+        return np.bincount(flat, self._num_w, g * g), np.bincount(flat, self._den_w, g * g)
+
+    def _periodic_sums(self, lattice: NDArray[np.int64], n: int) -> tuple[NDArray, NDArray]:
+        """:meth:`_sums` of an integer ``lattice`` (basis), whose bins repeat every ``n``
+        pixels along both axes: the residual and the weights summed over the ``n x n``
+        blocks first (a fraction of the pixels to bin), each pixel's bin exact (integer
+        arithmetic: a pixel on a bin's edge goes to the bin it starts)."""
+        if n not in self._wrapped:
+            sums = (_wrap(self._num_w, self._shape, n), _wrap(self._den_w, self._shape, n))
+            self._wrapped[n] = sums
+        num, den = self._wrapped[n]
+        g = self.grid
+        h, w = self._shape
+        adj = np.array([[lattice[1, 1], -lattice[0, 1]], [-lattice[1, 0], lattice[0, 0]]])
+        det2 = 2 * int(lattice[0, 0] * lattice[1, 1] - lattice[0, 1] * lattice[1, 0])
+        # twice the pixel's position from the image centre, as Folder's coordinates
+        x2 = 2 * np.arange(n, dtype=np.int64)[None, :] - w
+        y2 = 2 * np.arange(n, dtype=np.int64)[:, None] - h
+        u = (g * (adj[0, 0] * x2 + adj[0, 1] * y2)) // det2 & (g - 1)
+        v = (g * (adj[1, 0] * x2 + adj[1, 1] * y2)) // det2 & (g - 1)
+        flat = (u * g + v).ravel()
+        return np.bincount(flat, num, g * g), np.bincount(flat, den, g * g)
+
+
+def _integer_lattice(basis: NDArray[np.float64]) -> tuple[NDArray[np.int64], int] | None:
+    """An integer basis within 1e-9 of ``basis`` and the smallest ``n`` whose multiples
+    along both axes are in its lattice (``n B^-1`` integer), or None."""
+    whole = np.rint(basis)
+    if np.abs(basis - whole).max() > 1e-9:
+        return None
+    m = whole.astype(np.int64)
+    det = abs(int(m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]))
+    if det == 0:
+        return None
+    common = math.gcd(*(abs(int(e)) for e in m.ravel()))  # the adjugate's entries' gcd
+    return m, det // math.gcd(det, common)
+
+
+def _wrap(flat: NDArray[np.float64], shape: tuple[int, int], n: int) -> NDArray[np.float64]:
+    """The ``shape`` array ``flat`` summed over its ``n x n`` blocks (the last ones
+    partial), block by block, flattened."""
+    a = flat.reshape(shape)
+    out = np.zeros((n, n))
+    for top in range(0, shape[0], n):
+        for left in range(0, shape[1], n):
+            block = a[top : top + n, left : left + n]
+            out[: block.shape[0], : block.shape[1]] += block
+    return out.ravel()
 
 
 def fold(
