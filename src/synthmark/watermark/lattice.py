@@ -328,7 +328,13 @@ def _log_polar_plan(
     # is faster (the rows past it hold periods under the shortest searched)
     size = sfft.next_fast_len(n_rho + n_t, real=True)
     at = iy * width + ix
-    transformed = np.conj(sfft.rfft2(template, s=(size, n_phi)))
+    # the template repeats every 90 degrees (the lines are the whole ring of integer
+    # frequencies): a correlation over 90 degrees of the spectrum's two quarter turns
+    # summed is the half turn's, whose two halves are equal
+    quarter = template[:, : n_phi // 2]
+    if not np.array_equal(quarter, template[:, n_phi // 2 :]):
+        raise ValueError("the log-polar template must repeat every 90 degrees")
+    transformed = np.conj(sfft.rfft2(quarter, s=(size, n_phi // 2)))
     for array in (at, transformed):
         array.setflags(write=False)
     return _LogPolar(at, transformed, size, step, k_lo)
@@ -348,13 +354,13 @@ def _log_polar_peaks(
     f_lo = search.band_low
     lp = _log_polar(scorer, search)
     step, k_lo, size = lp.step, lp.k_lo, lp.size
-    polar = (scorer.q if sharp else scorer.q_max).ravel().take(lp.at)
-    corr = sfft.irfft2(sfft.rfft2(polar, s=(size, n_phi)) * lp.template, s=(size, n_phi))
+    quarter = n_phi // 2
+    flat = (scorer.q if sharp else scorer.q_max).ravel()
+    polar = flat.take(lp.at[:, :quarter]) + flat.take(lp.at[:, quarter:])  # see _log_polar_plan
+    corr = sfft.irfft2(sfft.rfft2(polar, s=(size, quarter)) * lp.template, s=(size, quarter))
     # Row s: line log|k| = log k_lo + j*step sits at rho index j + s: P = k_lo / f_lo e^(-s step).
     log_p = math.log(k_lo) - math.log(f_lo) - np.arange(size) * step
     corr[(log_p < math.log(min_p)) | (log_p > math.log(max_p)), :] = -np.inf
-    quarter = n_phi // 2  # the template repeats every 90 degrees
-    corr = np.maximum(corr[:, :quarter], corr[:, quarter:])
     out: list[tuple[float, float]] = []
     di = max(2, round(0.03 / step))
     for _ in range(count):
