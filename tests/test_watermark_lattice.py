@@ -423,3 +423,22 @@ def test_a_fold_onto_an_integer_lattice_sums_whole_blocks_with_exact_bins() -> N
         tile[filled] = num[filled] / den[filled]
         tile[filled] -= tile[filled].mean()
         np.testing.assert_allclose(got.ravel(), tile, rtol=0, atol=1e-12)
+
+
+def test_the_affine_gates_window_of_small_lags_is_that_of_the_whole_plane() -> None:
+    """The affine gate's window of small lags, from a transform of the band alone padded
+    just enough not to wrap, holds the whole plane's autocorrelation there (to float32
+    rounding), on square, oblong and small decode spaces."""
+    from synthmark.watermark.affine import _Autocorrelation
+    from synthmark.watermark.lattice import LatticeSearch, line_scorer
+
+    rng = np.random.default_rng(23)
+    lines = np.array([[11, 2], [-3, 12], [9, -8], [14, 1]])
+    for shape in ((512, 512), (512, 683), (300, 200)):
+        scorer = line_scorer(rng.standard_normal(shape).astype(np.float32), lines, LatticeSearch())
+        acf = _Autocorrelation(scorer)
+        h, w = shape
+        ry, rx = math.ceil(h / 45) + 2, math.ceil(w / 45) + 2
+        rows, cols = np.arange(-ry, ry + 1) % h, np.arange(-rx, rx + 1) % w
+        expected = acf.plane[np.ix_(rows, cols)]
+        np.testing.assert_allclose(acf.window(ry, rx), expected, rtol=0, atol=1e-6 * expected.max())

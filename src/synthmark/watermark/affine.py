@@ -74,11 +74,11 @@ def reduce_basis(g1: NDArray, g2: NDArray) -> tuple[NDArray, NDArray]:
 
 class _Autocorrelation:
     """The circular autocorrelation of the mean-free spike spectrum over the whole plane
-    (rows: vertical bins, columns: horizontal bins; lag 0 at [0, 0]), row by row as asked:
-    the gate of :func:`_peaks` needs the rows of small lags only, and on most unmarked
-    images it ends the search. The numbers of ``irfft2(|rfft2(plane)|^2)``: the same
-    one-axis transforms, without those of rows that are zero (outside the band) or not
-    asked for."""
+    (rows: vertical bins, columns: horizontal bins; lag 0 at [0, 0]): the small lags that
+    the gate of :func:`_peaks` reads (:meth:`window`; on most unmarked images the gate
+    ends the search), and the plane's rows as asked, the numbers of
+    ``irfft2(|rfft2(plane)|^2)`` by the same one-axis transforms, without those of rows
+    that are zero (outside the band) or not asked for."""
 
     def __init__(self, scorer: LineScorer) -> None:
         h, w = scorer.h, scorer.w
@@ -91,16 +91,45 @@ class _Autocorrelation:
         start = max(kept, w - kept + 1)
         full[:, start:] = mirrored[:, w - start : 0 : -1]
         np.subtract(full, np.float32(scorer.mean), out=full, where=full > 0)  # mean-free band
+        self._full = full
+        self._live = np.flatnonzero(full.any(axis=1))
+        signed = np.where(self._live <= h // 2, self._live, h - self._live)
+        #: the largest |vertical| and |horizontal| frequency (bins) where the plane is not 0
+        self._reach = (int(signed.max(initial=0)), kept - 1)
+        self._scale = np.float32(1.0 / (h * w))
+        self.shape = (h, w)
+
+    def window(self, ry: int, rx: int) -> NDArray[np.float64]:
+        """The lags ``-ry..ry`` (rows) by ``-rx..rx`` (columns), from a transform of the
+        band alone, zero-padded just enough that its autocorrelation does not wrap onto
+        them: the plane's values there, to rounding, in a fraction of the work."""
+        h, w = self.shape
+        sy, sx = self._reach
+        ny = sfft.next_fast_len(2 * sy + ry + 2)
+        nx = sfft.next_fast_len(2 * sx + rx + 2, real=True)
+        ly, lx = np.arange(-ry, ry + 1), np.arange(-rx, rx + 1)
+        if ny >= h or nx >= w:
+            return self.rows(ly % h)[:, lx % w]
+        band = np.zeros((ny, nx), np.float32)
+        at_y, at_x = np.r_[0 : sy + 1, ny - sy : ny], np.r_[0 : sx + 1, nx - sx : nx]
+        from_y, from_x = np.r_[0 : sy + 1, h - sy : h], np.r_[0 : sx + 1, w - sx : w]
+        band[np.ix_(at_y, at_x)] = self._full[np.ix_(from_y, from_x)]
+        spec = sfft.rfft2(band)
+        power = spec.real * spec.real + spec.imag * spec.imag
+        acf = sfft.irfft2(power, s=(ny, nx))  # the correlation's sum over 1 / (ny nx)
+        return np.asarray(acf[np.ix_(ly % ny, lx % nx)], np.float64)
+
+    @cached_property
+    def _columns(self) -> NDArray[np.complex64]:
+        """The plane's power spectrum, its columns transformed back (unscaled)."""
+        h, w = self.shape
         # rfft2: the rows' real transforms, then the columns'
         rows = np.zeros((h, w // 2 + 1), np.complex64)
-        live = np.flatnonzero(full.any(axis=1))
-        rows[live] = sfft.rfft(full[live], axis=1)
+        rows[self._live] = sfft.rfft(self._full[self._live], axis=1)
         spec = sfft.fft(rows, axis=0)
         power = spec.real * spec.real + spec.imag * spec.imag
         # irfft2: the columns' transforms (unscaled), then each row's, scaled by 1 / (h w)
-        self._columns = sfft.ifft(power + 0j, axis=0, norm="forward")
-        self._scale = np.float32(1.0 / (h * w))
-        self.shape = (h, w)
+        return np.asarray(sfft.ifft(power + 0j, axis=0, norm="forward"))
 
     def rows(self, rows: NDArray[np.intp]) -> NDArray[np.float64]:
         """The autocorrelation's ``rows`` (vertical lags modulo the height)."""
@@ -124,7 +153,7 @@ def _peaks(
     # only small lags can be a reciprocal basis vector: look at a window around lag 0
     ry, rx = math.ceil(h / search.min_period) + 2, math.ceil(w / search.min_period) + 2
     ly, lx = np.arange(-ry, ry + 1), np.arange(-rx, rx + 1)
-    win = acf.rows(ly % h)[:, lx % w]
+    win = acf.window(ry, rx)
     fy, fx = ly[:, None] / h, lx[None, :] / w
     radius = np.hypot(fx, fy)
     inside = (radius >= 1.0 / search.max_period) & (radius <= 1.0 / search.min_period)
