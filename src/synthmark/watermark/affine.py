@@ -95,7 +95,8 @@ class _Autocorrelation:
         self._live = np.flatnonzero(full.any(axis=1))
         signed = np.where(self._live <= h // 2, self._live, h - self._live)
         #: the largest |vertical| and |horizontal| frequency (bins) where the plane is not 0
-        self._reach = (int(signed.max(initial=0)), kept - 1)
+        columns = np.flatnonzero(q.any(axis=0))
+        self._reach = (int(signed.max(initial=0)), int(columns.max(initial=0)))
         self._scale = np.float32(1.0 / (h * w))
         self.shape = (h, w)
 
@@ -111,9 +112,12 @@ class _Autocorrelation:
         if ny >= h or nx >= w:
             return self.rows(ly % h)[:, lx % w]
         band = np.zeros((ny, nx), np.float32)
-        at_y, at_x = np.r_[0 : sy + 1, ny - sy : ny], np.r_[0 : sx + 1, nx - sx : nx]
-        from_y, from_x = np.r_[0 : sy + 1, h - sy : h], np.r_[0 : sx + 1, w - sx : w]
-        band[np.ix_(at_y, at_x)] = self._full[np.ix_(from_y, from_x)]
+        full = self._full
+        # the four quadrants of non-negative and negative frequencies (none past the reach)
+        band[: sy + 1, : sx + 1] = full[: sy + 1, : sx + 1]
+        band[: sy + 1, nx - sx :] = full[: sy + 1, w - sx :]
+        band[ny - sy :, : sx + 1] = full[h - sy :, : sx + 1]
+        band[ny - sy :, nx - sx :] = full[h - sy :, w - sx :]
         spec = sfft.rfft2(band)
         power = spec.real * spec.real + spec.imag * spec.imag
         acf = sfft.irfft2(power, s=(ny, nx))  # the correlation's sum over 1 / (ny nx)
