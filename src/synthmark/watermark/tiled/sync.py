@@ -332,14 +332,18 @@ class Synchroniser:
         near = _neighbours(extra, d) if extra else (np.zeros(0), np.zeros(0))
         shortest = min(float(p.min()) for p in (*(f[0] for f in families), near[0]) if p.size)
         spectrum = self._padded_spectrum(rw, shortest)
+        # every lattice scored at once (the same numbers, in fewer chunks), then split
+        every = [*families, near]
+        all_periods, all_angles = (np.concatenate([f[i] for f in every]) for i in (0, 1))
+        scores = self._scan_scores(spectrum, (h, w), all_periods, all_angles)
+        ends = np.cumsum([len(f[0]) for f in every])
         best: list[tuple[float, NDArray[np.float64]]] = []  # (approximate score, basis)
-        for family_periods, angles in families:
-            score = self._scan_scores(spectrum, (h, w), family_periods, angles)
+        for (family_periods, angles), end in zip(families, ends, strict=False):
+            score = scores[end - len(family_periods) : end]
             best.extend(self._scan_peaks(score, family_periods, angles))
         if extra:
             near_periods, near_angles = near
-            score = self._scan_scores(spectrum, (h, w), near_periods, near_angles)
-            score = score.reshape(len(extra), -1)
+            score = scores[ends[-2] :].reshape(len(extra), -1)
             for row, i in enumerate(np.argmax(score, axis=1)):
                 j = row * score.shape[1] + int(i)
                 ci, si = math.cos(near_angles[j]), math.sin(near_angles[j])
