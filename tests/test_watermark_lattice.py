@@ -443,3 +443,49 @@ def test_the_affine_gates_window_of_small_lags_is_that_of_the_whole_plane() -> N
         rows, cols = np.arange(-ry, ry + 1) % h, np.arange(-rx, rx + 1) % w
         expected = acf.plane[np.ix_(rows, cols)]
         np.testing.assert_allclose(acf.window(ry, rx), expected, rtol=0, atol=1e-6 * expected.max())
+
+
+def test_the_log_polar_correlation_over_a_quarter_turn_is_the_half_turns() -> None:
+    """The log-polar search correlates the spectrum's two quarter turns, summed, with a
+    quarter of the template (which repeats every 90 degrees): the half turn's plain
+    correlation, whose two halves are equal, to rounding; its grid is kept per shape,
+    read-only."""
+    import scipy.fft as sfft
+
+    from synthmark.watermark.lattice import (
+        _N_PHI,
+        LatticeSearch,
+        _log_polar,
+        _log_polar_plan,
+        line_scorer,
+    )
+    from synthmark.watermark.tiled import TiledScheme
+
+    layout = TiledScheme(bytes(range(32))).layout
+    lines = np.concatenate([layout.sync, layout.data])
+    search = LatticeSearch()
+    rw = np.random.default_rng(29).standard_normal((512, 512)).astype(np.float32)
+    scorer = line_scorer(rw, lines, search)
+    plan = _log_polar(scorer, search)
+    assert _log_polar(line_scorer(rw[::-1].copy(), lines, search), search) is plan
+    assert not plan.at.flags.writeable
+    # the plain half turn: the whole template, the spectrum over 180 degrees
+    k = scorer.lines
+    allk = np.concatenate([k, -k])
+    k_rad = np.hypot(allk[:, 0], allk[:, 1])
+    t_rho = np.rint((np.log(k_rad) - np.log(plan.k_lo)) / plan.step).astype(np.intp)
+    ang = np.arctan2(allk[:, 1], allk[:, 0])
+    t_phi = np.rint(((ang / np.pi + 0.5) % 1.0) * _N_PHI).astype(np.intp) % _N_PHI
+    template = np.zeros((int(t_rho.max()) + 1, _N_PHI))
+    np.add.at(template, (t_rho, t_phi), 1.0)
+    polar = scorer.q_max.ravel()[plan.at]
+    shape = (plan.size, _N_PHI)
+    transformed = np.conj(sfft.rfft2(template, s=shape))
+    plain = sfft.irfft2(sfft.rfft2(polar, s=shape) * transformed, s=shape)
+    quarter = _N_PHI // 2
+    np.testing.assert_allclose(plain[:, :quarter], plain[:, quarter:], atol=1e-9)
+    half = polar[:, :quarter] + polar[:, quarter:]
+    size = (plan.size, quarter)
+    got = sfft.irfft2(sfft.rfft2(half, s=size) * plan.template, s=size)
+    np.testing.assert_allclose(got, plain[:, :quarter], atol=1e-4 * np.abs(plain).max())
+    assert _log_polar_plan.cache_info().currsize >= 1
