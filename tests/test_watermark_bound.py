@@ -23,7 +23,7 @@ from synthmark.watermark import (
     get_scheme,
 )
 from synthmark.watermark.keys import create_key, key_id, load_key
-from tests.watermark_images import KEY, PAYLOAD
+from tests.watermark_images import KEY, PAYLOAD, square
 
 
 def test_phase_tail_bound_holds_and_beats_the_gaussian_form() -> None:
@@ -80,16 +80,18 @@ def test_a_faint_mark_reads_on_its_crc_alone(
 
 
 def test_list_decoding_reads_a_mark_whose_best_word_fails_the_crc(
-    synthmark_scheme: WatermarkScheme, photo: Image.Image, plain_marked: Image.Image
+    synthmark_scheme: WatermarkScheme, shared_data: Path
 ) -> None:
-    """A mark at 9.6% of its strength (this dither found by a sweep): the most likely
-    word fails the CRC, one of the next four (list Viterbi) passes it and is the payload.
-    Without the list the read finds nothing; with it the p-value counts the list's five
-    words."""
-    from synthmark.watermark.tiled import TiledScheme
+    """A mark at 9.75% of its strength (this photo and dither found by a sweep): the most
+    likely word fails the CRC, one of the next four (list Viterbi) passes it and is the
+    payload. Without the list the read finds nothing; with it the p-value counts the
+    list's five words."""
+    from synthmark.watermark.tiled import TileDesign, TiledScheme
 
     assert isinstance(synthmark_scheme, TiledScheme)
-    faint = _faint(photo, plain_marked, 0.096, seed=5)
+    photo = square(shared_data / "detector/real_unsplash_men/man_unsplash_00200.jpg")
+    plain = TiledScheme(KEY, replace(TileDesign(), variants=False)).embed(photo, PAYLOAD)
+    faint = _faint(photo, plain, 0.0975, seed=5)
     single = TiledScheme(KEY, replace(synthmark_scheme.design, list_size=1))
     assert single.extract(faint).status is not WatermarkStatus.PRESENT
     readout = synthmark_scheme.extract(faint)
