@@ -489,3 +489,20 @@ def test_the_log_polar_correlation_over_a_quarter_turn_is_the_half_turns() -> No
     got = sfft.irfft2(sfft.rfft2(half, s=size) * plan.template, s=size)
     np.testing.assert_allclose(got, plain[:, :quarter], atol=1e-4 * np.abs(plain).max())
     assert _log_polar_plan.cache_info().currsize >= 1
+
+
+@pytest.mark.parametrize("sigma", [math.sqrt(0.5), 1.0, 3.0, 4.0])
+def test_the_whitening_blur_is_a_reflected_gaussian(sigma: float) -> None:
+    """The residual's blur (OpenCV's separable filter) is SciPy's sampled Gaussian with
+    four sigmas of taps each side and reflected borders: no wrap-around from the opposite
+    border, as the FFT blur it replaced had."""
+    from scipy import ndimage
+
+    from synthmark.watermark.whiten import blur
+
+    a = np.random.default_rng(int(sigma * 10)).normal(0.0, 40.0, (96, 130)).astype(np.float32)
+    a[:, :8] += 200.0  # a bright left border, which a circular blur would carry to the right
+    got = blur(a, sigma)
+    want = ndimage.gaussian_filter(a.astype(np.float64), sigma, truncate=4.0)
+    assert got.dtype == np.float32 and got.shape == a.shape
+    assert np.abs(got - want).max() < 1e-4 * np.abs(a).max()

@@ -1,6 +1,6 @@
 """The decoder's view of an image: the high-pass luminance residual, weighted by the inverse
-of its local energy (:func:`residual`), through Gaussian blurs done in the Fourier domain
-(:class:`Smoother`).
+of its local energy (:func:`residual`), through Gaussian blurs (:func:`blur`), and the
+whitened power spectrum the lattice search scores (:func:`spike_spectrum`).
 
 Texture and edges are the noise a watermark decoder fights; normalising the residual by
 its local energy keeps them from dominating. :mod:`synthmark.watermark.lattice` reads the
@@ -18,36 +18,28 @@ import scipy.fft as sfft
 from numpy.typing import NDArray
 from scipy import ndimage
 
-__all__ = ["Smoother", "residual", "spike_spectrum"]
+__all__ = ["blur", "residual", "spike_spectrum"]
 
 FloatArray = NDArray[np.float32]
 
 
-class Smoother:
-    """Gaussian blurs of images of one shape, through the FFT (circular at the borders)."""
+def blur(a: FloatArray, sigma: float) -> FloatArray:
+    """``a`` blurred with a sampled Gaussian of ``sigma`` px, ``ceil(4 sigma)`` taps each
+    side, reflected at the borders (as SciPy's ``gaussian_filter`` and
+    :func:`~synthmark.watermark.quality.ssim` do). OpenCV's separable filter: three to four
+    times faster on one thread than the same blur through an FFT of a 512 px image, and
+    with no wrap-around from the opposite border."""
+    import cv2  # imported here, as the other OpenCV users of the package do
 
-    def __init__(self, shape: tuple[int, int]) -> None:
-        self.shape = shape
-
-    def gain(self, sigma: float) -> NDArray[np.float32]:
-        """The blur's gain at each frequency (rfft layout; read-only, one per shape)."""
-        return _gain(self.shape, sigma)
-
-    def spectrum(self, a: FloatArray) -> NDArray[np.complex64]:
-        return sfft.rfft2(np.asarray(a, np.float32))
-
-    def blur(self, a: FloatArray, sigma: float, spectrum: NDArray | None = None) -> FloatArray:
-        """``a`` blurred with a Gaussian of ``sigma`` px (pass ``spectrum`` to reuse an FFT)."""
-        spec = self.spectrum(a) if spectrum is None else spectrum
-        return sfft.irfft2(spec * self.gain(sigma), s=self.shape).astype(np.float32, copy=False)
+    taps = 2 * math.ceil(4.0 * sigma) + 1
+    out = cv2.GaussianBlur(
+        np.ascontiguousarray(a, np.float32), (taps, taps), sigma, borderType=cv2.BORDER_REFLECT
+    )
+    return np.asarray(out, np.float32)
 
 
 def residual(
-    y: FloatArray,
-    highpass_sigma: float = 3.0,
-    smoother: Smoother | None = None,
-    spectrum: NDArray | None = None,
-    power: float = 0.5,
+    y: FloatArray, highpass_sigma: float = 3.0, power: float = 0.5
 ) -> tuple[FloatArray, FloatArray]:
     """High-pass luminance residual and per-pixel weights that fall with its local energy.
 
@@ -57,10 +49,9 @@ def residual(
     noise a watermark decoder fights).
     """
     y = np.asarray(y, np.float32)
-    sm = smoother or Smoother(y.shape)
-    r = y - sm.blur(y, highpass_sigma, spectrum)
+    r = y - blur(y, highpass_sigma)
     r2 = r * r
-    energy = sm.blur(r2, 4.0)
+    energy = blur(r2, 4.0)
     np.maximum(energy, 0.0, out=energy)
     floor = 0.5 * math.sqrt(float(np.mean(r2))) + 1e-3
     if power == 0.5:
@@ -68,17 +59,6 @@ def residual(
     else:
         w = 1.0 / (energy ** np.float32(power) + np.float32(floor ** (2.0 * power)))
     return r, w.astype(np.float32, copy=False)
-
-
-@lru_cache(maxsize=16)
-def _gain(shape: tuple[int, int], sigma: float) -> NDArray[np.float32]:
-    """:meth:`Smoother.gain`, kept from read to read."""
-    h, w = shape
-    fy = sfft.fftfreq(h).astype(np.float32)[:, None]
-    fx = sfft.rfftfreq(w).astype(np.float32)[None, :]
-    gain = np.exp(np.float32(-2.0 * math.pi**2 * sigma**2) * (fx * fx + fy * fy))
-    gain.setflags(write=False)
-    return gain
 
 
 def spike_spectrum(
