@@ -352,3 +352,20 @@ def test_folds_with_a_threads_reused_buffers_equal_fresh_folds() -> None:
         for i, got in enumerate(pool.map(folds, range(16))):
             want = expected[i % len(images)]
             assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+@pytest.mark.parametrize("sigma", [math.sqrt(0.5), 1.0, 3.0, 4.0])
+def test_the_whitening_blur_is_a_reflected_gaussian(sigma: float) -> None:
+    """The residual's blur (OpenCV's separable filter) is SciPy's sampled Gaussian with
+    four sigmas of taps each side and reflected borders: no wrap-around from the opposite
+    border, as the FFT blur it replaced had."""
+    from scipy import ndimage
+
+    from synthmark.watermark.whiten import blur
+
+    a = np.random.default_rng(int(sigma * 10)).normal(0.0, 40.0, (96, 130)).astype(np.float32)
+    a[:, :8] += 200.0  # a bright left border, which a circular blur would carry to the right
+    got = blur(a, sigma)
+    want = ndimage.gaussian_filter(a.astype(np.float64), sigma, truncate=4.0)
+    assert got.dtype == np.float32 and got.shape == a.shape
+    assert np.abs(got - want).max() < 1e-4 * np.abs(a).max()

@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 
 from synthmark.watermark.tiled.design import TileDesign
 from synthmark.watermark.tiled.pattern import PatternTiler
-from synthmark.watermark.whiten import Smoother
+from synthmark.watermark.whiten import blur
 
 __all__ = [
     "Budget",
@@ -59,8 +59,6 @@ _SSIM_C2 = (0.03 * 255.0) ** 2
 #: Gaussian sigma, in half-resolution pixels, that after a 2x2 mean makes up SSIM's
 #: sigma-1.5 window: 0.25 + 4 s^2 = 1.5^2
 _HALF_SIGMA = math.sqrt(0.5)
-#: that Gaussian's taps: three each side (4.2 sigmas)
-_WINDOW_TAPS = (7, 7)
 #: the side of a centred square of half an image's area, relative to the image's side
 HALF_SIDE = math.sqrt(0.5)
 
@@ -157,8 +155,6 @@ def centre_profile(shape: tuple[int, int], boost: float, ramp: float) -> NDArray
 def embed_mask(
     y: NDArray[np.float32],
     rgb8: NDArray[np.uint8],
-    sm: Smoother,
-    spec: NDArray,
     design: TileDesign,
 ) -> NDArray[np.float32]:
     """Where the change may go: none where it would clip, less in bright pixels (and more
@@ -167,8 +163,8 @@ def embed_mask(
     lo, hi = extremes(rgb8)
     mask = headroom(lo, hi, d.headroom_levels)
     if d.mask_gamma:
-        hp = y - sm.blur(y, d.mask_detail_sigma, spec)
-        activity = np.sqrt(np.maximum(sm.blur(hp * hp, d.mask_activity_sigma), 0.0))
+        hp = y - blur(y, d.mask_detail_sigma)
+        activity = np.sqrt(np.maximum(blur(hp * hp, d.mask_activity_sigma), 0.0))
         texture = (activity + np.float32(d.mask_floor)) ** np.float32(d.mask_gamma)
         np.minimum(texture, np.float32(d.mask_cap * float(texture.mean())), out=texture)
         mask = texture * mask
@@ -206,17 +202,12 @@ def _half_moments(rgb8: NDArray[np.uint8]) -> tuple[NDArray[np.float32], NDArray
 
 
 def _window(a: NDArray[np.float32]) -> NDArray[np.float32]:
-    """The rest of SSIM's window on half-resolution planes (the last two axes): a sampled
-    Gaussian of :data:`_HALF_SIGMA`, reflected at the borders as
-    :func:`~synthmark.watermark.quality.ssim`'s own window is. OpenCV's separable filter,
-    a plane at a time: four times faster than an FFT blur of the same planes."""
-    import cv2  # imported here, as in :func:`upsample`
-
-    planes = np.ascontiguousarray(a, np.float32).reshape(-1, *a.shape[-2:])
-    out = np.empty_like(planes)
-    for i, plane in enumerate(planes):
-        out[i] = cv2.GaussianBlur(plane, _WINDOW_TAPS, _HALF_SIGMA, borderType=cv2.BORDER_REFLECT)
-    return out.reshape(a.shape)
+    """The rest of SSIM's window on half-resolution planes (the last two axes): the
+    Gaussian :func:`~synthmark.watermark.whiten.blur` of :data:`_HALF_SIGMA`, reflected at
+    the borders as :func:`~synthmark.watermark.quality.ssim`'s own window is, a plane at a
+    time."""
+    planes = np.asarray(a, np.float32).reshape(-1, *a.shape[-2:])
+    return np.stack([blur(plane, _HALF_SIGMA) for plane in planes]).reshape(a.shape)
 
 
 @dataclass

@@ -49,7 +49,7 @@ from synthmark.watermark.tiled.sync import (
     crop_periods,
     false_positive_bound,
 )
-from synthmark.watermark.whiten import Smoother, residual
+from synthmark.watermark.whiten import residual
 
 __all__ = ["TiledScheme", "luma"]
 
@@ -158,9 +158,7 @@ class TiledScheme(WatermarkScheme):
         )
         rgb8 = np.asarray(small)
         y = luma(rgb8)
-        sm = Smoother(y.shape)
-        y_spec = sm.spectrum(y)
-        mask = embed_mask(y, rgb8, sm, y_spec, d)
+        mask = embed_mask(y, rgb8, d)
         if float(np.mean(mask > d.mask_live)) < d.min_live_share:
             raise WatermarkError(
                 f"image {w}x{h} has almost no pixels that can change without clipping "
@@ -171,7 +169,7 @@ class TiledScheme(WatermarkScheme):
         variant = variant_of(self._key, payload, d)
         tiler = PatternTiler(self.layout, d, carriers, sp, (wh, ww), variant)
         # Host content at the pattern's lines, as the decoder will measure it.
-        r, wt = residual(y, d.highpass_sigma, sm, y_spec, d.weight_power)
+        r, wt = residual(y, d.highpass_sigma, d.weight_power)
         host_lines = tiler.host_lines(r * wt)
         budget = Budget.for_image(full8, rgb8, d)
         delta, t = choose_change(tiler, host_lines, wt, mask, budget)
