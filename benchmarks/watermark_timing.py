@@ -1,7 +1,8 @@
 """Median embed / read (marked) / read (unmarked) time of the synthmark scheme at 512 px.
 
 Twelve Sun-Hays photos, centre square resized to 512 px, a fixed key; run with
-``OMP_NUM_THREADS=1``. Uses only ``get_scheme``, ``embed`` and ``extract``, so the same
+``OMP_NUM_THREADS=1`` (OpenCV's own thread pool ignores it, so the script sets OpenCV to
+one thread itself). Uses only ``get_scheme``, ``embed`` and ``extract``, so the same
 script times older checkouts (``PYTHONPATH=OTHER/src``) on the same machine, side by side.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/watermark_timing.py [LABEL]
@@ -14,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 from PIL import Image
 
 from synthmark.watermark import get_scheme
@@ -39,6 +41,7 @@ def ms(values: list[float]) -> float:
 
 
 def main() -> int:
+    cv2.setNumThreads(1)  # one thread, as OMP_NUM_THREADS=1 does for NumPy's and SciPy's
     scheme = get_scheme("synthmark", key=KEY)
     embed: list[float] = []
     read: list[float] = []
