@@ -112,11 +112,17 @@ def nominal_lattices(
 ) -> list[Lattice]:
     """The lattices of an image as marked (each nominal period at each nominal angle): the
     first candidates of :func:`find_lattices`, in its order; with ``scorer``, with its score."""
+    return [Lattice.square(*found) for found in _nominal(nominal_periods, search, scorer)]
+
+
+def _nominal(
+    nominal_periods: Sequence[float], search: LatticeSearch, scorer: LineScorer | None
+) -> list[tuple[float, float, float]]:
+    """(period, angle in radians, fine score; 0 without ``scorer``) of each nominal lattice."""
     at = [(p, math.radians(a)) for p in nominal_periods for a in search.nominal_angles]
     if scorer is None:
-        return [Lattice.square(p, t) for p, t in at]
-    scores = [float(scorer.fine(np.array([p]), np.array([t]))[0]) for p, t in at]
-    return [Lattice.square(p, t, z) for (p, t), z in zip(at, scores, strict=True)]
+        return [(p, t, 0.0) for p, t in at]
+    return [(p, t, float(scorer.fine(np.array([p]), np.array([t]))[0])) for p, t in at]
 
 
 def vertex(lo: float, mid: float, hi: float) -> float:
@@ -434,11 +440,7 @@ def find_lattices(
     min_p = search.min_period
     max_p = min(search.max_period, search.max_period_fraction * min(h, w))
     nominal_angles = [math.radians(a) for a in search.nominal_angles]
-    found: list[tuple[float, float, float]] = []  # (period, angle, score)
-    for period in nominal_periods:
-        for angle in nominal_angles:
-            score = float(scorer.fine(np.array([period]), np.array([angle]))[0])
-            found.append((period, angle, score))
+    found = _nominal(nominal_periods, search, scorer)  # (period, angle, score)
     n_nominal = len(found)
     # rotations at a nominal period
     turn = math.radians(search.max_rotation)

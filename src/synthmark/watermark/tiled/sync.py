@@ -336,14 +336,13 @@ class Synchroniser:
         every = [*families, near]
         all_periods, all_angles = (np.concatenate([f[i] for f in every]) for i in (0, 1))
         scores = self._scan_scores(spectrum, (h, w), all_periods, all_angles)
-        ends = np.cumsum([len(f[0]) for f in every])
+        *parts, near_scores = np.split(scores, np.cumsum([len(f[0]) for f in families]))
         best: list[tuple[float, NDArray[np.float64]]] = []  # (approximate score, basis)
-        for (family_periods, angles), end in zip(families, ends, strict=False):
-            score = scores[end - len(family_periods) : end]
+        for (family_periods, angles), score in zip(families, parts, strict=True):
             best.extend(self._scan_peaks(score, family_periods, angles))
         if extra:
             near_periods, near_angles = near
-            score = scores[ends[-2] :].reshape(len(extra), -1)
+            score = near_scores.reshape(len(extra), -1)
             for row, i in enumerate(np.argmax(score, axis=1)):
                 j = row * score.shape[1] + int(i)
                 ci, si = math.cos(near_angles[j]), math.sin(near_angles[j])
